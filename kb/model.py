@@ -1,0 +1,111 @@
+"""The plain records that flow through kb: files -> Document -> Chunk -> Passage -> Hit -> Results.
+
+No I/O lives here. Every other module speaks in these types.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+#: Facets filled by the tagger, in the order the page and exports show them.
+TAG_FACETS: tuple[str, ...] = (
+    "topic",
+    "severity",
+    "route",
+    "side_effect",
+    "condition",
+    "substance",
+    "drug",
+)
+#: Every facet a search can filter on and count; ``source`` comes from the document.
+FACETS: tuple[str, ...] = (*TAG_FACETS, "source")
+
+#: Allowed values of the closed facets. The open facets (side_effect, condition, substance,
+#: drug, source) take whatever the vocabulary or the documents name.
+TOPICS: tuple[str, ...] = (
+    "indications",
+    "mechanism",
+    "dosage",
+    "pharmacokinetics",
+    "side_effects",
+    "overdose",
+    "withdrawal",
+    "abuse",
+    "interactions",
+    "precautions",
+    "pregnancy",
+    "treatment",
+)
+SEVERITIES: tuple[str, ...] = ("mild", "serious", "life_threatening")
+
+
+class KbError(Exception):
+    """Base of every error kb reports to a user; its message is one readable sentence."""
+
+
+class UnreadableFile(KbError):
+    """A file that cannot be turned into a Document (binary, empty, undecodable, unsupported)."""
+
+    def __init__(self, path: str, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = path
+        self.reason = reason
+
+
+class IndexMissing(KbError):
+    """No index where one was expected."""
+
+
+class IndexIncompatible(KbError):
+    """An index written by an older kb (schema version mismatch)."""
+
+
+@dataclass(slots=True)
+class Document:
+    """One source file, decoded. ``text`` is what every offset in kb points into."""
+
+    doc_id: str
+    path: str
+    title: str
+    source: str
+    text: str
+    format: str = "text"  # "text" | "markdown" | ... (the reader that produced it)
+    sha256: str = ""  # of the file's bytes
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Chunk:
+    """A passage as the chunker cuts it: ``doc.text[char_start:char_end] == text`` always."""
+
+    section: str  # heading path, " > "-joined, "" before the first heading
+    position: int  # 0-based order in the document
+    char_start: int
+    char_end: int
+    text: str
+    boilerplate: bool = False
+    boilerplate_reason: str = ""  # e.g. "call to action", "cross-link", "disclaimer", "table of contents"
+
+
+@dataclass(slots=True)
+class Passage:
+    """The record kb indexes, searches and exports."""
+
+    passage_id: str
+    doc_id: str
+    title: str
+    source: str
+    path: str
+    section: str
+    position: int
+    char_start: int
+    char_end: int
+    text: str
+    boilerplate: bool = False
+    tags: dict[str, list[str]] = field(default_factory=dict)  # facet -> sorted lowercase values
+
+    def facet(self, name: str) -> list[str]:
+        if name == "source":  # a publisher's name keeps its case: it is shown as written
+            return [self.source] if self.source else []
+        return list(self.tags.get(name, ()))
