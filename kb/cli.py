@@ -1,0 +1,211 @@
+"""`kb`: the command line. Each command checks its arguments, calls one library function and
+formats the answer; a KbError becomes one `Error: ...` line and exit status 1."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import textwrap
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from kb import __version__
+from kb.model import FACETS, KbError
+
+DEFAULT_LIMIT = 10
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kb", description="Search drug-information documents passage by passage.",
+    )
+    parser.add_argument("--version", action="version", version=f"kb {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def with_index(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--index", metavar="DIR", help="index folder (default: $KB_INDEX or ./index)")
+
+    p = sub.add_parser("ingest", help="add documents to the index (default: refresh, or the bundled sample)",
+                       description="Reads .txt and .md files (and folders of them), cuts them into passages, "
+                       "tags them and indexes them. Unchanged files are skipped; changed ones replaced; files "
+                       "gone from an ingested folder removed. With no PATH it refreshes everything ingested "
+                       "before, or ingests the bundled baclofen sample into a new index.")
+    p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders to ingest")
+    with_index(p)
+    p.add_argument("--rebuild", action="store_true", help="start the index over (the old one stays live until done)")
+    p.add_argument("--vocab", action="append", default=[], metavar="DIR",
+                   help="an extra vocabulary folder merged over the bundled one (repeatable)")
+    p.add_argument("--min-words", type=int, default=40, help="smallest passage to aim for (default 40)")
+    p.add_argument("--max-words", type=int, default=150, help="largest passage to aim for (default 150)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = sub.add_parser("search", help="search passages", description="Whoosh query syntax: words (all must "
+                       "match), \"phrases\", AND/OR/NOT, field:value (e.g. topic:dosage), wildcards (bacl*), "
+                       "fuzzy terms (baclofin~). An empty query lists every passage.")
+    p.add_argument("query", nargs="?", default="", help="the query (empty: every passage)")
+    with_index(p)
+    p.add_argument("--filter", action="append", default=[], metavar="FIELD=VALUE",
+                   help=f"keep passages with this facet value; OR within a field, AND across fields. "
+                   f"Fields: {', '.join(FACETS)}")
+    p.add_argument("--limit", type=int, default=None,
+                   help=f"how many hits (default {DEFAULT_LIMIT}; with --format csv every match); 0 = every match")
+    p.add_argument("--offset", type=int, default=0, help="skip this many hits (paging)")
+    p.add_argument("--sort", choices=("relevance", "document", "source"), default="relevance")
+    p.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    p.add_argument("--output", metavar="FILE", help="write to FILE instead of the terminal")
+    p.add_argument("--include-boilerplate", action="store_true",
+                   help="also show passages flagged as boilerplate (calls to action, disclaimers, ...)")
+
+    p = sub.add_parser("show", help="a passage with its neighbours and provenance")
+    p.add_argument("passage_id")
+    with_index(p)
+    p.add_argument("--context", type=int, default=1, metavar="N", help="neighbours on each side (default 1)")
+    p.add_argument("--format", choices=("text", "json"), default="text")
+
+    p = sub.add_parser("stats", help="documents, passages and counts per facet value")
+    with_index(p)
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args, out)
+    except KbError as exc:
+        print(f"Error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("Interrupted; the index keeps its last complete state.", file=sys.stderr)
+        return 130
+
+
+def _index(args: argparse.Namespace) -> Path:
+    from kb.search import default_index_path
+
+    return Path(args.index) if args.index else default_index_path()
+
+
+def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
+    from kb.ingest import ingest, iter_report_lines
+
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=0, unit="file", desc="ingest", file=sys.stderr, dynamic_ncols=True)
+
+    def progress(p: Any) -> None:
+        if bar is not None:
+            bar.total = p.total
+            bar.n = p.done
+            bar.set_postfix_str(Path(p.path).name[-40:] if p.path else "committing", refresh=False)
+            bar.refresh()
+
+    try:
+        report = ingest(args.paths, index=_index(args), rebuild=args.rebuild, vocab_dirs=args.vocab,
+                        min_words=args.min_words, max_words=args.max_words, progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    for line in iter_report_lines(report):
+        print(line, file=out)
+    print(report.summary(), file=out)
+    return 0
+
+
+def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
+    from kb.export import to_json_dict, write_csv
+    from kb.search import KnowledgeBase
+
+    limit = args.limit
+    if limit is None:
+        limit = 0 if args.format == "csv" else DEFAULT_LIMIT
+    if limit < 0 or args.offset < 0:
+        raise KbError("--limit and --offset must not be negative.")
+    with KnowledgeBase.open(_index(args)) as kb:
+        results = kb.search(args.query, args.filter, limit=None if limit == 0 else limit, offset=args.offset,
+                            sort=args.sort, include_boilerplate=args.include_boilerplate)
+    target: TextIO = open(args.output, "w", encoding="utf-8", newline="") if args.output else out  # noqa: SIM115
+    try:
+        if args.format == "csv":
+            write_csv(results, target)
+        elif args.format == "json":
+            json.dump(to_json_dict(results), target, ensure_ascii=False, indent=2)
+            target.write("\n")
+        else:
+            _print_table(results, target)
+    finally:
+        if args.output:
+            target.close()
+    if args.output:
+        print(f"{len(results.hits)} of {results.total} passages written to {args.output}", file=sys.stderr)
+    return 0
+
+
+def _print_table(results: Any, out: TextIO) -> None:
+    shown = f"{results.offset + 1}-{results.offset + len(results.hits)} of " if results.hits else ""
+    print(f"{shown}{results.total} passages", file=out)
+    for note in results.notes:
+        print(f"note: {note}", file=out)
+    if results.suggestion:
+        print(f"Did you mean: {results.suggestion}", file=out)
+    for hit in results.hits:
+        p = hit.passage
+        where = " > ".join(x for x in (p.title, p.section) if x)
+        print(f"\n{hit.rank:>3}. {where}  [{p.source or 'source not named'}, passage {p.position}]"
+              f"  score {hit.score:.2f}", file=out)
+        print(f"     id {p.passage_id}" + ("  (boilerplate)" if p.boilerplate else ""), file=out)
+        for line in textwrap.wrap(hit.highlight, width=100):
+            print(f"     {line}", file=out)
+        tags = "; ".join(f"{k}: {', '.join(v)}" for k, v in p.tags.items() if v)
+        if tags:
+            print(f"     [{tags}]", file=out)
+
+
+def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
+    from kb.index import passage_record
+    from kb.search import KnowledgeBase
+
+    with KnowledgeBase.open(_index(args)) as kb:
+        before, passage, after = kb.context(args.passage_id, before=args.context, after=args.context)
+    if args.format == "json":
+        json.dump({"passage": passage_record(passage), "before": [passage_record(p) for p in before],
+                   "after": [passage_record(p) for p in after]}, out, ensure_ascii=False, indent=2)
+        out.write("\n")
+        return 0
+    print(f"{passage.title}\n  source: {passage.source or 'not named'}\n  file: {passage.path}\n"
+          f"  section: {passage.section or '(none)'}\n  passage {passage.position}, characters "
+          f"{passage.char_start}-{passage.char_end}\n  id: {passage.passage_id}", file=out)
+    for p in before:
+        print(f"\n  [{p.position}] {p.text}", file=out)
+    print(f"\n> [{passage.position}] " + passage.text.replace("\n", "\n> "), file=out)
+    for p in after:
+        print(f"\n  [{p.position}] {p.text}", file=out)
+    return 0
+
+
+def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
+    from kb.search import KnowledgeBase
+
+    with KnowledgeBase.open(_index(args)) as kb:
+        stats = kb.stats()
+    if args.format == "json":
+        json.dump(stats, out, ensure_ascii=False, indent=2)
+        out.write("\n")
+        return 0
+    print(f"{stats['documents']} documents, {stats['passages']} passages "
+          f"({stats['boilerplate_passages']} boilerplate, hidden from search by default)", file=out)
+    for name, counts in stats["facets"].items():
+        print(f"\n{name}:", file=out)
+        if not counts:
+            print("  (none)", file=out)
+        for value, count in counts.items():
+            print(f"  {count:>6}  {value}", file=out)
+    return 0
+
+
+COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "show": cmd_show, "stats": cmd_stats}

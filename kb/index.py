@@ -1,0 +1,687 @@
+"""The index layer: the one module that knows Whoosh.
+
+Everything above this module speaks in passages, NumPy masks over document numbers and plain
+strings. A second engine could replace this module without touching search, export, CLI or page.
+
+Layout of an index folder::
+
+    index/
+      kb.json          which store is live, schema version, settings  (replaced atomically)
+      store-<n>/       a Whoosh index
+
+A rebuild writes a new ``store-<n>`` and then swaps ``kb.json`` with ``os.replace``; an incremental
+ingest commits into the live store. Whoosh writes a commit's table of contents last, so a killed
+ingest leaves the last commit complete and searchable, and readers may search while a writer works.
+
+Each store holds two kinds of records: passages (``kind=p``), which searches see, and one record
+per document (``kind=d``) that carries the document's text, its content hash and the settings it
+was tagged with. The document record commits in the same transaction as its passages, so the
+manifest that incremental ingest trusts can never disagree with what is searchable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import pairwise
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from whoosh import fields, qparser
+from whoosh import index as windex
+from whoosh import query as wq
+from whoosh.analysis import STOP_WORDS, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
+from whoosh.analysis.analyzers import Analyzer
+from whoosh.qparser import syntax as wsyntax
+
+from kb.model import FACETS, TAG_FACETS, Document, IndexIncompatible, IndexMissing, KbError, Passage
+
+SCHEMA_VERSION = 1
+META_FILE = "kb.json"
+
+#: Fields a free-text query searches, with their weight in the ranking.
+TEXT_FIELDS: dict[str, float] = {"text": 1.0, "section": 0.6, "title": 0.25}
+#: The unstemmed copy of the text: fuzzy terms, wildcards and spelling suggestions use it, because
+#: a stemmed field would suggest stems ("seizur") and miss fuzzy matches on inflected words.
+EXACT_FIELD = "exact"
+_TOKEN = r"\w+(\.?\w+)*"
+
+
+class _SnowballStem:
+    """PyStemmer's C Snowball stemmer, in a form Whoosh can pickle into the index's schema."""
+
+    def __init__(self) -> None:
+        self._stemmer: Any = None
+
+    def __call__(self, word: str) -> str:
+        if self._stemmer is None:
+            import Stemmer
+
+            self._stemmer = Stemmer.Stemmer("english", 100_000)
+        return self._stemmer.stemWord(word)
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self._stemmer = None
+
+
+def stemming_analyzer() -> Analyzer:
+    return (
+        RegexTokenizer(_TOKEN)
+        | LowercaseFilter()
+        | StopFilter()
+        | StemFilter(stemfn=_SnowballStem(), cachesize=None)
+    )
+
+
+def exact_analyzer() -> Analyzer:
+    return RegexTokenizer(_TOKEN) | LowercaseFilter()
+
+
+def _value_analyzer() -> Analyzer:
+    """Facet values are whole strings ("multiple sclerosis"), one per line, kept as written.
+
+    Tag values are lowercase already; a publisher keeps its capitals. Filters match either
+    case through ``Snapshot.resolve_value``.
+    """
+    return RegexTokenizer(r"[^\n]+")
+
+
+def build_schema() -> fields.Schema:
+    stem = stemming_analyzer()
+    facet_fields = {
+        name: fields.TEXT(analyzer=_value_analyzer(), phrase=False, field_boost=1.0) for name in FACETS
+    }
+    return fields.Schema(
+        kind=fields.ID(),
+        passage_id=fields.ID(unique=True),
+        doc_id=fields.ID(),
+        boilerplate=fields.ID(),
+        text=fields.TEXT(analyzer=stem, multitoken_query="phrase"),
+        section=fields.TEXT(analyzer=stem, multitoken_query="phrase"),
+        title=fields.TEXT(analyzer=stem, multitoken_query="phrase"),
+        exact=fields.TEXT(analyzer=exact_analyzer(), phrase=False),
+        # Columns read back in bulk: document order, and the ingest manifest.
+        title_key=fields.ID(sortable=True),
+        position=fields.NUMERIC(sortable=True, bits=32, signed=False),
+        path=fields.ID(sortable=True),
+        state=fields.ID(sortable=True),
+        record=fields.STORED(),
+        **facet_fields,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# The index folder and its metadata
+
+
+@dataclass(frozen=True, slots=True)
+class IndexMeta:
+    store: str
+    schema_version: int = SCHEMA_VERSION
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, root: Path) -> IndexMeta:
+        meta_path = root / META_FILE
+        if not meta_path.exists():
+            raise IndexMissing(
+                f"No index at {root}. Run `kb ingest` to build one "
+                "(with no paths it ingests the bundled sample corpus)."
+            )
+        try:
+            data = json.loads(meta_path.read_text(encoding="utf-8"))
+            meta = cls(store=data["store"], schema_version=int(data["schema_version"]),
+                       settings=dict(data.get("settings", {})))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise IndexIncompatible(f"{meta_path} is damaged ({exc}). Rebuild it: kb ingest --rebuild") from exc
+        if meta.schema_version != SCHEMA_VERSION:
+            raise IndexIncompatible(
+                f"The index at {root} was built by another version of kb (schema {meta.schema_version}, "
+                f"this kb reads {SCHEMA_VERSION}). Rebuild it: kb ingest --rebuild"
+            )
+        return meta
+
+    def write(self, root: Path) -> None:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = root / f".{META_FILE}.{os.getpid()}.tmp"
+        tmp.write_text(
+            json.dumps({"store": self.store, "schema_version": self.schema_version,
+                        "settings": self.settings}, indent=2, sort_keys=True),
+            encoding="utf-8",
+        )
+        os.replace(tmp, root / META_FILE)
+
+
+def index_exists(root: Path) -> bool:
+    return (root / META_FILE).exists()
+
+
+def _new_store_name(root: Path) -> str:
+    taken = {p.name for p in root.glob("store-*")}
+    n = len(taken) + 1
+    while f"store-{n}" in taken:
+        n += 1
+    return f"store-{n}-{int(time.time())}"
+
+
+def remove_stale_stores(root: Path, live: str) -> None:
+    """Stores left by a rebuild that was interrupted, or replaced by one that finished."""
+    for path in root.glob("store-*"):
+        if path.name != live and path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+
+
+@dataclass(frozen=True, slots=True)
+class ManifestEntry:
+    path: str
+    sha256: str
+    settings: str  # the fingerprint of the settings the document was chunked and tagged with
+
+
+class IndexWriter:
+    """Adds and deletes documents with their passages; ``commit`` makes them visible at once."""
+
+    def __init__(self, store_dir: Path, *, create: bool, limitmb: int = 256):
+        if create:
+            store_dir.mkdir(parents=True, exist_ok=True)
+            self._ix = windex.create_in(str(store_dir), build_schema())
+        else:
+            self._ix = windex.open_dir(str(store_dir))
+        self._limitmb = limitmb
+        self._writer: Any = None
+        self.pending = 0
+
+    def _w(self) -> Any:
+        if self._writer is None:
+            self._writer = self._ix.writer(limitmb=self._limitmb)
+        return self._writer
+
+    def manifest(self) -> dict[str, ManifestEntry]:
+        """Every document in the committed index, by path."""
+        return read_manifest(self._ix)
+
+    def delete_document(self, doc_id: str) -> None:
+        self._w().delete_by_term("doc_id", doc_id)
+        self.pending += 1
+
+    def add_document(self, doc: Document, passages: Sequence[Passage], settings: str) -> None:
+        w = self._w()
+        w.delete_by_term("doc_id", doc.doc_id)
+        w.add_document(
+            kind="d",
+            doc_id=doc.doc_id,
+            path=doc.path,
+            state=f"{doc.sha256}:{settings}",
+            record={
+                "doc_id": doc.doc_id, "path": doc.path, "title": doc.title, "source": doc.source,
+                "format": doc.format, "sha256": doc.sha256, "text": doc.text, "meta": doc.meta,
+                "passages": len(passages),
+            },
+        )
+        for p in passages:
+            values = {name: "\n".join(p.facet(name)) for name in FACETS}
+            w.add_document(
+                kind="p",
+                passage_id=p.passage_id,
+                doc_id=p.doc_id,
+                boilerplate="1" if p.boilerplate else "0",
+                text=p.text,
+                exact=p.text,
+                section=p.section,
+                title=p.title,
+                title_key=f"{p.title.casefold()}\x00{p.doc_id}",
+                position=p.position,
+                record=passage_record(p),
+                **{k: v for k, v in values.items() if v},
+            )
+        self.pending += 1 + len(passages)
+
+    def commit(self) -> None:
+        if self._writer is not None:
+            self._writer.commit()
+            self._writer = None
+        self.pending = 0
+
+    def cancel(self) -> None:
+        if self._writer is not None:
+            self._writer.cancel()
+            self._writer = None
+        self.pending = 0
+
+
+def passage_record(p: Passage) -> dict[str, Any]:
+    return {
+        "passage_id": p.passage_id, "doc_id": p.doc_id, "title": p.title, "source": p.source,
+        "path": p.path, "section": p.section, "position": p.position, "char_start": p.char_start,
+        "char_end": p.char_end, "text": p.text, "boilerplate": p.boilerplate,
+        "tags": {k: list(p.tags.get(k, ())) for k in TAG_FACETS},
+    }
+
+
+def passage_from_record(rec: dict[str, Any]) -> Passage:
+    return Passage(**rec)
+
+
+def read_manifest(ix: Any) -> dict[str, ManifestEntry]:
+    """Path -> what was indexed for it, read from two columns (no stored text is loaded)."""
+    with ix.searcher() as s:
+        docnums = list(s.docs_for_query(wq.Term("kind", "d")))
+        if not docnums:
+            return {}
+        paths = s.reader().column_reader("path")
+        states = s.reader().column_reader("state")
+        out: dict[str, ManifestEntry] = {}
+        for n in docnums:
+            sha, _, settings = states[n].partition(":")
+            out[paths[n]] = ManifestEntry(path=paths[n], sha256=sha, settings=settings)
+        return out
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedQuery:
+    """An engine query plus what the user should be told about how it was read."""
+
+    query: Any
+    browse: bool  # empty query: every passage
+    words: tuple[str, ...]  # plain words of the query, for suggestions
+    notes: tuple[str, ...] = ()
+
+
+_OPERATORS = {"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE"}
+_WORD = re.compile(r"[^\W_][\w'’-]*", re.UNICODE)
+
+
+def query_problems(text: str, schema_fields: Iterable[str], hidden: Iterable[str] = ()) -> list[str]:
+    """What is malformed in a query string, in words a user understands (empty: nothing)."""
+    problems = []
+    if text.count('"') % 2:
+        problems.append("an unclosed quote")
+    depth = 0
+    for ch in re.sub(r'"[^"]*"', "", text):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth < 0:
+            break
+    if depth:
+        problems.append("unbalanced parentheses")
+    tokens = re.sub(r'"[^"]*"', " x ", text).replace("(", " ").replace(")", " ").split()
+    if tokens and (tokens[0] in _OPERATORS - {"NOT"} or tokens[-1] in _OPERATORS):
+        op = tokens[0] if tokens[0] in _OPERATORS else tokens[-1]
+        problems.append(f"an operator ({op}) with nothing on one side")
+    elif any(a in _OPERATORS and b in _OPERATORS - {"NOT"} for a, b in pairwise(tokens)):
+        problems.append("two operators in a row")
+    known = list(schema_fields)
+    for m in re.finditer(r"(?<![\w:])([A-Za-z_]+):(\S*)", re.sub(r'"[^"]*"', "", text)):
+        name, value = m.group(1), m.group(2)
+        if name not in known and name not in hidden:
+            problems.append(f"an unknown field '{name}:' (fields: {', '.join(known)})")
+        elif not value:
+            problems.append(f"'{name}:' with no value")
+    return problems
+
+
+class Snapshot:
+    """One committed generation of the index, opened for reading.
+
+    Arrays are indexed by Whoosh document number and built lazily, once per generation: the
+    facet postings, the live-passage mask, document-order keys. Search code combines them as
+    NumPy masks, so counting facets over every match is one ``bincount`` per field.
+    """
+
+    def __init__(self, store_dir: Path):
+        self.store_dir = store_dir
+        self._ix = windex.open_dir(str(store_dir))
+        self._searcher = self._ix.searcher()
+        self.generation: int = self._ix.latest_generation()
+        self.size: int = self._searcher.doc_count_all()
+        self._term_cache: dict[tuple[str, str], np.ndarray] = {}
+        parser = qparser.MultifieldParser(list(TEXT_FIELDS), self._ix.schema, fieldboosts=TEXT_FIELDS)
+        parser.add_plugin(qparser.FuzzyTermPlugin())
+        parser.remove_plugin_class(qparser.GtLtPlugin)
+        self._parser_and = parser
+        or_parser = qparser.MultifieldParser(
+            list(TEXT_FIELDS), self._ix.schema, fieldboosts=TEXT_FIELDS, group=qparser.OrGroup.factory(0.9)
+        )
+        or_parser.add_plugin(qparser.FuzzyTermPlugin())
+        or_parser.remove_plugin_class(qparser.GtLtPlugin)
+        self._parser_or = or_parser
+        self._stem = stemming_analyzer()
+        self._exact = exact_analyzer()
+
+    def close(self) -> None:
+        self._searcher.close()
+
+    def is_current(self) -> bool:
+        try:
+            return self._ix.latest_generation() == self.generation
+        except OSError:
+            return False
+
+    #: Fields a user may name in a query (``topic:dosage``); ids are accepted but not advertised.
+    field_names: tuple[str, ...] = (*TEXT_FIELDS, *FACETS)
+    _hidden_fields: tuple[str, ...] = ("doc_id", "passage_id")
+
+    # ---- masks ---------------------------------------------------------------------------
+
+    def _ids(self, fieldname: str, text: str) -> np.ndarray:
+        key = (fieldname, text)
+        arr = self._term_cache.get(key)
+        if arr is None:
+            arr = np.fromiter(self._searcher.docs_for_query(wq.Term(fieldname, text)), dtype=np.int64)
+            if len(self._term_cache) < 4096:
+                self._term_cache[key] = arr
+        return arr
+
+    def mask_of(self, docnums: np.ndarray) -> np.ndarray:
+        mask = np.zeros(self.size, dtype=bool)
+        mask[docnums] = True
+        return mask
+
+    @cached_property
+    def live(self) -> np.ndarray:
+        """Passages that are not deleted."""
+        live = np.zeros(self.size, dtype=bool)
+        live[np.fromiter(self._searcher.reader().all_doc_ids(), dtype=np.int64)] = True
+        return live & self.mask_of(self._ids("kind", "p"))
+
+    @cached_property
+    def boilerplate(self) -> np.ndarray:
+        return self.mask_of(self._ids("boilerplate", "1"))
+
+    @cached_property
+    def document_count(self) -> int:
+        return int(np.count_nonzero(self.mask_of(self._ids("kind", "d"))))
+
+    def facet_table(self, name: str) -> tuple[list[str], np.ndarray, np.ndarray]:
+        """(values, docnums, value index) of every posting of a facet field: one row a posting."""
+        return self._facet_tables[name]
+
+    @cached_property
+    def _facet_tables(self) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
+        out = {}
+        reader = self._searcher.reader()
+        for name in FACETS:
+            values = [t.decode("utf-8") if isinstance(t, bytes) else t for t in reader.lexicon(name)]
+            docs, idx = [], []
+            for i, value in enumerate(values):
+                ids = self._ids_uncached(name, value)
+                docs.append(ids)
+                idx.append(np.full(len(ids), i, dtype=np.int32))
+            out[name] = (
+                values,
+                np.concatenate(docs) if docs else np.zeros(0, dtype=np.int64),
+                np.concatenate(idx) if idx else np.zeros(0, dtype=np.int32),
+            )
+        return out
+
+    def _ids_uncached(self, fieldname: str, text: str) -> np.ndarray:
+        return np.fromiter(self._searcher.docs_for_query(wq.Term(fieldname, text)), dtype=np.int64)
+
+    @cached_property
+    def _value_case(self) -> dict[str, dict[str, str]]:
+        return {name: {v.casefold(): v for v in self._facet_tables[name][0]} for name in FACETS}
+
+    def resolve_value(self, name: str, value: str) -> str:
+        """The indexed spelling of a facet value, matched without regard to case."""
+        return self._value_case[name].get(value.casefold(), value)
+
+    def facet_mask(self, name: str, values: Sequence[str]) -> np.ndarray:
+        """Passages having any of ``values`` in facet ``name``."""
+        mask = np.zeros(self.size, dtype=bool)
+        for value in values:
+            mask[self._ids(name, self.resolve_value(name, value))] = True
+        return mask
+
+    def match_mask(self, parsed: ParsedQuery) -> np.ndarray:
+        if parsed.browse:
+            return self.live.copy()
+        ids = np.fromiter(self._searcher.docs_for_query(parsed.query), dtype=np.int64)
+        return self.mask_of(ids) & self.live
+
+    # ---- queries ---------------------------------------------------------------------------
+
+    def parse(self, text: str, *, any_word: bool = False) -> ParsedQuery:
+        """Reads a user's query. Never raises: a malformed query is searched as plain words."""
+        text = (text or "").strip()
+        if not text or text == "*":
+            return ParsedQuery(query=wq.Every(), browse=True, words=())
+        problems = query_problems(text, self.field_names, hidden=self._hidden_fields)
+        notes: list[str] = []
+        if problems:
+            words = tuple(w for w in _WORD.findall(text) if w not in _OPERATORS)
+            notes.append(
+                f"Your query has {' and '.join(problems)}, so it was searched as plain words: {' '.join(words)}."
+            )
+            if not words:
+                return ParsedQuery(query=wq.NullQuery, browse=False, words=(), notes=tuple(notes))
+            text = " ".join(words)
+        parser = self._parser_or if any_word else self._parser_and
+        try:
+            tree = parser.process(text)
+            _route_fuzzy_to_exact(tree)
+            q = self._resolve_facet_terms(tree.query(parser))
+        except (ValueError, TypeError, IndexError, AttributeError) as exc:  # Whoosh's own errors are these
+            words = tuple(_WORD.findall(text))
+            notes.append(f"Your query could not be read ({exc}); it was searched as plain words.")
+            q = parser.parse(" ".join(words))
+        if q is wq.NullQuery or isinstance(q, type(wq.NullQuery)):
+            words = tuple(_WORD.findall(text))
+            if words:
+                q = parser.parse(" ".join(words))
+        return ParsedQuery(query=q, browse=False, words=tuple(_plain_words(text)), notes=tuple(notes))
+
+    def _resolve_facet_terms(self, q: Any) -> Any:
+        """``topic:Dosage`` finds ``dosage``: facet terms in a query take the indexed spelling."""
+        if isinstance(q, wq.Term) and q.fieldname in FACETS:
+            return wq.Term(q.fieldname, self.resolve_value(q.fieldname, str(q.text)), boost=q.boost)
+        if isinstance(q, wq.compound.CompoundQuery):
+            return q.__class__([self._resolve_facet_terms(sub) for sub in q.subqueries], boost=q.boost)
+        if isinstance(q, wq.Not):
+            return wq.Not(self._resolve_facet_terms(q.query))
+        return q
+
+    def is_plain(self, text: str) -> bool:
+        """A query of plain words only (no operators, phrases, fields or wildcards)."""
+        return bool(text.strip()) and not re.search(r'["():*?~^]|\b(AND|OR|NOT)\b', text)
+
+    def top(
+        self, parsed: ParsedQuery, allowed: np.ndarray | None, *, offset: int, limit: int | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Document numbers and scores of the best matches within ``allowed``, best first."""
+        want = None if limit is None else offset + limit
+        if want == 0:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        flt = None if allowed is None else set(np.flatnonzero(allowed).tolist())
+        results = self._searcher.search(parsed.query, limit=want, filter=flt, scored=not parsed.browse)
+        docnums = np.fromiter((hit.docnum for hit in results), dtype=np.int64)
+        scores = np.fromiter((hit.score or 0.0 for hit in results), dtype=float)
+        return docnums[offset:], scores[offset:]
+
+    @cached_property
+    def doc_order(self) -> np.ndarray:
+        """A rank per document number: documents by title, passages by position."""
+        reader = self._searcher.reader()
+        titles = np.array(list(reader.column_reader("title_key")), dtype=object) if self.size else np.zeros(0)
+        positions = np.array(list(reader.column_reader("position")), dtype=np.int64) if self.size else np.zeros(0)
+        _, title_rank = np.unique(titles.astype(str), return_inverse=True) if self.size else (None, np.zeros(0))
+        order = np.lexsort((positions, title_rank))
+        rank = np.empty(self.size, dtype=np.int64)
+        rank[order] = np.arange(self.size)
+        return rank
+
+    # ---- records ---------------------------------------------------------------------------
+
+    def passages(self, docnums: Iterable[int]) -> list[Passage]:
+        stored = self._searcher.stored_fields
+        return [passage_from_record(stored(int(n))["record"]) for n in docnums]
+
+    def passage_docnum(self, passage_id: str) -> int | None:
+        ids = self._ids_uncached("passage_id", passage_id)
+        ids = ids[self.live[ids]] if len(ids) else ids
+        return int(ids[0]) if len(ids) else None
+
+    def document_record(self, doc_id: str) -> dict[str, Any] | None:
+        for n in self._searcher.docs_for_query(wq.And([wq.Term("kind", "d"), wq.Term("doc_id", doc_id)])):
+            return dict(self._searcher.stored_fields(n)["record"])
+        return None
+
+    def document_passages(self, doc_id: str) -> list[Passage]:
+        ids = self._ids_uncached("doc_id", doc_id)
+        ids = ids[self.live[ids]]
+        found = self.passages(ids)
+        return sorted(found, key=lambda p: p.position)
+
+    def documents(self) -> list[dict[str, Any]]:
+        """Every document's record without its text (title, source, path, passages...)."""
+        out = []
+        for n in self._searcher.docs_for_query(wq.Term("kind", "d")):
+            rec = dict(self._searcher.stored_fields(n)["record"])
+            rec.pop("text", None)
+            out.append(rec)
+        return sorted(out, key=lambda r: (r["title"].casefold(), r["path"]))
+
+    # ---- highlighting and suggestions -----------------------------------------------------
+
+    def match_terms(self, parsed: ParsedQuery) -> tuple[frozenset[str], frozenset[str]]:
+        """(stemmed terms, exact words) the query matched in this index, wildcards expanded."""
+        if parsed.browse:
+            return frozenset(), frozenset()
+        stemmed, exact = set(), set()
+        try:
+            terms = parsed.query.existing_terms(self._searcher.reader(), phrases=True, expand=True)
+        except (ValueError, TypeError, NotImplementedError):
+            terms = set()
+        for fieldname, token in terms:
+            word = token.decode("utf-8") if isinstance(token, bytes) else str(token)
+            if fieldname in TEXT_FIELDS:
+                stemmed.add(word)
+            elif fieldname == EXACT_FIELD:
+                exact.add(word)
+        return frozenset(stemmed), frozenset(exact)
+
+    def spans(self, text: str, stemmed: frozenset[str], exact: frozenset[str]) -> list[tuple[int, int]]:
+        """Character spans of ``text`` that match the query's terms."""
+        if not (stemmed or exact):
+            return []
+        found: list[tuple[int, int]] = []
+        if stemmed:
+            found += [(t.startchar, t.endchar) for t in self._stem(text, chars=True) if t.text in stemmed]
+        if exact:
+            found += [(t.startchar, t.endchar) for t in self._exact(text, chars=True) if t.text in exact]
+        return _merge_spans(found)
+
+    def word_frequency(self, word: str) -> int:
+        return self._searcher.doc_frequency(EXACT_FIELD, word.lower())
+
+    def suggest_word(self, word: str) -> str | None:
+        """The index's closest word to a misspelt one, or None when the word is known.
+
+        Short words and stop words are left alone: "if" is not a typo of "it".
+        """
+        lower = word.lower()
+        if len(lower) < 4 or lower in STOP_WORDS or self.word_frequency(lower) > 0:
+            return None
+        stems = [t.text for t in self._stem(lower)]
+        if stems and self._searcher.doc_frequency("text", stems[0]) > 0:
+            return None  # "miss" is known when the text says "missed"
+        found = self._searcher.corrector(EXACT_FIELD).suggest(lower, limit=1, maxdist=2, prefix=1)
+        return found[0] if found else None
+
+
+def _plain_words(text: str) -> Iterator[str]:
+    for token in re.sub(r"\b\w+:(\"[^\"]*\"|\S+)", " ", text).split():
+        token = token.strip("()\"'~*?^+-")
+        if token and token not in _OPERATORS and _WORD.fullmatch(token) and not re.search(r"[~*?]", token):
+            yield token
+
+
+def _merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    out: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if out and start <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], end))
+        else:
+            out.append((start, end))
+    return out
+
+
+def _route_fuzzy_to_exact(node: Any) -> None:
+    """Fuzzy terms, wildcards and prefixes search the unstemmed copy of the text."""
+    from whoosh.qparser.plugins import FuzzyTermPlugin, PrefixPlugin, WildcardPlugin
+
+    kinds = (FuzzyTermPlugin.FuzzyTermNode, WildcardPlugin.WildcardNode, PrefixPlugin.PrefixNode)
+    if isinstance(node, kinds) and (node.fieldname is None or node.fieldname in TEXT_FIELDS):
+        node.fieldname = EXACT_FIELD
+    if isinstance(node, wsyntax.GroupNode):
+        for child in node:
+            _route_fuzzy_to_exact(child)
+
+
+# --------------------------------------------------------------------------------------------
+# Opening
+
+
+def open_writer(root: Path, *, rebuild: bool, settings: dict[str, Any]) -> tuple[IndexWriter, IndexMeta, bool]:
+    """A writer on the live store, or on a fresh store when rebuilding or when none exists.
+
+    Returns (writer, the metadata to publish on success, whether the store is new).
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    meta: IndexMeta | None = None
+    if index_exists(root) and not rebuild:
+        try:
+            meta = IndexMeta.read(root)
+        except IndexIncompatible:
+            meta = None  # an old index: start a new store; the old one stays live until we finish
+    if meta is not None and (root / meta.store).is_dir():
+        return IndexWriter(root / meta.store, create=False), IndexMeta(meta.store, settings=settings), False
+    name = _new_store_name(root)
+    return IndexWriter(root / name, create=True), IndexMeta(name, settings=settings), True
+
+
+def open_snapshot(root: Path) -> Snapshot:
+    meta = IndexMeta.read(root)
+    store = root / meta.store
+    if not store.is_dir():
+        raise IndexMissing(f"The index at {root} is incomplete (no {meta.store}). Run `kb ingest --rebuild`.")
+    try:
+        return Snapshot(store)
+    except windex.EmptyIndexError as exc:
+        raise IndexMissing(f"The index at {root} is empty. Run `kb ingest`.") from exc
+
+
+__all__ = [
+    "EXACT_FIELD",
+    "TEXT_FIELDS",
+    "IndexMeta",
+    "IndexWriter",
+    "KbError",
+    "ManifestEntry",
+    "ParsedQuery",
+    "Snapshot",
+    "build_schema",
+    "index_exists",
+    "open_snapshot",
+    "open_writer",
+    "passage_record",
+    "query_problems",
+    "remove_stale_stores",
+]

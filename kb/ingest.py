@@ -1,0 +1,246 @@
+"""The pipeline: files -> documents -> passages -> tagged passages -> index.
+
+Incremental: a file whose bytes and settings are unchanged since the last ingest is skipped; a
+changed one is replaced; one that vanished from a folder that was ingested is removed. Crash-safe:
+work is committed in batches, each a complete set of documents with their passages, and a rebuild
+goes to a new store that replaces the live one only when it is finished.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from kb import chunk as chunk_mod
+from kb import readers
+from kb.index import SCHEMA_VERSION, IndexMeta, IndexWriter, ManifestEntry, open_writer, remove_stale_stores
+from kb.model import Document, KbError, Passage, UnreadableFile
+
+#: How many passages to buffer before a commit makes them searchable (and safe from a crash).
+COMMIT_EVERY = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    done: int
+    total: int
+    path: str
+
+
+@dataclass(slots=True)
+class IngestReport:
+    index: str
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (path, reason)
+    passages: int = 0  # passages written by this ingest
+    rebuilt: bool = False
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, {len(self.removed)} removed, "
+            f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped; "
+            f"{self.passages} passages written to {self.index}"
+        )
+
+
+def sample_corpus() -> Path:
+    """The bundled sample: four web articles about baclofen, with their titles and publishers."""
+    return Path(str(resources.files("kb") / "data" / "sample"))
+
+
+def doc_id_for(path: str) -> str:
+    return hashlib.sha1(path.encode("utf-8")).hexdigest()[:12]
+
+
+def passage_ids(doc_id: str, texts: Sequence[str]) -> list[str]:
+    """Ids that survive re-ingest: derived from the passage's own text, not its position.
+
+    An edit elsewhere in the document leaves a passage's id, and so a researcher's citation of
+    it, unchanged; a passage whose text appears twice in one document gets a suffix.
+    """
+    seen: dict[str, int] = {}
+    out = []
+    for text in texts:
+        base = f"{doc_id}-{hashlib.sha1(text.encode('utf-8')).hexdigest()[:8]}"
+        n = seen.get(base, 0)
+        seen[base] = n + 1
+        out.append(base if n == 0 else f"{base}-{n + 1}")
+    return out
+
+
+def settings_fingerprint(tagger_fingerprint: str, min_words: int, max_words: int) -> str:
+    """Changes whenever re-ingesting an unchanged file could give different passages or tags."""
+    h = hashlib.sha256()
+    h.update(f"{SCHEMA_VERSION}|{min_words}|{max_words}|{tagger_fingerprint}".encode())
+    for module in (chunk_mod, readers):
+        h.update(Path(module.__file__ or "").read_bytes())
+    return h.hexdigest()[:16]
+
+
+@dataclass(frozen=True, slots=True)
+class SourceFile:
+    path: Path
+    title: str | None
+    source: str | None
+    root: Path
+
+
+def discover(paths: Sequence[Path]) -> tuple[list[SourceFile], list[tuple[str, str]], list[Path]]:
+    """Files to ingest with their metadata, paths that do not exist, and the roots scanned."""
+    found: list[SourceFile] = []
+    missing: list[tuple[str, str]] = []
+    roots: list[Path] = []
+    metadata: dict[Path, dict[str, dict]] = {}
+    for given in paths:
+        root = given.resolve()
+        if not root.exists():
+            missing.append((str(given), "no such file or folder"))
+            continue
+        roots.append(root)
+        for path in readers.iter_files([root]):
+            path = path.resolve()
+            folder = path.parent
+            if folder not in metadata:
+                try:
+                    metadata[folder] = readers.load_metadata(folder)
+                except UnreadableFile as exc:
+                    missing.append((exc.path, exc.reason))
+                    metadata[folder] = {}
+            meta = metadata[folder].get(path.name, {})
+            found.append(SourceFile(path, meta.get("title"), meta.get("source"), root))
+    return found, missing, roots
+
+
+def _under(path: str, roots: Sequence[Path]) -> bool:
+    return any(path == str(r) or path.startswith(str(r) + os.sep) for r in roots)
+
+
+def build_passages(doc: Document, tagger: Any, *, min_words: int, max_words: int) -> list[Passage]:
+    chunks = chunk_mod.chunk_document(doc, min_words=min_words, max_words=max_words)
+    tags = tagger.tag_document(doc.title, [(c.text, c.section) for c in chunks])
+    ids = passage_ids(doc.doc_id, [c.text for c in chunks])
+    return [
+        Passage(
+            passage_id=pid, doc_id=doc.doc_id, title=doc.title, source=doc.source, path=doc.path,
+            section=c.section, position=c.position, char_start=c.char_start, char_end=c.char_end,
+            text=c.text, boilerplate=c.boilerplate, tags=t,
+        )
+        for pid, c, t in zip(ids, chunks, tags, strict=True)
+    ]
+
+
+def ingest(
+    paths: Sequence[str | os.PathLike[str]] | None = None,
+    *,
+    index: str | os.PathLike[str],
+    rebuild: bool = False,
+    vocab_dirs: Sequence[str | os.PathLike[str]] = (),
+    min_words: int = 40,
+    max_words: int = 150,
+    progress: Callable[[Progress], None] | None = None,
+    commit_every: int = COMMIT_EVERY,
+) -> IngestReport:
+    """Brings the index at ``index`` up to date with ``paths``.
+
+    With no paths it refreshes every file and folder ingested into this index before, or, for a
+    new index, ingests the bundled sample corpus.
+    """
+    from kb.tag import Tagger
+
+    if min_words < 1 or max_words < min_words:
+        raise KbError("Passage size must satisfy 1 <= min_words <= max_words.")
+    root = Path(index)
+    known = known_roots(root)
+    inputs = [Path(p) for p in paths] if paths else ([Path(r) for r in known] or [sample_corpus()])
+    files, missing, roots = discover(inputs)
+    tagger = Tagger.load([Path(d) for d in vocab_dirs])
+    settings = settings_fingerprint(tagger.fingerprint, min_words, max_words)
+    all_roots = sorted({*(() if rebuild else known), *(str(r) for r in roots)})
+    writer, meta, fresh = open_writer(
+        root, rebuild=rebuild,
+        settings={"min_words": min_words, "max_words": max_words, "roots": all_roots,
+                  "vocab": [str(Path(d).resolve()) for d in vocab_dirs]},
+    )
+    had_live_index = (root / "kb.json").exists()
+    report = IngestReport(index=str(root), rebuilt=rebuild)
+    report.skipped.extend(missing)
+    manifest: dict[str, ManifestEntry] = {} if fresh else writer.manifest()
+    try:
+        seen = _ingest_files(files, writer, manifest, tagger, settings, report, progress,
+                             min_words=min_words, max_words=max_words, commit_every=commit_every,
+                             publish=(lambda: meta.write(root)) if not had_live_index else None)
+        for path, _entry in sorted(manifest.items()):
+            if path not in seen and _under(path, roots):
+                writer.delete_document(doc_id_for(path))
+                report.removed.append(path)
+        writer.commit()
+    except BaseException:
+        writer.cancel()  # what was committed stays; the batch in hand is dropped
+        raise
+    meta.write(root)
+    if fresh or not had_live_index:
+        remove_stale_stores(root, meta.store)
+    return report
+
+
+def known_roots(index: Path) -> list[str]:
+    """The files and folders ingested into ``index`` so far (from its kb.json)."""
+    try:
+        return list(IndexMeta.read(index).settings.get("roots", []))
+    except KbError:
+        return []
+
+
+def _ingest_files(
+    files: Sequence[SourceFile], writer: IndexWriter, manifest: dict[str, ManifestEntry], tagger: Any,
+    settings: str, report: IngestReport, progress: Callable[[Progress], None] | None, *,
+    min_words: int, max_words: int, commit_every: int, publish: Callable[[], None] | None,
+) -> set[str]:
+    seen: set[str] = set()
+    for i, src in enumerate(files):
+        path = str(src.path)
+        seen.add(path)
+        if progress:
+            progress(Progress(done=i, total=len(files), path=path))
+        try:
+            raw = src.path.read_bytes()
+        except OSError as exc:
+            report.skipped.append((path, f"cannot be read ({exc.strerror or exc})"))
+            continue
+        sha = hashlib.sha256(raw).hexdigest()
+        before = manifest.get(path)
+        if before and before.sha256 == sha and before.settings == settings:
+            report.unchanged.append(path)
+            continue
+        try:
+            doc = readers.read_document(src.path, doc_id=doc_id_for(path), title=src.title, source=src.source)
+        except UnreadableFile as exc:
+            report.skipped.append((path, exc.reason))  # an indexed earlier version, if any, stays
+            continue
+        passages = build_passages(doc, tagger, min_words=min_words, max_words=max_words)
+        writer.add_document(doc, passages, settings)
+        report.passages += len(passages)
+        (report.updated if before else report.added).append(path)
+        if writer.pending >= commit_every:
+            writer.commit()
+            if publish:
+                publish()
+    if progress:
+        progress(Progress(done=len(files), total=len(files), path=""))
+    return seen
+
+
+def iter_report_lines(report: IngestReport) -> Iterator[str]:
+    for label, items in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
+        for path in items:
+            yield f"{label}: {path}"
+    for path, reason in report.skipped:
+        yield f"skipped: {path} ({reason})"

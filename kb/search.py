@@ -1,0 +1,411 @@
+"""Searching a knowledge base: queries, filters, facet counts, highlights, suggestions, context.
+
+Every decision about what a search returns is made here, once; the CLI and the page only call
+``KnowledgeBase.search`` and format its ``Results``.
+
+Facet counts are *disjunctive*: the count beside a value is computed with every filter applied
+except those on its own facet. So the number shown next to a value is exactly the total a user
+gets by selecting that value alone in that facet, whatever else they have selected elsewhere, and
+the values of a facet stay visible (as alternatives) after one of them is chosen.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from kb.index import ParsedQuery, Snapshot, index_exists, open_snapshot
+from kb.model import FACETS, TAG_FACETS, IndexMissing, KbError, Passage
+
+DEFAULT_INDEX = "index"
+SORTS: tuple[str, ...] = ("relevance", "document", "source")
+#: Below this many matches a spelling suggestion is offered.
+SUGGEST_BELOW = 3
+#: A highlighted fragment is the whole passage up to this many characters, else a window.
+FRAGMENT_CHARS = 320
+
+
+def default_index_path() -> Path:
+    return Path(os.environ.get("KB_INDEX") or DEFAULT_INDEX)
+
+
+class FilterError(KbError):
+    """A filter that names an unknown facet or is not of the form field=value."""
+
+
+def parse_filters(items: Iterable[str] | Mapping[str, Iterable[str]] | None) -> dict[str, list[str]]:
+    """``["topic=dosage", "route=oral", "topic=overdose"]`` -> ``{"topic": [...], "route": [...]}``.
+
+    Accepts a mapping too (values a string or a list). Unknown facets are an error, not ignored:
+    a filter the user believes is applied but is not would make every count a lie.
+    """
+    out: dict[str, list[str]] = {}
+    if items is None:
+        return out
+    pairs: list[tuple[str, str]] = []
+    if isinstance(items, Mapping):
+        for name, values in items.items():
+            for value in [values] if isinstance(values, str) else values:
+                pairs.append((name, value))
+    else:
+        for item in items:
+            name, sep, value = item.partition("=")
+            if not sep:
+                raise FilterError(f"Filter '{item}' is not of the form field=value (for example topic=dosage).")
+            pairs.append((name, value))
+    for name, value in pairs:
+        name, value = name.strip(), value.strip()
+        if name not in FACETS:
+            raise FilterError(f"Unknown filter field '{name}'. Filter on one of: {', '.join(FACETS)}.")
+        if not value:
+            raise FilterError(f"Filter '{name}=' has no value.")
+        if value not in out.setdefault(name, []):
+            out[name].append(value)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class FacetValue:
+    value: str
+    count: int
+    selected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Facet:
+    name: str
+    values: tuple[FacetValue, ...]
+    truncated: bool  # more values exist than were asked for
+
+    def counts(self) -> dict[str, int]:
+        return {v.value: v.count for v in self.values}
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    passage: Passage
+    rank: int  # 1-based over the whole result, not the page
+    score: float
+    highlight: str  # a fragment of the passage with matches between ** and **
+    spans: tuple[tuple[int, int], ...]  # character spans of matches in passage.text
+
+    def to_dict(self) -> dict[str, Any]:
+        p = self.passage
+        out: dict[str, Any] = {
+            "rank": self.rank, "score": round(self.score, 4), "passage_id": p.passage_id,
+            "doc_id": p.doc_id, "title": p.title, "source": p.source, "path": p.path,
+            "section": p.section, "position": p.position, "char_start": p.char_start,
+            "char_end": p.char_end, "text": p.text, "boilerplate": bool(p.boilerplate),
+        }
+        for name in TAG_FACETS:
+            out[name] = list(p.tags.get(name, ()))
+        out["highlight"] = self.highlight
+        return out
+
+
+@dataclass(slots=True)
+class Results:
+    query: str
+    filters: dict[str, list[str]]
+    total: int
+    offset: int
+    limit: int | None
+    sort: str
+    hits: list[Hit]
+    facets: dict[str, Facet]
+    suggestion: str | None = None
+    notes: list[str] = field(default_factory=list)
+    include_boilerplate: bool = False
+
+    def to_frame(self) -> Any:
+        from kb.export import to_frame
+
+        return to_frame(self)
+
+    def to_csv(self, path_or_buffer: Any) -> None:
+        from kb.export import write_csv
+
+        write_csv(self, path_or_buffer)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        from kb.export import to_json_dict
+
+        return to_json_dict(self)
+
+
+class KnowledgeBase:
+    """A searchable collection of passages in an index folder.
+
+    Cheap to keep open: it reopens its snapshot of the index only when an ingest has committed
+    since, so a long-running process (the page) always searches the latest complete index.
+    """
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self._lock = threading.RLock()
+        self._snap: Snapshot | None = None
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str] | None = None) -> KnowledgeBase:
+        root = Path(path) if path is not None else default_index_path()
+        if not index_exists(root):
+            raise IndexMissing(
+                f"No index at {root}. Run `kb ingest` to build one "
+                "(with no paths it ingests the bundled sample corpus)."
+            )
+        kb = cls(root)
+        kb.snapshot()  # fail now, with the index's own message, if it cannot be read
+        return kb
+
+    def snapshot(self) -> Snapshot:
+        with self._lock:
+            if self._snap is None or not self._snap.is_current():
+                old, self._snap = self._snap, open_snapshot(self.root)
+                if old is not None:
+                    old.close()
+            return self._snap
+
+    def close(self) -> None:
+        with self._lock:
+            if self._snap is not None:
+                self._snap.close()
+                self._snap = None
+
+    def __enter__(self) -> KnowledgeBase:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- search -----------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: str = "",
+        filters: Iterable[str] | Mapping[str, Iterable[str]] | None = None,
+        *,
+        limit: int | None = 10,
+        offset: int = 0,
+        sort: str = "relevance",
+        include_boilerplate: bool = False,
+        facet_size: int | None = None,
+    ) -> Results:
+        """Passages matching ``query`` within ``filters``; ``limit=None`` returns every match."""
+        if sort not in SORTS:
+            raise KbError(f"Unknown sort '{sort}'. Sort by one of: {', '.join(SORTS)}.")
+        if (limit is not None and limit < 0) or offset < 0:
+            raise KbError("limit and offset must not be negative.")
+        chosen = parse_filters(filters)
+        with self._lock:
+            snap = self.snapshot()
+            filter_masks = {name: snap.facet_mask(name, values) for name, values in chosen.items()}
+            parsed, base, allowed, notes = _resolve(snap, query, filter_masks, include_boilerplate)
+            total = int(np.count_nonzero(allowed))
+            facets = _count_facets(snap, base, filter_masks, chosen, facet_size)
+            hits = self._hits(snap, parsed, allowed, sort=sort, offset=offset, limit=limit, total=total)
+            suggestion = self._suggest(snap, query, parsed, total, chosen, include_boilerplate)
+        return Results(
+            query=query, filters=chosen, total=total, offset=offset, limit=limit, sort=sort,
+            hits=hits, facets=facets, suggestion=suggestion, notes=notes,
+            include_boilerplate=include_boilerplate,
+        )
+
+    def _hits(
+        self, snap: Snapshot, parsed: ParsedQuery, allowed: np.ndarray, *, sort: str, offset: int,
+        limit: int | None, total: int,
+    ) -> list[Hit]:
+        if offset >= total or limit == 0:
+            return []
+        if sort == "relevance" and not parsed.browse:
+            docnums, scores = snap.top(parsed, allowed, offset=offset, limit=limit)
+        else:
+            candidates = np.flatnonzero(allowed)
+            key = snap.doc_order[candidates]
+            if sort == "source":
+                key = _source_rank(snap)[candidates] * (snap.size + 1) + key
+            ordered = candidates[np.argsort(key, kind="stable")]
+            docnums = ordered[offset: None if limit is None else offset + limit]
+            scores = self._scores_for(snap, parsed, docnums)
+        stemmed, exact = snap.match_terms(parsed)
+        hits = []
+        for i, (passage, score) in enumerate(zip(snap.passages(docnums), scores, strict=True)):
+            spans = tuple(snap.spans(passage.text, stemmed, exact))
+            hits.append(Hit(passage=passage, rank=offset + i + 1, score=float(score),
+                            highlight=fragment(passage.text, spans), spans=spans))
+        return hits
+
+    @staticmethod
+    def _scores_for(snap: Snapshot, parsed: ParsedQuery, docnums: np.ndarray) -> np.ndarray:
+        if parsed.browse or not len(docnums):
+            return np.zeros(len(docnums))
+        scored_docs, scores = snap.top(parsed, snap.mask_of(docnums), offset=0, limit=len(docnums))
+        by_doc = dict(zip(scored_docs.tolist(), scores.tolist(), strict=True))
+        return np.array([by_doc.get(int(n), 0.0) for n in docnums])
+
+    def _suggest(
+        self, snap: Snapshot, query: str, parsed: ParsedQuery, total: int,
+        filters: dict[str, list[str]], include_boilerplate: bool,
+    ) -> str | None:
+        """A corrected query built from the index's own words, when it would find more."""
+        if parsed.browse or total >= SUGGEST_BELOW or not parsed.words:
+            return None
+        suggestion = query
+        changed = False
+        for word in parsed.words:
+            better = snap.suggest_word(word)
+            if better and better != word.lower():
+                suggestion = _replace_word(suggestion, word, better)
+                changed = True
+        if not changed:
+            return None
+        masks = {n: snap.facet_mask(n, v) for n, v in filters.items()}
+        _, _, found, _ = _resolve(snap, suggestion, masks, include_boilerplate)
+        return suggestion if np.count_nonzero(found) > total else None
+
+    # ---- records and context ----------------------------------------------------------------
+
+    def passage(self, passage_id: str) -> Passage:
+        with self._lock:
+            snap = self.snapshot()
+            n = snap.passage_docnum(passage_id)
+            if n is None:
+                raise KbError(f"No passage with id '{passage_id}' in {self.root}.")
+            return snap.passages([n])[0]
+
+    def context(self, passage_id: str, before: int = 2, after: int = 2) -> tuple[list[Passage], Passage, list[Passage]]:
+        """The passage with up to ``before``/``after`` neighbours from its document (boilerplate too)."""
+        target = self.passage(passage_id)
+        with self._lock:
+            siblings = self.snapshot().document_passages(target.doc_id)
+        i = next(k for k, p in enumerate(siblings) if p.passage_id == passage_id)
+        return siblings[max(0, i - before): i], target, siblings[i + 1: i + 1 + after]
+
+    def document(self, doc_id: str) -> dict[str, Any]:
+        """A document's record: title, source, path, format, sha256 and its full ``text``."""
+        with self._lock:
+            rec = self.snapshot().document_record(doc_id)
+        if rec is None:
+            raise KbError(f"No document with id '{doc_id}' in {self.root}.")
+        return rec
+
+    def documents(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return self.snapshot().documents()
+
+    def stats(self, include_boilerplate: bool = False) -> dict[str, Any]:
+        """Counts of documents, passages and every facet value over the whole collection."""
+        with self._lock:
+            snap = self.snapshot()
+            everything = self.search("", include_boilerplate=include_boilerplate, limit=0)
+            return {
+                "documents": snap.document_count,
+                "passages": int(np.count_nonzero(snap.live)),
+                "boilerplate_passages": int(np.count_nonzero(snap.live & snap.boilerplate)),
+                "searchable_passages": everything.total,
+                "facets": {name: f.counts() for name, f in everything.facets.items()},
+            }
+
+
+def _resolve(
+    snap: Snapshot, query: str, filter_masks: dict[str, np.ndarray], include_boilerplate: bool
+) -> tuple[ParsedQuery, np.ndarray, np.ndarray, list[str]]:
+    """Reads a query and finds its matches: (parsed, matches before filters, after, notes).
+
+    Words are ANDed, so a count means "passages with all of these words"; a plain query of several
+    words that no passage contains whole falls back to any-word ranking, and says so.
+    """
+    parsed = snap.parse(query)
+    notes = list(parsed.notes)
+    base, allowed = _matches(snap, parsed, filter_masks, include_boilerplate)
+    if not allowed.any() and not parsed.browse and snap.is_plain(query) and len(parsed.words) > 1:
+        any_parsed = snap.parse(query, any_word=True)
+        any_base, any_allowed = _matches(snap, any_parsed, filter_masks, include_boilerplate)
+        if any_allowed.any():
+            notes.append("No passage contains all of your words; showing passages with any of them, best first.")
+            return any_parsed, any_base, any_allowed, notes
+    return parsed, base, allowed, notes
+
+
+def _matches(
+    snap: Snapshot, parsed: ParsedQuery, filter_masks: dict[str, np.ndarray], include_boilerplate: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    match = snap.match_mask(parsed)
+    base = match if include_boilerplate else match & ~snap.boilerplate
+    return base, _and_all(base, filter_masks.values())
+
+
+def _and_all(base: np.ndarray, masks: Iterable[np.ndarray]) -> np.ndarray:
+    out = base.copy()
+    for mask in masks:
+        out &= mask
+    return out
+
+
+def _count_facets(
+    snap: Snapshot, base: np.ndarray, filter_masks: dict[str, np.ndarray],
+    chosen: dict[str, list[str]], size: int | None,
+) -> dict[str, Facet]:
+    facets = {}
+    for name in FACETS:
+        scope = _and_all(base, (m for other, m in filter_masks.items() if other != name))
+        values, docs, idx = snap.facet_table(name)
+        counts = np.bincount(idx[scope[docs]], minlength=len(values)) if len(values) else np.zeros(0, int)
+        selected = {snap.resolve_value(name, v) for v in chosen.get(name, ())}
+        rows = [FacetValue(v, int(c), v in selected) for v, c in zip(values, counts, strict=True)
+                if c > 0 or v in selected]
+        rows += [FacetValue(v, 0, True) for v in sorted(selected - set(values))]
+        rows.sort(key=lambda r: (-r.count, r.value.casefold()))
+        truncated = size is not None and len(rows) > size
+        if truncated:
+            keep = rows[:size]
+            keep += [r for r in rows[size:] if r.selected]  # a selected value never disappears
+            rows = keep
+        facets[name] = Facet(name=name, values=tuple(rows), truncated=truncated)
+    return facets
+
+
+def _source_rank(snap: Snapshot) -> np.ndarray:
+    values, docs, idx = snap.facet_table("source")
+    order = np.argsort([v.casefold() for v in values]) if values else np.zeros(0, int)
+    rank_of_value = np.empty(len(values), dtype=np.int64)
+    rank_of_value[order] = np.arange(len(values))
+    rank = np.full(snap.size, len(values), dtype=np.int64)  # passages without a source sort last
+    if len(docs):
+        rank[docs] = rank_of_value[idx]
+    return rank
+
+
+def _replace_word(query: str, word: str, better: str) -> str:
+    import re
+
+    return re.sub(rf"(?<![\w:]){re.escape(word)}(?!\w)", better, query, count=1)
+
+
+def fragment(text: str, spans: Sequence[tuple[int, int]], width: int = FRAGMENT_CHARS) -> str:
+    """The passage, or a window of it around the first match, with matches between ** and **."""
+    start, end = 0, len(text)
+    if len(text) > width:
+        first = spans[0][0] if spans else 0
+        start = max(0, first - width // 3)
+        if start:
+            space = text.find(" ", start)
+            start = space + 1 if 0 <= space < first else start
+        end = min(len(text), start + width)
+        if end < len(text):
+            space = text.rfind(" ", start, end)
+            end = space if space > start else end
+    out, cursor = [], start
+    for s, e in spans:
+        if e <= start or s >= end:
+            continue
+        s, e = max(s, start), min(e, end)
+        out += [text[cursor:s], "**", text[s:e], "**"]
+        cursor = e
+    out.append(text[cursor:end])
+    return ("…" if start else "") + "".join(out) + ("…" if end < len(text) else "")
