@@ -78,7 +78,7 @@ def stemming_analyzer() -> Analyzer:
     return (
         RegexTokenizer(_TOKEN)
         | LowercaseFilter()
-        | StopFilter()
+        | StopFilter(renumber=False)  # keep gaps: "half of the life" is not the phrase "half-life"
         | StemFilter(stemfn=_SnowballStem(), cachesize=None)
     )
 
@@ -329,11 +329,13 @@ def query_problems(text: str, schema_fields: Iterable[str], hidden: Iterable[str
     elif any(a in _OPERATORS and b in _OPERATORS - {"NOT"} for a, b in pairwise(tokens)):
         problems.append("two operators in a row")
     known = list(schema_fields)
-    for m in re.finditer(r"(?<![\w:])([A-Za-z_]+):(\S*)", re.sub(r'"[^"]*"', "", text)):
+    for m in re.finditer(r'"[^"]*"|(?<![\w:])([A-Za-z_]+):("[^"]*"|[^\s()]*)', text):
         name, value = m.group(1), m.group(2)
+        if name is None:
+            continue  # a quoted phrase: a colon inside it is just text
         if name not in known and name not in hidden:
             problems.append(f"an unknown field '{name}:' (fields: {', '.join(known)})")
-        elif not value:
+        elif not value.strip('"'):
             problems.append(f"'{name}:' with no value")
     return problems
 
@@ -477,7 +479,7 @@ class Snapshot:
         try:
             tree = parser.process(text)
             _route_fuzzy_to_exact(tree)
-            q = self._resolve_facet_terms(tree.query(parser))
+            q = self._clean(tree.query(parser))
         except (ValueError, TypeError, IndexError, AttributeError) as exc:  # Whoosh's own errors are these
             words = tuple(_WORD.findall(text))
             notes.append(f"Your query could not be read ({exc}); it was searched as plain words.")
@@ -488,14 +490,27 @@ class Snapshot:
                 q = parser.parse(" ".join(words))
         return ParsedQuery(query=q, browse=False, words=tuple(_plain_words(text)), notes=tuple(notes))
 
-    def _resolve_facet_terms(self, q: Any) -> Any:
-        """``topic:Dosage`` finds ``dosage``: facet terms in a query take the indexed spelling."""
+    def _clean(self, q: Any) -> Any:
+        """Makes a parsed query safe and exact for this index.
+
+        Phrases of no words ("", a quoted stop word) match nothing instead of crashing Whoosh; a
+        one-word phrase is a term; a facet value in a query (``topic:Dosage``,
+        ``condition:"multiple sclerosis"``) is one whole term in its indexed spelling.
+        """
+        if isinstance(q, wq.Phrase):
+            if q.fieldname in FACETS:
+                return wq.Term(q.fieldname, self.resolve_value(q.fieldname, " ".join(q.words)), boost=q.boost)
+            if not q.words:
+                return wq.NullQuery
+            if len(q.words) == 1:
+                return wq.Term(q.fieldname, q.words[0], boost=q.boost)
+            return q
         if isinstance(q, wq.Term) and q.fieldname in FACETS:
             return wq.Term(q.fieldname, self.resolve_value(q.fieldname, str(q.text)), boost=q.boost)
         if isinstance(q, wq.compound.CompoundQuery):
-            return q.__class__([self._resolve_facet_terms(sub) for sub in q.subqueries], boost=q.boost)
+            return q.__class__([self._clean(sub) for sub in q.subqueries], boost=q.boost).normalize()
         if isinstance(q, wq.Not):
-            return wq.Not(self._resolve_facet_terms(q.query))
+            return wq.Not(self._clean(q.query))
         return q
 
     def is_plain(self, text: str) -> bool:
