@@ -1,0 +1,364 @@
+"""Files -> Document: a registry of readers by suffix, encoding detection, titles, metadata sidecars.
+
+Adding a format is one decorated function::
+
+    @reader(".html", ".htm")
+    def read_html(path: Path, raw: bytes) -> Document: ...
+
+A reader turns the file's bytes into a Document (text, format, a guessed title). ``read_document``
+does everything that is the same for every format: reading the bytes once, the sha256, the checks
+for unsupported/empty files, and the caller's doc_id, title and source.
+
+Document.text is what every offset in kb points into, so the only normalisation done to text is
+here: newlines become "\\n". Nothing downstream may change the text again.
+"""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import json
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import charset_normalizer
+
+from kb.model import Document, UnreadableFile
+
+Reader = Callable[[Path, bytes], Document]
+
+#: suffix (lowercase, with dot) -> reader. Filled by the ``@reader`` decorations below.
+_READERS: dict[str, Reader] = {}
+
+#: The sidecar a folder may hold: {file name: {"title": ..., "source": ...}}.
+METADATA_FILE = "kb-metadata.json"
+
+#: Legacy encodings to prefer when charset_normalizer finds several equally plausible ones:
+#: our documents are English, where Windows-1252 is by far the most common non-UTF-8 encoding
+#: (charset_normalizer on its own often answers cp1250 or cp775 for the same bytes).
+_PREFERRED_LEGACY = ("cp1252",)
+
+#: Share of control characters above which decoded "text" is really a binary file.
+_MAX_CONTROL_SHARE = 0.05
+_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd]")
+
+_TITLE_MAX_CHARS = 120
+_MD_H1 = re.compile(r"^ {0,3}#\s+(.+?)\s*#*\s*$", re.MULTILINE)
+_MD_HEADING_MARKS = re.compile(r"^ {0,3}#{1,6}\s+|\s+#+\s*$")
+
+
+def reader(*suffixes: str) -> Callable[[Reader], Reader]:
+    """Register a reader for file suffixes (".txt"); suffixes are matched case-insensitively."""
+
+    def register(func: Reader) -> Reader:
+        for suffix in suffixes:
+            if not suffix.startswith("."):
+                raise ValueError(f"suffix must start with a dot: {suffix!r}")
+            _READERS[suffix.lower()] = func
+        return func
+
+    return register
+
+
+def supported_suffixes() -> tuple[str, ...]:
+    """The suffixes some reader handles, sorted (for help texts and file filters)."""
+    return tuple(sorted(_READERS))
+
+
+def is_supported(path: Path) -> bool:
+    """True if a registered reader handles this file's suffix."""
+    return path.suffix.lower() in _READERS
+
+
+# --------------------------------------------------------------------------------------------
+# read_document: the one entry point
+
+
+def read_document(path: Path, *, doc_id: str, title: str | None = None, source: str | None = None) -> Document:
+    """Read one file into a Document, or raise UnreadableFile saying why in plain words.
+
+    The bytes are read once; ``sha256`` is of those bytes so ingest can tell an unchanged file.
+    An explicit ``title`` wins over the one the reader guesses; ``source`` is the caller's.
+    """
+    path = Path(path)
+    func = _READERS.get(path.suffix.lower())
+    if func is None:
+        shown = path.suffix or "no suffix"
+        raise UnreadableFile(
+            str(path),
+            f"unsupported file type ({shown}); kb reads {', '.join(supported_suffixes())}",
+        )
+    raw = _read_bytes(path)
+    if not raw:
+        raise UnreadableFile(str(path), "the file is empty (0 bytes)")
+    doc = func(path, raw)
+    if not doc.text.strip():
+        raise UnreadableFile(str(path), "the file contains only whitespace")
+    return replace(
+        doc,
+        doc_id=doc_id,
+        path=str(path),
+        title=title.strip() if title and title.strip() else doc.title,
+        source=source or "",
+        sha256=hashlib.sha256(raw).hexdigest(),
+    )
+
+
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes; an OSError becomes an UnreadableFile with the reason in words."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UnreadableFile(str(path), "the file does not exist (moved or deleted?)") from None
+    except IsADirectoryError:
+        raise UnreadableFile(str(path), "this is a folder, not a file") from None
+    except PermissionError:
+        raise UnreadableFile(str(path), "permission denied: kb may not read this file") from None
+    except OSError as exc:
+        raise UnreadableFile(str(path), f"the file cannot be opened ({exc.strerror or exc})") from None
+
+
+# --------------------------------------------------------------------------------------------
+# Decoding
+
+
+def decode_text(path: Path, raw: bytes) -> str:
+    """Bytes -> text with "\\n" newlines: BOM, then UTF-8, then a legacy encoding.
+
+    Raises UnreadableFile for binary content and for bytes no text encoding fits.
+    """
+    text = _decode_bom(raw)
+    if text is None:
+        if b"\x00" in raw:
+            text = _decode_utf16_without_bom(raw)
+            if text is None:
+                raise UnreadableFile(str(path), "this looks like a binary file (it contains NUL bytes)")
+        else:
+            text = _decode_utf8(raw)
+    if text is None:
+        text = _decode_legacy(raw)
+    if text is None:
+        raise UnreadableFile(str(path), "the bytes cannot be decoded: not UTF-8, and no known text encoding fits")
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if _looks_binary(text):
+        raise UnreadableFile(str(path), "this looks like a binary file (mostly non-text characters)")
+    return normalise_newlines(text)
+
+
+def normalise_newlines(text: str) -> str:
+    """ "\\r\\n" and lone "\\r" become "\\n": the only change kb ever makes to a document's text."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16 LE: its BOM starts the same way
+    (codecs.BOM_UTF32_BE, "utf-32-be"),
+    (codecs.BOM_UTF8, "utf-8"),
+    (codecs.BOM_UTF16_LE, "utf-16-le"),
+    (codecs.BOM_UTF16_BE, "utf-16-be"),
+)
+
+
+def _decode_bom(raw: bytes) -> str | None:
+    """Text of a file that starts with a byte-order mark, which names its encoding for sure."""
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw[len(bom) :].decode(encoding)
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
+def _decode_utf16_without_bom(raw: bytes) -> str | None:
+    """UTF-16 without a BOM shows as NUL in every other byte of ASCII text; anything else is binary."""
+    if len(raw) < 4 or len(raw) % 2:
+        return None
+    for encoding, zeros in (("utf-16-le", raw[1::2]), ("utf-16-be", raw[0::2])):
+        if zeros.count(0) >= 0.9 * len(zeros):
+            try:
+                return raw.decode(encoding)
+            except UnicodeDecodeError:
+                return None
+    return None
+
+
+def _decode_utf8(raw: bytes) -> str | None:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+
+
+def _decode_legacy(raw: bytes) -> str | None:
+    """Ask charset_normalizer; among its equally good guesses prefer Windows-1252."""
+    matches = charset_normalizer.from_bytes(raw)
+    best = matches.best()
+    if best is None:
+        return None
+    for match in matches:
+        if match.chaos > best.chaos:
+            continue
+        for encoding in _PREFERRED_LEGACY:
+            if encoding in match.could_be_from_charset:
+                try:
+                    return raw.decode(encoding)
+                except UnicodeDecodeError:
+                    break
+    return str(best)
+
+
+def _looks_binary(text: str) -> bool:
+    """Decoded bytes that are mostly control characters are not a document."""
+    sample = text[:65536]
+    if not sample:
+        return False
+    return len(_CONTROL_CHARS.findall(sample)) > _MAX_CONTROL_SHARE * len(sample)
+
+
+# --------------------------------------------------------------------------------------------
+# Titles
+
+
+def guess_title(text: str, path: Path, *, markdown: bool = False) -> str:
+    """The document's title when the caller gives none.
+
+    Markdown: the first "# " heading. Otherwise the first non-empty line if it reads like a
+    title (short, not ending like a sentence); else the file name made readable.
+    """
+    if markdown:
+        match = _MD_H1.search(text)
+        if match:
+            return _clean_title(match.group(1))
+    for line in text.split("\n"):
+        line = line.strip()
+        if not line:
+            continue
+        if markdown:
+            line = _clean_title(line)
+        if line and len(line) <= _TITLE_MAX_CHARS and line[-1] not in ".,;:":
+            return line
+        break
+    return prettify_stem(path)
+
+
+def prettify_stem(path: Path) -> str:
+    """'baclofen_side-effects.txt' -> 'Baclofen side effects'."""
+    words = re.sub(r"[_\-.]+", " ", path.stem).split()
+    if not words:
+        return path.name
+    text = " ".join(words)
+    return text[0].upper() + text[1:]
+
+
+def _clean_title(title: str) -> str:
+    """Drop Markdown heading marks and emphasis around the whole title ("**Uses**" -> "Uses")."""
+    return _MD_HEADING_MARKS.sub("", title).strip().strip("*_`").strip()
+
+
+# --------------------------------------------------------------------------------------------
+# The readers
+
+
+@reader(".txt", ".text")
+def read_text(path: Path, raw: bytes) -> Document:
+    """Plain text: the decoded bytes as they are."""
+    text = decode_text(path, raw)
+    return Document(doc_id="", path=str(path), title=guess_title(text, path), source="", text=text, format="text")
+
+
+@reader(".md", ".markdown")
+def read_markdown(path: Path, raw: bytes) -> Document:
+    """Markdown is kept as written (the chunker reads its headings); only the title differs."""
+    text = decode_text(path, raw)
+    return Document(
+        doc_id="",
+        path=str(path),
+        title=guess_title(text, path, markdown=True),
+        source="",
+        text=text,
+        format="markdown",
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Finding files
+
+
+def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
+    """The files to ingest, in a deterministic order, each once.
+
+    Folders are walked recursively in sorted order, skipping hidden names (".git", ".DS_Store"),
+    the metadata sidecar and files no reader handles. A file named explicitly is yielded even if
+    unsupported or missing, so that read_document can tell the user why it was not read.
+    """
+    seen: set[Path] = set()
+    for given in paths:
+        given = Path(given)
+        candidates = _walk(given) if given.is_dir() else _explicit(given)
+        for path in candidates:
+            key = path.resolve()
+            if key not in seen:
+                seen.add(key)
+                yield path
+
+
+def _explicit(path: Path) -> Iterator[Path]:
+    if path.name != METADATA_FILE:
+        yield path
+
+
+def _walk(folder: Path) -> Iterator[Path]:
+    """Supported, non-hidden files under folder, sorted by their path parts."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if name.startswith(".") or name == METADATA_FILE:
+                continue
+            path = Path(dirpath, name)
+            if is_supported(path):
+                found.append(path)
+    found.sort(key=lambda p: p.relative_to(folder).parts)
+    yield from found
+
+
+# --------------------------------------------------------------------------------------------
+# Metadata sidecar
+
+
+def load_metadata(folder: Path) -> dict[str, dict]:
+    """Parse folder/kb-metadata.json: {file name: {"title": str, "source": str, ...}}.
+
+    Absent -> {}. Anything malformed raises UnreadableFile naming the problem, because silently
+    ignoring a researcher's metadata would mislabel every passage of the folder.
+    """
+    path = Path(folder) / METADATA_FILE
+    if not path.is_file():
+        return {}
+    raw = _read_bytes(path)
+    try:
+        data = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError:
+        raise UnreadableFile(str(path), "metadata must be UTF-8 encoded JSON") from None
+    except json.JSONDecodeError as exc:
+        raise UnreadableFile(str(path), f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+    return _validate_metadata(str(path), data)
+
+
+def _validate_metadata(where: str, data: object) -> dict[str, dict]:
+    if not isinstance(data, dict):
+        raise UnreadableFile(
+            where, 'metadata must be a JSON object mapping file names to {"title": ..., "source": ...}'
+        )
+    for name, entry in data.items():
+        if not isinstance(entry, dict):
+            raise UnreadableFile(where, f'the entry for "{name}" must be an object like {{"title": ...}}')
+        for key in ("title", "source"):
+            if key in entry and not isinstance(entry[key], str):
+                raise UnreadableFile(where, f'"{key}" of "{name}" must be a string')
+    return data
