@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Sets up kb on a fresh machine and opens the research page (builds the sample index on first start).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
+.venv/bin/python -m pip install -q --upgrade pip
+.venv/bin/python -m pip install -q -e .
+exec .venv/bin/streamlit run app.py "$@"

@@ -1,0 +1,264 @@
+"""The pipeline on real files: incremental updates, bad files, killed ingests, provenance."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from kb.ingest import ingest, passage_ids
+from kb.search import KnowledgeBase
+
+REPO = Path(__file__).resolve().parents[1]
+
+ARTICLE = """Baclofen Overview
+
+What Is Baclofen?
+Baclofen is a muscle relaxant used to treat spasticity from multiple sclerosis and spinal cord injuries. It acts on
+GABA-B receptors in the spinal cord. It is usually taken orally as a tablet.
+
+Side Effects
+The most common side effects of baclofen include drowsiness, dizziness and weakness. Serious side effects include
+seizures and hallucinations, especially when the drug is stopped abruptly.
+"""
+
+
+def write(folder: Path, name: str, text: str | bytes) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def corpus(tmp_path: Path) -> Path:
+    folder = tmp_path / "docs"
+    write(folder, "baclofen.txt", ARTICLE)
+    write(folder, "notes/interactions.md", "# Interactions\n\n## Alcohol\n\nMixing baclofen with alcohol or "
+          "opioids can deepen drowsiness and slow breathing. Do not combine them without a doctor's advice.\n")
+    return folder
+
+
+def consistent(root: Path) -> None:
+    """Every document record has exactly the passages it says it has, and offsets give back the text."""
+    with KnowledgeBase.open(root) as kb:
+        for doc in kb.documents():
+            passages = kb.snapshot().document_passages(doc["doc_id"])
+            assert len(passages) == doc["passages"], doc["path"]
+            text = kb.document(doc["doc_id"])["text"]
+            for p in passages:
+                assert text[p.char_start:p.char_end] == p.text
+
+
+def test_ingest_reports_and_indexes_every_file(corpus, tmp_path):
+    report = ingest([corpus], index=tmp_path / "index")
+    assert len(report.added) == 2 and not report.skipped and report.passages >= 3
+    consistent(tmp_path / "index")
+    with KnowledgeBase.open(tmp_path / "index") as kb:
+        hit = kb.search("drowsiness alcohol").hits[0]
+        assert hit.passage.title == "Interactions" and hit.passage.section.endswith("Alcohol")
+        assert kb.search("spasticity").hits[0].passage.path == str((corpus / "baclofen.txt").resolve())
+
+
+def test_second_ingest_skips_unchanged_files(corpus, tmp_path):
+    ingest([corpus], index=tmp_path / "index")
+    with KnowledgeBase.open(tmp_path / "index") as kb:
+        before = {h.passage.passage_id for h in kb.search("", limit=None).hits}
+    report = ingest([corpus], index=tmp_path / "index")
+    assert (report.added, report.updated, report.removed, len(report.unchanged)) == ([], [], [], 2)
+    with KnowledgeBase.open(tmp_path / "index") as kb:
+        assert {h.passage.passage_id for h in kb.search("", limit=None).hits} == before
+
+
+def test_no_paths_refreshes_what_was_ingested_before(corpus, tmp_path):
+    ingest([corpus], index=tmp_path / "index")
+    write(corpus, "new.txt", "Tapering\nBaclofen should be tapered over one to two weeks to avoid withdrawal.\n")
+    report = ingest(index=tmp_path / "index")
+    assert [Path(p).name for p in report.added] == ["new.txt"] and len(report.unchanged) == 2
+
+
+def test_changed_file_is_replaced_and_removed_file_deleted(corpus, tmp_path):
+    ingest([corpus], index=tmp_path / "index")
+    write(corpus, "baclofen.txt", ARTICLE.replace("hallucinations", "confusion"))
+    (corpus / "notes" / "interactions.md").unlink()
+    report = ingest([corpus], index=tmp_path / "index")
+    assert len(report.updated) == 1 and len(report.removed) == 1
+    with KnowledgeBase.open(tmp_path / "index") as kb:
+        assert kb.search("hallucinations").total == 0
+        assert kb.search("confusion").total == 1
+        assert kb.search("alcohol").total == 0
+        assert kb.stats()["documents"] == 1
+    consistent(tmp_path / "index")
+
+
+def test_ingesting_another_folder_keeps_the_first(corpus, tmp_path):
+    ingest([corpus / "notes"], index=tmp_path / "index")
+    other = write(tmp_path / "other", "x.txt", ARTICLE)
+    report = ingest([other.parent], index=tmp_path / "index")
+    assert not report.removed
+    with KnowledgeBase.open(tmp_path / "index") as kb:
+        assert kb.stats()["documents"] == 2
+
+
+def test_passage_ids_are_stable_and_survive_unrelated_edits(corpus, tmp_path):
+    ingest([corpus], index=tmp_path / "a")
+    ingest([corpus], index=tmp_path / "b", rebuild=True)
+    with KnowledgeBase.open(tmp_path / "a") as a, KnowledgeBase.open(tmp_path / "b") as b:
+        assert [h.passage.passage_id for h in a.search("", limit=None, sort="document").hits] == \
+               [h.passage.passage_id for h in b.search("", limit=None, sort="document").hits]
+    assert passage_ids("d", ["x", "y", "x"]) == [passage_ids("d", ["x"])[0], passage_ids("d", ["y"])[0],
+                                                 passage_ids("d", ["x"])[0] + "-2"]
+
+
+def test_bad_files_are_reported_by_name_and_skipped(corpus, tmp_path):
+    write(corpus, "empty.txt", "")
+    write(corpus, "binary.txt", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    write(corpus, "latin1.txt", "Caf\xe9 and baclofen: na\xefve patients.\n".encode("cp1252"))
+    report = ingest([corpus, tmp_path / "missing-folder"], index=tmp_path / "index")
+    reasons = {Path(p).name: reason for p, reason in report.skipped}
+    assert set(reasons) == {"empty.txt", "binary.txt", "missing-folder"}
+    assert all(reasons.values())
+    assert len(report.added) == 3  # the two good files and the legacy-encoded one
+    with KnowledgeBase.open(tmp_path / "index") as kb:
+        assert kb.search("café").total == 1
+
+
+def test_a_file_that_becomes_unreadable_keeps_its_indexed_version(corpus, tmp_path):
+    ingest([corpus], index=tmp_path / "index")
+    write(corpus, "baclofen.txt", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    report = ingest([corpus], index=tmp_path / "index")
+    assert [Path(p).name for p, _ in report.skipped] == ["baclofen.txt"]
+    with KnowledgeBase.open(tmp_path / "index") as kb:
+        assert kb.search("spasticity").total == 1
+
+
+def test_changed_settings_reprocess_unchanged_files(corpus, tmp_path):
+    ingest([corpus], index=tmp_path / "index")
+    report = ingest([corpus], index=tmp_path / "index", min_words=5, max_words=20)
+    assert len(report.updated) == 2
+
+
+def test_rebuild_starts_over(corpus, tmp_path):
+    ingest([corpus], index=tmp_path / "index")
+    report = ingest([corpus / "notes"], index=tmp_path / "index", rebuild=True)
+    assert len(report.added) == 1
+    with KnowledgeBase.open(tmp_path / "index") as kb:
+        assert kb.stats()["documents"] == 1
+    assert len(list((tmp_path / "index").glob("store-*"))) == 1
+
+
+def many_files(folder: Path, n: int) -> Path:
+    for i in range(n):
+        write(folder, f"doc{i:04d}.txt", ARTICLE.replace("Baclofen Overview", f"Overview number {i}")
+              + f"\nNote {i}: " + " ".join(f"word{i}x{j}" for j in range(200)) + ".\n")
+    return folder
+
+
+def run_ingest(paths: list[Path], index: Path, *extra: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "kb", "ingest", *map(str, paths), "--index", str(index), "--quiet", *extra],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+
+
+def kill_when(proc: subprocess.Popen, ready, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not ready():
+        assert proc.poll() is None, f"ingest finished before it could be killed: {proc.communicate()}"
+        assert time.monotonic() < deadline, "ingest never reached the point to kill it"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+@pytest.mark.slow
+def test_killed_ingest_leaves_a_complete_searchable_index(corpus, tmp_path):
+    index = tmp_path / "index"
+    ingest([corpus], index=index)
+    with KnowledgeBase.open(index) as kb:
+        before = kb.search("", limit=None).total
+    big = many_files(tmp_path / "big", 400)
+    proc = run_ingest([big], index)
+    store = next(index.glob("store-*"))
+    # kill while the writer holds uncommitted segment files
+    kill_when(proc, lambda: any(p.suffix in (".seg", ".tmp") or p.name.startswith("_") for p in store.iterdir())
+              and any(store.glob("*.seg")))
+    with KnowledgeBase.open(index) as kb:
+        assert kb.search("", limit=None).total >= before
+        assert kb.search("spasticity").total >= 1
+    consistent(index)
+    report = ingest([big], index=index)  # a rerun finishes the job
+    assert not report.skipped
+    with KnowledgeBase.open(index) as kb:
+        assert kb.stats()["documents"] == 402
+    consistent(index)
+
+
+@pytest.mark.slow
+def test_killed_rebuild_keeps_the_previous_index_live(corpus, tmp_path):
+    index = tmp_path / "index"
+    ingest([corpus], index=index)
+    live = (index / "kb.json").read_text()
+    big = many_files(tmp_path / "big", 300)
+    proc = run_ingest([big], index, "--rebuild")
+    kill_when(proc, lambda: len(list(index.glob("store-*"))) > 1)
+    assert (index / "kb.json").read_text() == live
+    with KnowledgeBase.open(index) as kb:
+        assert kb.stats()["documents"] == 2
+    ingest([corpus], index=index, rebuild=True)  # the interrupted store is cleaned up
+    assert len(list(index.glob("store-*"))) == 1
+
+
+@pytest.mark.slow
+def test_readers_search_while_an_ingest_runs(corpus, tmp_path):
+    index = tmp_path / "index"
+    ingest([corpus], index=index)
+    proc = run_ingest([many_files(tmp_path / "big", 200)], index)
+    searches = 0
+    with KnowledgeBase.open(index) as kb:
+        while proc.poll() is None:
+            assert kb.search("spasticity").total >= 1
+            searches += 1
+    assert proc.returncode == 0, proc.communicate()
+    assert searches > 0
+
+
+def test_fda_labels_are_tagged_sensibly(shared_dir, tmp_path):
+    labels = shared_dir / "corpora" / "fda-labels"
+    if not labels.is_dir():
+        pytest.skip(f"{labels} is absent")
+    report = ingest([labels], index=tmp_path / "index")
+    assert len(report.added) == 5 and not report.skipped
+    with KnowledgeBase.open(tmp_path / "index") as kb:
+        docs = {d["title"]: d for d in kb.documents()}
+        halo = next(d for t, d in docs.items() if "haloperidol" in t.lower())
+        halo_routes = kb.search("", {"route": ["oral"]}, limit=None)
+        assert any(h.passage.doc_id == halo["doc_id"] for h in halo_routes.hits)
+        adverse = kb.search('section:"adverse reactions"', limit=None)
+        assert adverse.total > 0
+        tagged = [h for h in adverse.hits if "side_effects" in h.passage.tags["topic"]]
+        assert len(tagged) >= adverse.total * 0.6
+        assert kb.search("", {"drug": ["haloperidol"]}).total > 0
+    consistent(tmp_path / "index")
+
+
+def test_sample_corpus(sample_index):
+    with KnowledgeBase.open(sample_index) as kb:
+        stats = kb.stats()
+        assert stats["documents"] == 4
+        assert stats["boilerplate_passages"] > 0
+        assert set(stats["facets"]["source"]) == {"The Recovery Village", "Addiction Intervention"}
+        assert kb.search("baclofin").suggestion == "baclofen"
+        assert "dose" in kb.search("what happens if I miss a dose").hits[0].passage.section.lower()
+        assert "half-life" in kb.search("half-life").hits[0].passage.text
+        assert kb.search("Lioresal").hits[0].passage.tags["drug"] == ["baclofen"]
+        assert kb.search("", {"route": ["intrathecal"]}).total > 0
+        assert kb.search("contact us today").total == 0  # a call to action is boilerplate
