@@ -48,15 +48,18 @@ _CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd]")
 _TITLE_MAX_CHARS = 120
 _MD_H1 = re.compile(r"^ {0,3}#\s+(.+?)\s*#*\s*$", re.MULTILINE)
 _MD_HEADING_MARKS = re.compile(r"^ {0,3}#{1,6}\s+|\s+#+\s*$")
+_MD_EMPHASIS = re.compile(r"\*\*|__|`")
 
 
 def reader(*suffixes: str) -> Callable[[Reader], Reader]:
     """Register a reader for file suffixes (".txt"); suffixes are matched case-insensitively."""
 
+    for suffix in suffixes:
+        if not suffix.startswith(".") or len(suffix) < 2:
+            raise ValueError(f"a suffix must be a dot and a name, like '.txt': {suffix!r}")
+
     def register(func: Reader) -> Reader:
         for suffix in suffixes:
-            if not suffix.startswith("."):
-                raise ValueError(f"suffix must start with a dot: {suffix!r}")
             _READERS[suffix.lower()] = func
         return func
 
@@ -256,8 +259,9 @@ def prettify_stem(path: Path) -> str:
 
 
 def _clean_title(title: str) -> str:
-    """Drop Markdown heading marks and emphasis around the whole title ("**Uses**" -> "Uses")."""
-    return _MD_HEADING_MARKS.sub("", title).strip().strip("*_`").strip()
+    """Drop Markdown heading marks, bold and code marks ("## **Uses**" -> "Uses"); a single
+    "*" or "_" is left alone, as it is as often part of a name as emphasis."""
+    return _MD_EMPHASIS.sub("", _MD_HEADING_MARKS.sub("", title)).strip()
 
 
 # --------------------------------------------------------------------------------------------
