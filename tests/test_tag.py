@@ -1,0 +1,457 @@
+"""Tagger: each facet found and negated, normalisation, heading and severity cues, the main drug, vocabulary
+folders and errors, and the shared corpora (seed articles, FDA labels; skipped when absent)."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+
+from kb.model import SEVERITIES, TAG_FACETS, TOPICS, KbError
+from kb.tag import Tagger
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+SEEDS = SHARED / "seeds"
+LABELS = SHARED / "corpora" / "fda-labels"
+
+
+@pytest.fixture(scope="module")
+def tagger() -> Tagger:
+    return Tagger.load()
+
+
+def tag(tagger: Tagger, text: str, section: str = "", title: str = "") -> dict[str, list[str]]:
+    return tagger.tag_document(title, [(text, section)])[0]
+
+
+# ------------------------------------------------------------------------------------------- shape
+
+
+def test_every_facet_is_a_sorted_list_of_lowercase_strings(tagger):
+    tags = tag(tagger, "Lioresal (baclofen) tablets may cause Drowsiness and SEIZURES; avoid alcohol.", "Side Effects")
+    assert list(tags) == list(TAG_FACETS)
+    for values in tags.values():
+        assert values == sorted(set(values))
+        assert all(v == v.lower() for v in values)
+    assert set(tags["topic"]) <= set(TOPICS) and set(tags["severity"]) <= set(SEVERITIES)
+
+
+def test_no_passages_gives_no_tags(tagger):
+    assert tagger.tag_document("Baclofen", []) == []
+
+
+# ------------------------------------------------------------------------------------ positive cases
+
+
+@pytest.mark.parametrize(
+    ("text", "facet", "value"),
+    [
+        ("Off-label uses of baclofen include managing alcohol dependence.", "topic", "indications"),
+        ("Baclofen works by activating GABA-B receptors in the spinal cord.", "topic", "mechanism"),
+        ("The starting dose is 5 mg taken three times daily.", "topic", "dosage"),
+        ("If you miss a dose, skip the missed one.", "topic", "dosage"),
+        ("Taper the medication over one to two weeks.", "topic", "dosage"),
+        ("The half-life is three to four hours in the plasma.", "topic", "pharmacokinetics"),
+        ("Adverse reactions were mostly mild.", "topic", "side_effects"),
+        ("People who have taken too much baclofen may become unresponsive.", "topic", "overdose"),
+        ("Stopping baclofen abruptly can cause withdrawal symptoms.", "topic", "withdrawal"),
+        ("Baclofen has a potential for abuse and misuse.", "topic", "abuse"),
+        ("Do not combine baclofen with other depressants.", "topic", "interactions"),
+        ("Use with caution in patients with renal impairment.", "topic", "precautions"),
+        ("Baclofen passes into breast milk.", "topic", "pregnancy"),
+        ("Medical detox is followed by inpatient or outpatient treatment.", "topic", "treatment"),
+        ("For the most part, baclofen is taken orally.", "route", "oral"),
+        ("It can be given by mouth as an oral solution.", "route", "oral"),
+        ("Baclofen comes in a pill form and an injectable form.", "route", "oral"),
+        ("It can be given by spinal injection.", "route", "intrathecal"),
+        ("Intrathecal baclofen (ITB) helps people with severe spasticity.", "route", "intrathecal"),
+        ("It is often given using a baclofen pump.", "route", "intrathecal"),
+        ("Inject HUMIRA subcutaneously every other week.", "route", "subcutaneous"),
+        ("Seizures may occur.", "side_effect", "seizure"),
+        ("You may feel drowsy.", "side_effect", "drowsiness"),
+        ("Somnolence was reported.", "side_effect", "drowsiness"),
+        ("Sleepiness is common.", "side_effect", "drowsiness"),
+        ("It is used for spasticity related to MS.", "condition", "multiple sclerosis"),
+        ("It helped him recover from alcoholism.", "condition", "alcohol use disorder"),
+        ("It is studied in alcohol addiction.", "condition", "alcohol use disorder"),
+        ("It treats spasticity after spinal cord injuries.", "condition", "spinal cord injury"),
+        ("Do not take it with tricyclic antidepressants.", "substance", "tricyclic antidepressants"),
+        ("Avoid monoamine oxidase inhibitors.", "substance", "mao inhibitors"),
+        ("Avoid other CNS depressants.", "substance", "cns depressants"),
+        ("People mix it with opioids and amphetamines.", "substance", "amphetamines"),
+        ("Avoid narcotics.", "substance", "opioids"),
+        ("Benzodiazepines add to the sedation.", "substance", "benzodiazepines"),
+        ("Brand names include Lioresal.", "drug", "baclofen"),
+        ("Brand names include Gablofen, Kemstro, Ozobax, Fleqsuvy and Lyvispah.", "drug", "baclofen"),
+        ("Patients on Lipitor reported myalgia.", "drug", "atorvastatin"),
+        ("Revatio is used in pulmonary arterial hypertension.", "drug", "sildenafil"),
+        ("Humira is a TNF blocker.", "drug", "adalimumab"),
+        ("Haldol tablets are oral.", "drug", "haloperidol"),
+        ("Benadryl for allergies and sleep.", "drug", "diphenhydramine"),
+    ],
+)
+def test_facet_values_are_found_and_normalised(tagger, text, facet, value):
+    assert value in tag(tagger, text)[facet]
+
+
+def test_a_capitalised_abbreviation_matches_only_in_capitals(tagger):
+    assert "multiple sclerosis" in tag(tagger, "Spasticity related to MS.")["condition"]
+    assert tag(tagger, "The QT interval rose by 5 ms.")["condition"] == []
+
+
+def test_a_brand_of_a_combination_product_names_every_ingredient(tagger):
+    drugs = tag(tagger, "Triaminic Night Time relieves a runny nose.")["drug"]
+    assert drugs == ["diphenhydramine", "phenylephrine"]
+
+
+# ------------------------------------------------------------------------------------------ negation
+
+
+@pytest.mark.parametrize(
+    ("text", "facet", "value"),
+    [
+        ("Baclofen is not typically associated with weight gain.", "side_effect", "weight gain"),
+        ("No seizures were reported.", "side_effect", "seizure"),
+        ("The patient denies drowsiness.", "side_effect", "drowsiness"),
+        ("Seizures were not observed in the trial.", "side_effect", "seizure"),
+        ("There was no evidence of hallucinations.", "side_effect", "hallucination"),
+        ("It was tested in volunteers without hepatic impairment.", "condition", "liver disease"),
+        ("With accidental overdosage, hypertension rather than hypotension occurred.", "side_effect", "hypotension"),
+    ],
+)
+def test_a_negated_mention_is_not_tagged(tagger, text, facet, value):
+    assert value not in tag(tagger, text)[facet]
+    # the same phrase, asserted, is tagged: the negation is what removed it
+    asserted = re.sub(r"\b(?:not typically associated with|No|denies|were not observed|no evidence of|"
+                      r"without|rather than)\b", "with", text)
+    assert value in tag(tagger, asserted)[facet]
+
+
+def test_negation_scope_ends_at_the_clause_boundary(tagger):
+    tags = tag(tagger, "Although Baclofen is not typically associated with weight gain, some individuals may "
+                       "experience an increase in appetite or fluid retention.")
+    assert "weight gain" not in tags["side_effect"]
+    assert {"increased appetite", "fluid retention"} <= set(tags["side_effect"])
+
+
+def test_a_negated_list_is_negated_whole(tagger):
+    tags = tag(tagger, "No seizures, hallucinations or coma were reported; dizziness was common.")
+    assert tags["side_effect"] == ["dizziness"]
+
+
+def test_negation_reaches_only_a_few_words(tagger):
+    tags = tag(tagger, "There is no reason to think that the drug itself causes seizures.")
+    assert tags["side_effect"] == ["seizure"]
+
+
+def test_pseudo_negations_and_instructions_do_not_negate(tagger):
+    assert "epilepsy" in tag(tagger, "Do not use in patients with epilepsy.")["condition"]
+    assert "drowsiness" in tag(tagger, "Not only drowsiness but also dizziness may occur.")["side_effect"]
+    assert "seizure" in tag(tagger, "Reactions included, but were not limited to, seizures.")["side_effect"]
+
+
+def test_substances_drugs_and_routes_are_never_negated(tagger):
+    tags = tag(tagger, "Do not drink alcohol while taking Lioresal. Don't crush the tablets.")
+    assert tags["substance"] == ["alcohol"] and tags["drug"] == ["baclofen"] and tags["route"] == ["oral"]
+
+
+def test_a_negated_severity_cue_is_not_a_cue(tagger):
+    assert tag(tagger, "Drowsiness is common but not serious.")["severity"] == ["mild"]
+    assert tag(tagger, "Drowsiness can be serious.")["severity"] == ["serious"]
+
+
+# ------------------------------------------------------------------------------------------ headings
+
+
+def test_a_heading_cues_route_and_topic(tagger):
+    tags = tag(tagger, "- Initial Dose: Usually 5 mg three times daily.", "Baclofen Dosage > Typical Oral Dosage")
+    assert "oral" in tags["route"] and "dosage" in tags["topic"]
+    assert tag(tagger, "- Initial Dose: Usually 5 mg three times daily.")["route"] == []
+
+
+def test_a_heading_cues_severity(tagger):
+    text = "- Seizures\n- Mental confusion or mood changes\n- Muscle weakness"
+    assert tag(tagger, text, "Possible Side Effects > Serious Side Effects")["severity"] == ["serious"]
+    assert tag(tagger, "- Drowsiness\n- Fatigue\n- Nausea", "Common Side Effects")["severity"] == ["mild"]
+    assert "side_effects" in tag(tagger, text, "Possible Side Effects > Serious Side Effects")["topic"]
+
+
+def test_a_heading_does_not_name_side_effects_or_drugs(tagger):
+    tags = tag(tagger, "Use with caution in these cases.", "Seizures and Lioresal")
+    assert tags["side_effect"] == [] and tags["drug"] == []
+
+
+@pytest.mark.parametrize(
+    ("section", "topic"),
+    [
+        ("ADVERSE REACTIONS > Other CNS Effects", "side_effects"),
+        ("7 DRUG INTERACTIONS > 7.5 Alcohol", "interactions"),
+        ("OVERDOSAGE > Manifestations", "overdose"),
+        ("8 USE IN SPECIFIC POPULATIONS > 8.1 Pregnancy", "pregnancy"),
+        ("12 CLINICAL PHARMACOLOGY > 12.3 Pharmacokinetics", "pharmacokinetics"),
+        ("Missed Dose", "dosage"),
+        ("Detox", "treatment"),
+        ("Can Baclofen be stopped suddenly?", "withdrawal"),
+    ],
+)
+def test_label_headings_give_their_topic(tagger, section, topic):
+    assert topic in tag(tagger, "See the table below.", section)["topic"]
+
+
+# ------------------------------------------------------------------------------------------ severity
+
+
+@pytest.mark.parametrize(
+    ("text", "severity"),
+    [
+        ("Drowsiness may occur.", ["mild"]),
+        ("Seizures may occur.", ["serious"]),
+        ("Coma and respiratory arrest may follow.", ["life_threatening"]),
+        ("Some people experience drowsiness and seizures.", ["mild", "serious"]),
+        ("The most common side effects include weakness, drowsiness and headache.", ["mild"]),
+        ("More severe side effects include nausea and constipation.", ["serious"]),
+        ("Rare side effects include chest pain.", ["life_threatening"]),
+        ("Seek medical attention if you experience dizziness.", ["serious"]),
+        ("Nausea can be fatal in rare cases.", ["life_threatening"]),
+        ("The most common side effects include seizures.", ["serious"]),  # a cue never lowers a default
+        ("The most common side effects include:\n- Dizziness\n- Nausea", ["mild"]),  # the lead-in applies
+        ("For severe cases of spasticity, a pump may be used.", []),  # no side effect, no severity
+    ],
+)
+def test_severity_from_defaults_and_cues(tagger, text, severity):
+    assert tag(tagger, text)["severity"] == severity
+
+
+def test_severity_without_a_side_effect_needs_a_side_effects_section(tagger):
+    text = "Some of these reactions can be serious."
+    assert tag(tagger, text, "Possible Side Effects")["severity"] == ["serious"]
+    assert tag(tagger, text, "Dosage")["severity"] == []
+
+
+def test_a_passage_naming_only_side_effects_is_about_side_effects(tagger):
+    assert tag(tagger, "- Dizziness\n- Drowsiness")["topic"] == ["side_effects"]
+    assert "side_effects" not in tag(tagger, "- Dizziness\n- Drowsiness", "Baclofen Withdrawal")["topic"]
+
+
+# ---------------------------------------------------------------------------------------- main drug
+
+
+def test_the_title_drug_tags_every_passage(tagger):
+    tags = tagger.tag_document("Lioresal: what to know", [("Take it twice daily.", ""), ("Avoid alcohol.", "")])
+    assert [t["drug"] for t in tags] == [["baclofen"], ["baclofen"]]
+
+
+def test_without_a_title_drug_the_most_named_drug_tags_every_passage(tagger):
+    passages = [("Haloperidol is an antipsychotic.", ""), ("Lithium plus haloperidol can harm.", ""),
+                ("Keep out of reach of children.", "")]
+    tags = tagger.tag_document("Prescribing information", passages)
+    assert [t["drug"] for t in tags] == [["haloperidol"], ["haloperidol", "lithium"], ["haloperidol"]]
+
+
+def test_tagging_is_stateless_and_deterministic(tagger):
+    doc_b = [("Lithium is a mood stabiliser.", ""), ("Take with water.", "")]
+    alone = tagger.tag_document("", doc_b)
+    tagger.tag_document("Baclofen", [("Baclofen and seizures.", "Side Effects")])
+    assert tagger.tag_document("", doc_b) == alone
+    assert all(t["drug"] == ["lithium"] for t in alone)
+
+
+# --------------------------------------------------------------------------------------- vocabulary
+
+
+def test_terms_and_synonyms(tagger):
+    assert tagger.terms("topic") == list(TOPICS) and tagger.terms("severity") == list(SEVERITIES)
+    assert {"baclofen", "atorvastatin", "sildenafil", "adalimumab", "haloperidol"} <= set(tagger.terms("drug"))
+    assert {"oral", "intrathecal"} <= set(tagger.terms("route"))
+    synonyms = tagger.synonyms()
+    assert {"Lioresal", "Gablofen"} <= set(synonyms["baclofen"])
+    assert {"somnolence", "sleepiness"} <= set(synonyms["drowsiness"])
+    assert "MS" in synonyms["multiple sclerosis"]
+    with pytest.raises(KbError, match="unknown facet 'colour'"):
+        tagger.terms("colour")
+
+
+def write(folder: Path, name: str, text: str) -> Path:
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_an_extra_folder_adds_a_drug_and_synonyms(tmp_path, tagger):
+    write(tmp_path, "drugs/zolmitriptan.yml", "name: zolmitriptan\nclass: triptan\nbrands: [Zomig]\n")
+    write(tmp_path, "side_effect.yml", "drowsiness:\n  synonyms: [zonked]\n"
+                                       "serotonin syndrome:\n  severity: life_threatening\n")
+    extended = Tagger.load([tmp_path])
+    tags = tag(extended, "Zomig left him zonked; serotonin syndrome is possible.")
+    assert tags["drug"] == ["zolmitriptan"]
+    assert tags["side_effect"] == ["drowsiness", "serotonin syndrome"]
+    assert tags["severity"] == ["life_threatening", "mild"]
+    assert "somnolence" in extended.synonyms()["drowsiness"]  # added to, not replaced
+    assert extended.drug_class("zolmitriptan") == "triptan"
+    assert tag(tagger, "Zomig left him zonked.")["drug"] == []  # the bundled tagger is unchanged
+    assert extended.fingerprint != tagger.fingerprint
+
+
+def test_fingerprint_follows_the_vocabulary(tmp_path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    write(first, "condition.yml", "gout:\n  synonyms: [podagra]\n")
+    write(second, "condition.yml", "gout:\n  synonyms: [podagra, gouty arthritis]\n")
+    assert Tagger.load([first]).fingerprint == Tagger.load([first]).fingerprint
+    assert Tagger.load([first]).fingerprint != Tagger.load([second]).fingerprint
+    assert Tagger.load().fingerprint == Tagger.load().fingerprint
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "message"),
+    [
+        ("side_effect.yml", "drowsiness: [unclosed\n", "not valid YAML"),
+        ("side_effect.yml", "itching:\n  severity: medium\n", "needs a severity"),
+        ("side_effect.yml", "itching:\n  synonyms: pruritus\n", "must be a list"),
+        ("condition.yml", "gout:\n  synonym: [podagra]\n", "unknown key 'synonym'"),
+        ("topic.yml", "gossip:\n  cues: [rumour]\n", "is not one of"),
+        ("negation.yml", "preceding: [no, never]\n", 'quotes around words YAML reads'),
+        ("drugs/x.yml", "brands: [Zomig]\n", "needs a name"),
+        ("sideeffects.yml", "itching: {}\n", "unknown vocabulary file"),
+    ],
+)
+def test_a_malformed_vocabulary_file_is_named_in_the_error(tmp_path, name, text, message):
+    path = write(tmp_path, name, text)
+    with pytest.raises(KbError, match=re.escape(message)) as caught:
+        Tagger.load([tmp_path])
+    assert str(path) in str(caught.value)
+
+
+def test_a_missing_vocabulary_folder_is_an_error(tmp_path):
+    with pytest.raises(KbError, match="vocabulary folder not found"):
+        Tagger.load([tmp_path / "nowhere"])
+
+
+def test_tagging_is_fast(tagger):
+    """The ingest budget is >= 1,000 passages/s on 2 cores, so tagging needs >= 3,000/s on one; this guards
+    against a regression by an order of magnitude (e.g. a backtracking pattern), not a benchmark."""
+    passage = ("The most common side effects of baclofen include weakness, drowsiness, dizziness and headache. "
+               "Although it is not typically associated with weight gain, some people may experience an increase "
+               "in appetite. Do not combine it with alcohol or other CNS depressants; seek medical attention if "
+               "seizures or hallucinations occur after stopping abruptly. The starting dose is 5 mg three times "
+               "daily, taken orally, and the half-life is three to four hours.")
+    passages = [(passage.replace("baclofen", f"baclofen {i}"), "Side Effects") for i in range(2000)]
+    start = time.perf_counter()
+    for i in range(0, len(passages), 20):
+        tagger.tag_document("Baclofen", passages[i:i + 20])
+    assert time.perf_counter() - start < 2.0
+
+
+# ------------------------------------------------------------------------------------ shared corpora
+
+
+def paragraphs(text: str, markdown: bool) -> tuple[str, list[tuple[str, str]]]:
+    """(title, [(text, section)]): a small splitter so these tests need nothing from the chunker.
+    Markdown: ``#`` title, ``##``/``###`` heading path, blank-line paragraphs. Plain text: the first short line
+    is the title; a short line not ending a sentence is a heading; list items stay with their lead-in."""
+    title, path, out = "", [], []
+    lead_in = False  # whether a list item continues the last paragraph (no heading since)
+    lines = text.split("\n\n") if markdown else text.splitlines()
+    for raw in lines:
+        line = raw.strip()
+        heading = re.match(r"(#+)\s+(.*)", line) if markdown else None
+        if not line:
+            continue
+        if heading:
+            level = len(heading.group(1))
+            if level == 1:
+                title = heading.group(2)
+            else:
+                path = [*path[: level - 2], heading.group(2)]
+        elif not markdown and re.match(r"[-\u2022] ", line) and lead_in:
+            out[-1] = (out[-1][0] + "\n" + line, out[-1][1])
+            continue
+        elif not markdown and len(line.split()) <= 12 and "|" not in line and not line.endswith((".", ":", "\u201d")):
+            title, path = (title, [line]) if title else (line, [])
+        else:
+            out.append((line, " > ".join(path)))
+            lead_in = True
+            continue
+        lead_in = False
+    return title, out
+
+
+def seed_articles() -> list[tuple[str, list[tuple[str, str]], list[dict[str, list[str]]]]]:
+    if not SEEDS.is_dir():
+        pytest.skip(f"{SEEDS} is absent: the seed-article test is skipped")
+    tagger = Tagger.load()
+    out = []
+    for path in sorted(SEEDS.glob("*.txt")):
+        title, passages = paragraphs(path.read_text(encoding="utf-8"), markdown=False)
+        out.append((title, passages, tagger.tag_document(title, passages)))
+    return out
+
+
+def test_seed_articles():
+    articles = seed_articles()
+    assert len(articles) == 4
+    every = [(text, section, tags) for _, passages, tagged in articles for (text, section), tags in zip(
+        passages, tagged, strict=True)]
+    assert all("baclofen" in tags["drug"] for _, _, tags in every)  # the main drug reaches every passage
+    seen = {facet: {v for _, _, tags in every for v in tags[facet]} for facet in TAG_FACETS}
+    assert seen["topic"] == set(TOPICS)
+    assert seen["severity"] == set(SEVERITIES)
+    assert {"oral", "intrathecal"} <= seen["route"]
+    assert {"seizure", "drowsiness", "respiratory depression", "coma", "hallucination"} <= seen["side_effect"]
+    assert {"multiple sclerosis", "spinal cord injury", "cerebral palsy", "alcohol use disorder"} <= seen["condition"]
+    assert {"alcohol", "opioids", "cns depressants", "tricyclic antidepressants", "mao inhibitors"} <= seen["substance"]
+
+    def passage(start: str) -> tuple[str, dict[str, list[str]]]:
+        return next((section, tags) for text, section, tags in every if text.startswith(start))
+
+    _, weight = passage("Although Baclofen is not typically associated with weight gain")
+    assert "weight gain" not in weight["side_effect"] and "increased appetite" in weight["side_effect"]
+    section, dose = passage("- Initial Dose")
+    assert section == "Typical Oral Dosage" and "oral" in dose["route"] and "dosage" in dose["topic"]
+    section, serious = passage("In some cases, Baclofen may lead to severe reactions")
+    assert "serious" in serious["severity"] and "seizure" in serious["side_effect"]
+    _, common = passage("The most common side effects associate with baclofen include")
+    assert common["severity"] == ["mild"] and "drowsiness" in common["side_effect"]
+    _, stop = passage("No. Stopping Baclofen abruptly can cause serious withdrawal symptoms")
+    assert "seizure" in stop["side_effect"] and "withdrawal" in stop["topic"]  # "No." is its own sentence
+
+
+def test_fda_labels():
+    if not LABELS.is_dir():
+        pytest.skip(f"{LABELS} is absent: the FDA-label test is skipped")
+    tagger = Tagger.load()
+    main = {"haloperidol": {"haloperidol"}, "lipitor": {"atorvastatin"}, "viagra": {"sildenafil"},
+            "humira": {"adalimumab"}, "triaminic": {"diphenhydramine", "phenylephrine"}}
+    adverse_total = adverse_tagged = 0
+    for path in sorted(LABELS.glob("*.md")):
+        title, passages = paragraphs(path.read_text(encoding="utf-8"), markdown=True)
+        tagged = tagger.tag_document(title, passages)
+        assert all(main[path.stem] <= set(tags["drug"]) for tags in tagged), path.name
+        for (_, section), tags in zip(passages, tagged, strict=True):
+            if "adverse reactions" in section.lower():
+                adverse_total += 1
+                adverse_tagged += "side_effects" in tags["topic"]
+        if path.stem == "haloperidol":
+            assert any("oral" in tags["route"] for tags in tagged)
+            assert any("overdose" in tags["topic"] and "coma" in tags["side_effect"] for tags in tagged)
+        if path.stem == "humira":
+            assert any("subcutaneous" in tags["route"] for tags in tagged)
+    assert adverse_total > 0 and adverse_tagged == adverse_total
+
+
+def test_seed_articles_through_the_chunker():
+    """The real reader and chunker, where they exist, feed the tagger the sections it expects."""
+    chunk = pytest.importorskip("kb.chunk")
+    readers = pytest.importorskip("kb.readers")
+    if not SEEDS.is_dir():
+        pytest.skip(f"{SEEDS} is absent")
+    tagger = Tagger.load()
+    for path in sorted(SEEDS.glob("*.txt")):
+        doc = readers.read_document(path, doc_id=path.stem)
+        chunks = chunk.chunk_document(doc)
+        tagged = tagger.tag_document(doc.title, [(c.text, c.section) for c in chunks])
+        assert len(tagged) == len(chunks) and all("baclofen" in t["drug"] for t in tagged)
+        oral = [t for c, t in zip(chunks, tagged, strict=True) if "Typical Oral Dosage" in c.section]
+        assert all("oral" in t["route"] and "dosage" in t["topic"] for t in oral)
