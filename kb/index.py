@@ -39,7 +39,9 @@ from whoosh import index as windex
 from whoosh import query as wq
 from whoosh.analysis import STOP_WORDS, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
 from whoosh.analysis.analyzers import Analyzer
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, W3PerDocReader
 from whoosh.qparser import syntax as wsyntax
+from whoosh.util.numeric import byte_to_length
 
 from kb.model import FACETS, TAG_FACETS, Document, IndexIncompatible, IndexMissing, KbError, Passage
 
@@ -51,6 +53,8 @@ TEXT_FIELDS: dict[str, float] = {"text": 1.0, "section": 0.6, "title": 0.25}
 #: The unstemmed copy of the text: fuzzy terms, wildcards and spelling suggestions use it, because
 #: a stemmed field would suggest stems ("seizur") and miss fuzzy matches on inflected words.
 EXACT_FIELD = "exact"
+#: How many vocabulary words one wildcard or fuzzy term may expand to.
+MAX_EXPANSION = 1000
 _TOKEN = r"\w+(\.?\w+)*"
 
 
@@ -72,6 +76,77 @@ class _SnowballStem:
 
     def __setstate__(self, state: dict) -> None:
         self._stemmer = None
+
+
+_TOKEN_RE = re.compile(r"\w+(?:\.?\w+)*")
+_STEMMER: Any = None
+
+
+def stem_words(words: list[str]) -> list[str]:
+    """Snowball English stems of lowercase words, in one call into C."""
+    global _STEMMER  # a lazily built cache of the C stemmer, not configuration
+    if _STEMMER is None:
+        import Stemmer
+
+        _STEMMER = Stemmer.Stemmer("english", 100_000)
+    return _STEMMER.stemWords(words)
+
+
+class StemmedText(fields.TEXT):
+    """A stemmed, positional text field whose indexing skips Whoosh's token-object pipeline.
+
+    ``index`` produces exactly what ``stemming_analyzer`` would (tokens, lowercase, stop words
+    removed with their positions kept, Snowball stems) in one regex pass and one batched call to
+    the C stemmer, about five times faster. Queries still go through the analyzer; a test keeps
+    the two paths equal.
+    """
+
+    def index(self, value: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str) or kwargs.get("mode", "index") != "index":
+            yield from super().index(value, **kwargs)
+            return
+        positions, words = [], []
+        for pos, token in enumerate(_TOKEN_RE.findall(value)):
+            word = token.lower()
+            if len(word) >= 2 and word not in STOP_WORDS:
+                positions.append(pos)
+                words.append(word)
+        by_stem: dict[str, list[int]] = {}
+        for pos, stem in zip(positions, stem_words(words), strict=True):
+            by_stem.setdefault(stem, []).append(pos)
+        boost = self.format.field_boost
+        encode = self.format.encode
+        for stem, poslist in by_stem.items():
+            yield stem.encode("utf-8"), len(poslist), len(poslist) * boost, encode(poslist)
+
+
+class _LengthCachingPerDocReader(W3PerDocReader):
+    """Whoosh's per-document reader, with field lengths held in memory.
+
+    While committing, Whoosh asks for the length of a document's field once per posting; the
+    stock reader seeks into a file each time, and checks the file system again for every posting
+    of a field that has no lengths. Caching both made commits twice as fast.
+    """
+
+    def _cached_reader(self, fieldname: str, column: Any) -> Any:
+        if fieldname not in self._readers:
+            self._readers[fieldname] = self.column_reader(fieldname, column) if self.has_column(fieldname) else None
+        return self._readers[fieldname]
+
+    def doc_field_length(self, docnum: int, fieldname: str, default: int = 0) -> int:
+        cache = self.__dict__.setdefault("_kb_lengths", {})
+        lengths = cache.get(fieldname)
+        if lengths is None:
+            reader = self._cached_reader(f"_{fieldname}_L", LENGTHS_COLUMN)
+            lengths = cache[fieldname] = [] if reader is None else [byte_to_length(b) for b in reader]
+        if docnum < len(lengths) and lengths[docnum]:
+            return lengths[docnum]
+        return default
+
+
+class KbCodec(W3Codec):
+    def per_document_reader(self, storage: Any, segment: Any) -> Any:
+        return _LengthCachingPerDocReader(storage, segment)
 
 
 def stemming_analyzer() -> Analyzer:
@@ -106,9 +181,10 @@ def build_schema() -> fields.Schema:
         passage_id=fields.ID(unique=True),
         doc_id=fields.ID(),
         boilerplate=fields.ID(),
-        text=fields.TEXT(analyzer=stem, multitoken_query="phrase"),
-        section=fields.TEXT(analyzer=stem, multitoken_query="phrase"),
-        title=fields.TEXT(analyzer=stem, multitoken_query="phrase"),
+        text=StemmedText(analyzer=stem, multitoken_query="phrase"),
+        section=StemmedText(analyzer=stem, multitoken_query="phrase"),
+        title=StemmedText(analyzer=stem, multitoken_query="phrase"),
+        # The unstemmed words, once per document (on its record), not once per passage.
         exact=fields.TEXT(analyzer=exact_analyzer(), phrase=False),
         # Columns read back in bulk: document order, and the ingest manifest.
         title_key=fields.ID(sortable=True),
@@ -207,7 +283,7 @@ class IndexWriter:
 
     def _w(self) -> Any:
         if self._writer is None:
-            self._writer = self._ix.writer(limitmb=self._limitmb)
+            self._writer = self._ix.writer(limitmb=self._limitmb, codec=KbCodec())
         return self._writer
 
     def manifest(self) -> dict[str, ManifestEntry]:
@@ -226,6 +302,7 @@ class IndexWriter:
             doc_id=doc.doc_id,
             path=doc.path,
             state=f"{doc.sha256}:{settings}",
+            exact=doc.text,
             record={
                 "doc_id": doc.doc_id, "path": doc.path, "title": doc.title, "source": doc.source,
                 "format": doc.format, "sha256": doc.sha256, "text": doc.text, "meta": doc.meta,
@@ -240,7 +317,6 @@ class IndexWriter:
                 doc_id=p.doc_id,
                 boilerplate="1" if p.boilerplate else "0",
                 text=p.text,
-                exact=p.text,
                 section=p.section,
                 title=p.title,
                 title_key=f"{p.title.casefold()}\x00{p.doc_id}",
@@ -366,7 +442,6 @@ class Snapshot:
         or_parser.remove_plugin_class(qparser.GtLtPlugin)
         self._parser_or = or_parser
         self._stem = stemming_analyzer()
-        self._exact = exact_analyzer()
 
     def close(self) -> None:
         self._searcher.close()
@@ -497,6 +572,8 @@ class Snapshot:
         one-word phrase is a term; a facet value in a query (``topic:Dosage``,
         ``condition:"multiple sclerosis"``) is one whole term in its indexed spelling.
         """
+        if isinstance(q, (wq.FuzzyTerm, wq.Wildcard, wq.Prefix)) and q.fieldname == EXACT_FIELD:
+            return self._expand(q)
         if isinstance(q, wq.Phrase):
             if q.fieldname in FACETS:
                 return wq.Term(q.fieldname, self.resolve_value(q.fieldname, " ".join(q.words)), boost=q.boost)
@@ -512,6 +589,22 @@ class Snapshot:
         if isinstance(q, wq.Not):
             return wq.Not(self._clean(q.query))
         return q
+
+    def _expand(self, q: Any) -> Any:
+        """A fuzzy, wildcard or prefix term: the unstemmed words it matches, searched as stems.
+
+        ``seizurs~`` finds the word "seizures" in the documents' vocabulary, then every passage
+        with the stem "seizur"; so ``~`` and ``*`` see real words, never stems.
+        """
+        words = []
+        for token in q._btexts(self._searcher.reader()):
+            words.append(token.decode("utf-8") if isinstance(token, bytes) else token)
+            if len(words) >= MAX_EXPANSION:
+                break
+        stems = sorted({s for s in stem_words([w for w in words if w not in STOP_WORDS]) if s})
+        if not stems:
+            return wq.NullQuery
+        return wq.Or([wq.Term("text", stem) for stem in stems], boost=q.boost)
 
     def is_plain(self, text: str) -> bool:
         """A query of plain words only (no operators, phrases, fields or wildcards)."""
@@ -575,11 +668,11 @@ class Snapshot:
 
     # ---- highlighting and suggestions -----------------------------------------------------
 
-    def match_terms(self, parsed: ParsedQuery) -> tuple[frozenset[str], frozenset[str]]:
-        """(stemmed terms, exact words) the query matched in this index, wildcards expanded."""
+    def match_terms(self, parsed: ParsedQuery) -> frozenset[str]:
+        """The stems the query matched in this index, wildcards and fuzzy terms expanded."""
         if parsed.browse:
-            return frozenset(), frozenset()
-        stemmed, exact = set(), set()
+            return frozenset()
+        stemmed = set()
         try:
             terms = parsed.query.existing_terms(self._searcher.reader(), phrases=True, expand=True)
         except (ValueError, TypeError, NotImplementedError):
@@ -588,20 +681,17 @@ class Snapshot:
             word = token.decode("utf-8") if isinstance(token, bytes) else str(token)
             if fieldname in TEXT_FIELDS:
                 stemmed.add(word)
-            elif fieldname == EXACT_FIELD:
-                exact.add(word)
-        return frozenset(stemmed), frozenset(exact)
+        return frozenset(stemmed)
 
-    def spans(self, text: str, stemmed: frozenset[str], exact: frozenset[str]) -> list[tuple[int, int]]:
-        """Character spans of ``text`` that match the query's terms."""
-        if not (stemmed or exact):
+    def spans(self, text: str, stems: frozenset[str]) -> list[tuple[int, int]]:
+        """Character spans of ``text`` whose words have one of ``stems``."""
+        if not stems:
             return []
-        found: list[tuple[int, int]] = []
-        if stemmed:
-            found += [(t.startchar, t.endchar) for t in self._stem(text, chars=True) if t.text in stemmed]
-        if exact:
-            found += [(t.startchar, t.endchar) for t in self._exact(text, chars=True) if t.text in exact]
-        return _merge_spans(found)
+        matches = list(_TOKEN_RE.finditer(text))
+        words = [m.group().lower() for m in matches]
+        return _merge_spans([
+            (m.start(), m.end()) for m, stem in zip(matches, stem_words(words), strict=True) if stem in stems
+        ])
 
     def word_frequency(self, word: str) -> int:
         return self._searcher.doc_frequency(EXACT_FIELD, word.lower())
@@ -643,8 +733,8 @@ def _route_fuzzy_to_exact(node: Any) -> None:
     from whoosh.qparser.plugins import FuzzyTermPlugin, PrefixPlugin, WildcardPlugin
 
     kinds = (FuzzyTermPlugin.FuzzyTermNode, WildcardPlugin.WildcardNode, PrefixPlugin.PrefixNode)
-    if isinstance(node, kinds) and (node.fieldname is None or node.fieldname in TEXT_FIELDS):
-        node.fieldname = EXACT_FIELD
+    if isinstance(node, kinds) and node.fieldname in (None, "text"):
+        node.fieldname = EXACT_FIELD  # expanded against the unstemmed vocabulary by Snapshot._expand
     if isinstance(node, wsyntax.GroupNode):
         for child in node:
             _route_fuzzy_to_exact(child)

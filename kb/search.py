@@ -232,10 +232,10 @@ class KnowledgeBase:
             ordered = candidates[np.argsort(key, kind="stable")]
             docnums = ordered[offset: None if limit is None else offset + limit]
             scores = self._scores_for(snap, parsed, docnums)
-        stemmed, exact = snap.match_terms(parsed)
+        stems = snap.match_terms(parsed)
         hits = []
         for i, (passage, score) in enumerate(zip(snap.passages(docnums), scores, strict=True)):
-            spans = tuple(snap.spans(passage.text, stemmed, exact))
+            spans = tuple(snap.spans(passage.text, stems))
             hits.append(Hit(passage=passage, rank=offset + i + 1, score=float(score),
                             highlight=fragment(passage.text, spans), spans=spans))
         return hits
