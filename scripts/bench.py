@@ -1,0 +1,682 @@
+#!/usr/bin/env python
+"""Benchmark kb against a SQLite FTS5 peer on the same passages, in the same run.
+
+    python scripts/bench.py --corpus medquad --queries 200 --out BENCHMARKS.md
+    python scripts/bench.py --corpus synthetic --size 100000 --queries 200
+    python scripts/bench.py --corpus synthetic --size 20000 --profile
+
+Measures (median and p95): end-to-end ingest (passages/s, peak RSS, in a child process), re-ingest of
+the unchanged corpus, cold open + first search (fresh process), search top-10 with highlights,
+search + every facet's counts, filtered search, CSV export of 10,000 rows, a page rerun after a
+filter click; on MedQuAD also MRR@10, Recall@10 and nDCG@10 for kb and the peer.
+
+The peer indexes kb's own passages (read back from the kb index) with the same facet values, so
+both engines search identical records. See scripts/benchlib/peer.py for what the peer does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import io
+import json
+import os
+import platform
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+from benchlib import corpus as corpus_mod  # noqa: E402
+from benchlib import metrics, peer  # noqa: E402
+from benchlib.queries import BenchQuery, make_queries, synthetic_questions  # noqa: E402
+
+MEDQUAD = ROOT.parent / "shared" / "corpora" / "medquad"
+APP_CANDIDATES = ("app.py", "kb/app.py", "streamlit_app.py", "kb/page.py")
+PAGE_SIZE = 20
+
+
+# --------------------------------------------------------------------------------------------
+# Rows of the table
+
+
+@dataclass(slots=True)
+class Row:
+    measure: str
+    unit: str  # "ms", "s", "MB", "passages/s", "score"
+    kb: list[float]
+    peer: list[float] = field(default_factory=list)
+    target: str = ""
+    check: Callable[[float, float, float], bool] | None = None  # (kb p50, kb p95, peer p50) -> met?
+    note: str = ""
+
+    def cells(self) -> list[str]:
+        kb50, kb95 = metrics.p50_p95(self.kb)
+        pe50, pe95 = metrics.p50_p95(self.peer)
+        single_kb, single_peer = len(self.kb) == 1, len(self.peer) == 1
+        ratio = kb50 / pe50 if self.peer and pe50 else float("nan")
+        verdict = ""
+        if self.check is not None and self.kb:
+            verdict = "PASS" if self.check(kb50, kb95, pe50) else "MISS"
+        label = self.measure + (f" (n={len(self.kb)})" if len(self.kb) > 1 else "")
+        return [
+            f"{label} [{self.unit}]",
+            fmt(kb50) if self.kb else "—",
+            "—" if single_kb or not self.kb else fmt(kb95),
+            fmt(pe50) if self.peer else "—",
+            "—" if single_peer or not self.peer else fmt(pe95),
+            "—" if ratio != ratio else f"{ratio:.2f}",
+            self.target or "—",
+            verdict or "—",
+        ]
+
+
+def fmt(v: float) -> str:
+    if v != v:
+        return "—"
+    a = abs(v)
+    if a >= 1000:
+        return f"{v:,.0f}"
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    if a >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+
+HEADER = ("measure", "kb p50", "kb p95", "peer p50", "peer p95", "kb/peer", "target", "PASS/MISS")
+
+
+def render(rows: Sequence[Row]) -> str:
+    lines = ["| " + " | ".join(HEADER) + " |", "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
+    lines += ["| " + " | ".join(r.cells()) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Child processes
+
+
+def run_child(command: str, args: dict, *, timeout: float | None = None) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), env.get("PYTHONPATH", "")) if p)
+    proc = subprocess.run([sys.executable, "-m", "benchlib.child", command, json.dumps(args)],
+                          capture_output=True, text=True, env=env, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"child '{command}' failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------------------------
+# Corpus preparation
+
+
+def log(msg: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def jsonl_supported(workdir: Path) -> bool:
+    """Whether this kb ingests a .jsonl file as one document per line (probed on two records)."""
+    probe = workdir / "probe"
+    shutil.rmtree(probe, ignore_errors=True)
+    probe.mkdir(parents=True)
+    src = probe / "probe.jsonl"
+    recs = [{"id": f"r{i}", "title": f"Probe {i}", "text": f"Baclofen may cause drowsiness number {i}. " * 12,
+             "source": "Probe"} for i in range(2)]
+    src.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+    try:
+        from kb.ingest import ingest
+        from kb.search import KnowledgeBase
+
+        ingest([src], index=probe / "index", rebuild=True)
+        with KnowledgeBase.open(probe / "index") as kb:
+            paths = {h.passage.path for h in kb.search("", limit=None).hits}
+        return any(p.endswith(".jsonl#r0") for p in paths) and any(p.endswith(".jsonl#r1") for p in paths)
+    except Exception as exc:  # an older kb: unsupported suffix, or no JSONL reader yet
+        log(f"JSONL probe: {type(exc).__name__}: {exc}")
+        return False
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+
+
+@dataclass(slots=True)
+class Corpus:
+    name: str
+    jsonl: Path
+    records: int
+    questions: list[dict]  # MedQuAD queries (with relevant ids); empty for synthetic
+    inputs: list[Path] = field(default_factory=list)  # what kb ingests
+    record_of: corpus_mod.RecordMap = field(default_factory=corpus_mod.RecordMap)
+    input_format: str = "jsonl"
+
+
+def prepare_corpus(args: argparse.Namespace, workdir: Path) -> Corpus | None:
+    if args.corpus == "medquad":
+        src = MEDQUAD / "passages.jsonl"
+        if not src.is_file():
+            print(f"MedQuAD is not available at {src}: skipping the MedQuAD benchmark.")
+            return None
+        qfile = MEDQUAD / "queries.jsonl"
+        questions = list(corpus_mod.iter_jsonl(qfile)) if qfile.is_file() else []
+        if not questions:
+            print(f"No {qfile}: the relevance measures are skipped.")
+        if args.records:
+            sub = workdir / f"medquad-first{args.records}.jsonl"
+            with src.open(encoding="utf-8") as f, sub.open("w", encoding="utf-8") as out:
+                for i, line in enumerate(f):
+                    if i >= args.records:
+                        break
+                    out.write(line)
+            src = sub
+        records = sum(1 for _ in src.open(encoding="utf-8"))
+        c = Corpus("medquad", src, records, questions)
+    else:
+        path = workdir / f"synthetic-{args.size}-seed{args.seed}.jsonl"
+        if not path.is_file():
+            log(f"generating {path.name} ...")
+            t0 = time.perf_counter()
+            recs, sections = corpus_mod.write_synthetic(path, args.size, args.seed)
+            log(f"generated {recs} records ({sections} sections) in {time.perf_counter() - t0:.1f} s")
+        records = sum(1 for _ in path.open(encoding="utf-8"))
+        c = Corpus(f"synthetic {args.size:,}", path, records, [])
+    fmt_ = args.input_format
+    if fmt_ == "auto":
+        fmt_ = "jsonl" if jsonl_supported(workdir) else "txt"
+    if fmt_ == "jsonl":
+        c.inputs = [c.jsonl]
+    else:
+        folder = workdir / f"txt-{c.jsonl.stem}"
+        names_file = workdir / f"txt-{c.jsonl.stem}.names.json"
+        if not names_file.is_file():
+            log(f"writing {c.records} .txt files to {folder} (this kb does not read JSONL yet) ...")
+            shutil.rmtree(folder, ignore_errors=True)
+            names = corpus_mod.write_txt_corpus(c.jsonl, folder)
+            names_file.write_text(json.dumps(names), encoding="utf-8")
+        c.inputs = [folder]
+        c.record_of = corpus_mod.RecordMap(json.loads(names_file.read_text(encoding="utf-8")))
+    c.input_format = fmt_
+    return c
+
+
+# --------------------------------------------------------------------------------------------
+# kb's passages for the peer
+
+
+def kb_passages(index: Path) -> Iterator[dict]:
+    """Every passage in the kb index (boilerplate too) with its facet values, as plain dicts."""
+    import numpy as np
+
+    from kb.model import FACETS
+    from kb.search import KnowledgeBase
+
+    with KnowledgeBase.open(index) as kb:
+        snap = kb.snapshot()
+        try:
+            docnums = np.flatnonzero(snap.live)
+            batches: Iterator = (snap.passages(docnums[i: i + 2000]) for i in range(0, len(docnums), 2000))
+        except AttributeError:  # the snapshot's internals changed: the public, slower way
+            batches = iter([[h.passage for h in kb.search("", limit=None, include_boilerplate=True).hits]])
+        for batch in batches:
+            for p in batch:
+                yield {
+                    "passage_id": p.passage_id, "doc_id": p.doc_id, "title": p.title, "source": p.source,
+                    "path": p.path, "section": p.section, "position": p.position, "char_start": p.char_start,
+                    "char_end": p.char_end, "text": p.text, "boilerplate": bool(p.boilerplate),
+                    "facets": {name: p.facet(name) for name in FACETS},
+                }
+
+
+def dump_passages(index: Path, out: Path) -> int:
+    n = 0
+    with out.open("w", encoding="utf-8") as f:
+        for rec in kb_passages(index):
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+def sample_texts(jsonl: Path, k: int, seed: int) -> list[str]:
+    """``k`` passage texts drawn evenly at random from a passages JSONL (two passes, little memory)."""
+    total = sum(1 for _ in jsonl.open(encoding="utf-8"))
+    want = set(random.Random(f"sample-{seed}").sample(range(total), min(k, total)))
+    out = []
+    with jsonl.open(encoding="utf-8") as f:
+        for i, line in enumerate(f):
+            if i in want:
+                rec = json.loads(line)
+                if not rec.get("boilerplate"):
+                    out.append(rec["text"])
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# The measures
+
+
+def timed(fn: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return (time.perf_counter() - t0) * 1000
+
+
+def add_filters(kb, queries: Sequence[BenchQuery], facets: Sequence[str], seed: int) -> list[BenchQuery]:
+    """A filtered variant of each query, as a user clicking facet values in its results would make.
+
+    Facets are taken in turn; the value is the most frequent one (sometimes the second) of that
+    facet in the query's own results; one query in three gets a second filter on another facet.
+    """
+    rng = random.Random(f"filters-{seed}")
+    everything = kb.search("", limit=0).facets
+    out = []
+    for i, q in enumerate(queries):
+        res = kb.search(q.text, limit=0)
+        chosen: dict[str, list[str]] = {}
+        want = 2 if rng.random() < 1 / 3 else 1
+        for j in range(len(facets)):
+            name = facets[(i + j) % len(facets)]
+            values = [v.value for v in res.facets[name].values if v.count > 0] or \
+                     [v.value for v in everything[name].values if v.count > 0]
+            if values:
+                chosen[name] = [values[min(len(values) - 1, rng.choice((0, 0, 1)))]]
+            if len(chosen) == want:
+                break
+        out.append(q.with_filters(chosen))
+    return out
+
+
+def find_app() -> Path | None:
+    for rel in APP_CANDIDATES:
+        p = ROOT / rel
+        if p.is_file():
+            return p
+    return None
+
+
+def _by_key(elements, key: str):
+    for e in elements:
+        if getattr(e, "key", None) == key:
+            return e
+    return None
+
+
+def page_reruns_apptest(app: Path, index: Path, queries: Sequence[BenchQuery], n: int) -> tuple[list[float], str]:
+    """Times the page's rerun after a click on a facet value, for ``n`` different searches.
+
+    Untimed, each round clears the filters and types the next query (so the click's search is not
+    in the page's cache); timed, a facet multiselect gets its first option, and ``AppTest.run()``
+    reruns the script as Streamlit would after that click.
+    """
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["KB_INDEX"] = str(index)
+    at = AppTest.from_file(str(app), default_timeout=120)
+    at.run()
+
+    def check() -> None:
+        if at.exception:
+            raise RuntimeError(f"the page raised: {at.exception[0].message}")
+
+    check()
+    times: list[float] = []
+    for i in range(n):
+        clear = _by_key(at.button, "w_clear")
+        if clear is not None and not clear.disabled:
+            clear.click()
+            at.run()
+        box = _by_key(at.text_input, "w_query") or (at.text_input[0] if len(at.text_input) else None)
+        if box is not None:
+            box.set_value(queries[i % len(queries)].text)
+            at.run()
+        check()
+        boxes = [w for w in at.multiselect if w.options and not w.disabled]
+        if not boxes:
+            continue  # this query leaves no facet value to click
+        w = boxes[i % len(boxes)]
+        w.set_value([w.options[0]])
+        times.append(timed(at.run))
+        check()
+    if not times:
+        raise RuntimeError("no facet multiselect with options found on the page")
+    return times, (f"AppTest rerun of {app.relative_to(ROOT)} after a facet value is selected "
+                   "(a new search each time, so not from the page's cache)")
+
+
+def page_reruns_library(kb, peer_db: peer.Peer | None, queries: Sequence[BenchQuery],
+                        n: int) -> tuple[list[float], list[float]]:
+    """The page's work on a rerun, without Streamlit: filtered search + facets, a page of hits as a frame."""
+    import pandas as pd
+
+    def peer_page(q: BenchQuery) -> pd.DataFrame:
+        assert peer_db is not None
+        res = peer_db.search(q.text, q.filters, limit=PAGE_SIZE, facets=True, rows=True)
+        tags = peer_db.facet_values([h.row["id"] for h in res.hits])
+        return pd.DataFrame([{**h.row, **tags.get(h.row["id"], {}), "score": h.score, "highlight": h.highlight}
+                             for h in res.hits])
+
+    kb_t, peer_t = [], []
+    for q in queries[:n]:
+        kb_t.append(timed(lambda q=q: kb.search(q.text, q.filters, limit=PAGE_SIZE, facet_size=50).to_frame()))
+        if peer_db is not None:
+            peer_t.append(timed(lambda q=q: peer_page(q)))
+    return kb_t, peer_t
+
+
+def relevance(kb, peer_db: peer.Peer, corpus: Corpus, limit: int | None) -> list[Row]:
+    """MRR@10, Recall@10, nDCG@10 on MedQuAD's questions, both engines, two ways of asking."""
+    qs = corpus.questions[:limit] if limit else corpus.questions
+    known = {corpus_mod.record_identity(r) for r in corpus_mod.iter_jsonl(corpus.jsonl)}
+    qs = [q for q in qs if set(q["relevant"]) & known]
+    rows: list[Row] = []
+    runs = {
+        "as typed": (lambda q: q["query"], lambda q: peer.plan(q["query"])),
+        "OR of terms": (lambda q: " OR ".join(peer.terms_of(q["query"])),
+                        lambda q: peer.plan(q["query"], any_word=True)),
+    }
+    for how, (kb_text, peer_plan) in runs.items():
+        kb_rank, peer_rank = [], []
+        for q in qs:
+            text = kb_text(q)
+            hits = kb.search(text, limit=10).hits if text.strip() else []
+            kb_rank.append([corpus.record_of(h.passage.path) for h in hits])
+            peer_rank.append([corpus.record_of(h.path) for h in peer_db.search(peer_plan(q), limit=10,
+                                                                                facets=False).hits])
+        for rel_key in ("relevant", "relevant_lenient"):
+            rels = [set(q[rel_key]) for q in qs]
+            k = metrics.evaluate(kb_rank, rels)
+            p = metrics.evaluate(peer_rank, rels)
+            names = ("MRR@10", "Recall@10", "nDCG@10") if rel_key == "relevant" else ("MRR@10",)
+            for m in names:
+                rows.append(Row(f"MedQuAD {m}, {how}{' (lenient)' if rel_key != 'relevant' else ''} "
+                                f"(n={len(qs)})", "score", [k[m]], [p[m]], ">= peer",
+                                lambda a, _b, c: a >= c))
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# Header
+
+
+def machine_header(corpus: Corpus, passages: int, args: argparse.Namespace, page_how: str) -> str:
+    import psutil
+
+    try:
+        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
+                                text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+        commit += " (+ uncommitted changes)" if dirty else ""
+    except (OSError, subprocess.CalledProcessError):
+        commit = "unknown"
+    ram = psutil.virtual_memory().total / 2**30
+    return "\n".join([
+        f"## {corpus.name} — {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}",
+        "",
+        f"- machine: {os.cpu_count()} cores, {ram:.0f} GB RAM, Python {platform.python_version()}, "
+        f"SQLite {__import__('sqlite3').sqlite_version}, {platform.system()} {platform.release()}",
+        f"- corpus: {corpus.name}, {corpus.records:,} records -> {passages:,} kb passages "
+        f"(kb read them as {corpus.input_format}); commit {commit}",
+        f"- queries: {args.queries} unfiltered + {args.queries} filtered, mixed kinds (1-3 terms, phrases, questions)",
+        f"- page rerun: {page_how}",
+        "- peer: SQLite FTS5 (porter), bm25 weights text 1.0 / section 0.6 / title 0.25, indexing kb's own passages; "
+        "its ingest time is indexing only (kb's includes reading, chunking and tagging)",
+    ])
+
+
+# --------------------------------------------------------------------------------------------
+# Main
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--corpus", choices=("medquad", "synthetic"), default="medquad")
+    ap.add_argument("--size", type=int, default=100_000, help="synthetic corpus size in passages (default 100000)")
+    ap.add_argument("--seed", type=int, default=1, help="synthetic corpus seed")
+    ap.add_argument("--records", type=int, default=0, help="MedQuAD: only the first N records (quick checks)")
+    ap.add_argument("--queries", type=int, default=200, help="queries per timed search measure (>= 200 for a report)")
+    ap.add_argument("--out", type=Path, help="append the results (with a machine header) to this markdown file")
+    ap.add_argument("--skip-peer", action="store_true", help="measure kb only")
+    ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "kb-bench")
+    ap.add_argument("--input-format", choices=("auto", "jsonl", "txt"), default="auto",
+                    help="how kb reads the corpus: JSONL, or one .txt per record (auto: JSONL when kb supports it)")
+    ap.add_argument("--reingest-runs", type=int, default=3)
+    ap.add_argument("--cold-runs", type=int, default=5)
+    ap.add_argument("--export-runs", type=int, default=20)
+    ap.add_argument("--page-runs", type=int, default=30)
+    ap.add_argument("--relevance-queries", type=int, default=0, help="MedQuAD questions to score (default: all)")
+    ap.add_argument("--profile", action="store_true",
+                    help="also profile kb's ingest (on --profile-records records) and search + facets (pyinstrument)")
+    ap.add_argument("--profile-records", type=int, default=2000)
+    args = ap.parse_args(argv)
+    if args.queries < 1:
+        ap.error("--queries must be positive")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.queries < 200:
+        log(f"--queries {args.queries}: fewer than 200, fine for a check but not for a report")
+    workdir: Path = args.workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    corpus = prepare_corpus(args, workdir)
+    if corpus is None:
+        return 0
+    from kb.model import FACETS
+
+    index = workdir / "index"
+    shutil.rmtree(index, ignore_errors=True)
+    rows: list[Row] = []
+    notes: list[str] = []
+
+    # ---- ingest, in a child process (peak RSS is that process's own)
+    log(f"ingesting {corpus.records:,} records into a fresh index ...")
+    ing = run_child("ingest", {"paths": [str(p) for p in corpus.inputs], "index": str(index), "rebuild": True})
+    passages = ing["passages"]
+    log(f"kb ingest: {ing['summary']} in {ing['elapsed_s']:.1f} s, peak RSS {ing['maxrss_mb']:.0f} MB")
+    if ing["skipped"]:
+        notes.append(f"kb skipped {ing['skipped']} inputs, e.g. {ing['skipped_examples']}")
+    kb_rate = passages / ing["elapsed_s"] if ing["elapsed_s"] else float("nan")
+    kb_mem = max(ing["maxrss_mb"], ing["children_maxrss_mb"])
+
+    reingest = []
+    for _ in range(args.reingest_runs):
+        r = run_child("ingest", {"paths": [str(p) for p in corpus.inputs], "index": str(index), "rebuild": False})
+        reingest.append(r["elapsed_s"])
+        if r["passages"]:
+            notes.append(f"re-ingest of the unchanged corpus rewrote {r['passages']} passages ({r['summary']})")
+    log(f"re-ingest: {[round(x, 2) for x in reingest]} s")
+
+    from kb.search import KnowledgeBase
+
+    peer_jsonl = workdir / "peer-passages.jsonl"
+    peer_path = workdir / "peer.sqlite"
+    n_dumped = dump_passages(index, peer_jsonl)
+    peer_rate = peer_mem = float("nan")
+    pdb: peer.Peer | None = None
+    if not args.skip_peer:
+        log(f"building the FTS5 peer from kb's {n_dumped:,} passages ...")
+        pb = run_child("peer_build", {"db": str(peer_path), "jsonl": str(peer_jsonl), "facets": list(FACETS)})
+        peer_rate = pb["passages"] / pb["elapsed_s"]
+        peer_mem = pb["maxrss_mb"]
+        pdb = peer.Peer(peer_path, FACETS)
+
+    big = "at 100k" if not (args.corpus == "synthetic" and args.size == 100_000) else ""
+    rows.append(Row("ingest throughput", "passages/s", [kb_rate], [peer_rate] if pdb else [], ">= 1,000",
+                    lambda a, _b, _c: a >= 1000))
+    rows.append(Row("ingest peak memory (max RSS)", "MB", [kb_mem], [peer_mem] if pdb else [],
+                    f"< 1,024{' (' + big + ')' if big else ''}", lambda a, _b, _c: a < 1024))
+    rows.append(Row("ingest wall time", "s", [ing["elapsed_s"]], [pb["elapsed_s"]] if pdb else []))
+    rows.append(Row("re-ingest, corpus unchanged", "s", reingest, [],
+                    "< 2 (MedQuAD)", (lambda a, _b, _c: a < 2) if args.corpus == "medquad" else None))
+
+    kb = KnowledgeBase.open(index)
+
+    # ---- correctness of the comparison: the same passages, the same facet values
+    kb_all = kb.search("", limit=0)
+    if pdb:
+        pe_all = pdb.search("", limit=0)
+        kb_counts = {n: f.counts() for n, f in kb_all.facets.items()}
+        same = kb_all.total == pe_all.total and kb_counts == pe_all.facets
+        notes.append("browse-all totals and facet counts: kb and peer " + (
+            "identical" if same else f"DIFFER (kb {kb_all.total}, peer {pe_all.total})"))
+
+    # ---- queries
+    questions = [q["query"] for q in corpus.questions] or synthetic_questions(args.queries, args.seed)
+    texts = sample_texts(peer_jsonl, max(2000, args.queries * 4), args.seed)
+    base = make_queries(texts, questions, args.queries, args.seed)
+    log(f"{len(base)} queries; choosing filters from kb's facet counts (also warms caches) ...")
+    filtered = add_filters(kb, base, FACETS, args.seed)
+    if pdb:
+        for q in base[:50]:
+            pdb.search(q.text, q.filters)  # warm the peer's page cache too
+
+    # ---- search, interleaved kb / peer per query so machine noise hits both alike
+    s_kb, s_pe, f_kb, f_pe, fl_kb, fl_pe = [], [], [], [], [], []
+    agree = 0
+    for q in base:
+        s_kb.append(timed(lambda q=q: [h.highlight for h in kb.search(q.text, limit=10).hits]))
+        if pdb:
+            s_pe.append(timed(lambda q=q: pdb.search(q.text, limit=10, facets=False)))
+        res: list = []
+        f_kb.append(timed(lambda q=q, res=res: res.append(kb.search(q.text, limit=10, facet_size=None))))
+        if pdb:
+            f_pe.append(timed(lambda q=q, res=res: res.append(pdb.search(q.text, limit=10, facets=True))))
+            agree += res[0].total == res[1].total
+    for q in filtered:
+        fl_kb.append(timed(lambda q=q: kb.search(q.text, q.filters, limit=10)))
+        if pdb:
+            fl_pe.append(timed(lambda q=q: pdb.search(q.text, q.filters, limit=10, facets=True)))
+    if pdb:
+        notes.append(f"kb and peer found the same number of matches for {agree} of {len(base)} unfiltered queries "
+                     "(stemmers and stop words differ: Snowball + stop list vs porter, none)")
+    per_kind: dict[str, list[float]] = {}
+    for q, t in zip(base, f_kb, strict=True):
+        per_kind.setdefault(q.kind, []).append(t)
+    notes.append("kb search + facets p50 by query kind: " + ", ".join(
+        f"{k} {metrics.p50_p95(v)[0]:.1f} ms" for k, v in per_kind.items()))
+
+    small = " (at 100k)" if big else ""
+    rows.append(Row("search top-10 + highlights", "ms", s_kb, s_pe, f"p50 < 10, p95 < 50{small}",
+                    lambda a, b, _c: a < 10 and b < 50,
+                    note="kb always counts facets too"))
+    rows.append(Row(f"search + facet counts, all {len(FACETS)} fields", "ms", f_kb, f_pe,
+                    f"p50 < 20, p95 < 100{small}", lambda a, b, _c: a < 20 and b < 100))
+    rows.append(Row("filtered search (1-2 facet filters) + facets", "ms", fl_kb, fl_pe))
+
+    # ---- CSV export of 10,000 rows (the first 10,000 passages in document order)
+    from kb.export import COLUMNS, write_csv
+
+    n_rows = min(10_000, kb_all.total)
+    ex_kb, ex_pe = [], []
+    for _ in range(args.export_runs):
+        ex_kb.append(timed(lambda: write_csv(kb.search("", limit=n_rows), io.StringIO())))
+        if pdb:
+            ex_pe.append(timed(lambda: pdb.export_csv("", None, io.StringIO(), COLUMNS, limit=n_rows)))
+    rows.append(Row(f"CSV export of {n_rows:,} rows (search + write)", "ms", ex_kb, ex_pe))
+
+    # ---- page rerun after a filter click
+    app = find_app()
+    page_how = ""
+    pg_kb: list[float] = []
+    pg_pe: list[float] = []
+    if app is not None:
+        try:
+            pg_kb, page_how = page_reruns_apptest(app, index, filtered, args.page_runs)
+        except Exception as exc:
+            notes.append(f"AppTest of {app.name} failed ({type(exc).__name__}: {exc}); timed the library path")
+    lib_kb, pg_pe = page_reruns_library(kb, pdb, filtered, args.page_runs)
+    if not pg_kb:
+        pg_kb = lib_kb
+        page_how = ("no Streamlit page found: the library call path the page makes (search with filters, "
+                    f"{PAGE_SIZE} hits, facets, DataFrame)")
+    rows.append(Row("page rerun after a filter click" + (" (library path)" if pg_kb is lib_kb else " (AppTest)"),
+                    "ms", pg_kb, pg_pe, "< 300 (p95)", lambda _a, b, _c: b < 300))
+
+    # ---- cold open + first search, each in a fresh process
+    cold_kb, cold_pe, imports = [], [], []
+    first = filtered[0]
+    for _ in range(args.cold_runs):
+        r = run_child("cold_kb", {"index": str(index), "query": first.text, "filters": first.filters})
+        cold_kb.append(r["open_search_s"] * 1000)
+        imports.append(r["import_s"] * 1000)
+        if pdb:
+            r = run_child("cold_peer", {"db": str(peer_path), "query": first.text, "filters": first.filters,
+                                        "facets": list(FACETS)})
+            cold_pe.append(r["open_search_s"] * 1000)
+    rows.append(Row("cold open + first search (fresh process)", "ms", cold_kb, cold_pe))
+    notes.append(f"importing kb.search in a fresh process: p50 {metrics.p50_p95(imports)[0]:.0f} ms "
+                 "(not in the cold-open figure); the OS file cache is warm")
+
+    # ---- relevance
+    if corpus.questions and pdb:
+        log("scoring MedQuAD questions ...")
+        rows += relevance(kb, pdb, corpus, args.relevance_queries or None)
+    elif corpus.questions:
+        notes.append("relevance needs the peer (run without --skip-peer)")
+
+    table = render(rows)
+    header = machine_header(corpus, passages, args, page_how)
+    text = "\n".join([header, "", table, "", *(f"- {n}" for n in notes), ""])
+    print(text)
+    if args.out:
+        with args.out.open("a", encoding="utf-8") as f:
+            f.write("\n" + text)
+
+    if args.profile:
+        print(profile(args, corpus, kb, base, workdir))
+    kb.close()
+    if pdb:
+        pdb.close()
+    return 0
+
+
+def profile(args: argparse.Namespace, corpus: Corpus, kb, queries: Sequence[BenchQuery], workdir: Path) -> str:
+    """pyinstrument summaries of kb's ingest (a subset, in a child) and of search + facets (here)."""
+    from benchlib.profiling import format_summary
+    from pyinstrument import Profiler
+    from pyinstrument.session import Session
+
+    sub = workdir / f"profile-{corpus.jsonl.stem}-{args.profile_records}.jsonl"
+    with corpus.jsonl.open(encoding="utf-8") as f, sub.open("w", encoding="utf-8") as out:
+        for i, line in enumerate(f):
+            if i >= args.profile_records:
+                break
+            out.write(line)
+    if corpus.input_format == "txt":
+        folder = workdir / f"txt-{sub.stem}"
+        shutil.rmtree(folder, ignore_errors=True)
+        corpus_mod.write_txt_corpus(sub, folder)
+        inputs = [folder]
+    else:
+        inputs = [sub]
+    session_file = workdir / "ingest.pyisession"
+    pindex = workdir / "profile-index"
+    shutil.rmtree(pindex, ignore_errors=True)
+    r = run_child("ingest", {"paths": [str(p) for p in inputs], "index": str(pindex), "rebuild": True,
+                             "profile": str(session_file)})
+    parts = [f"Ingest profile: {args.profile_records} records -> {r['passages']} passages in "
+             f"{r['elapsed_s']:.1f} s ({r['passages'] / r['elapsed_s']:.0f} passages/s under the profiler)", "",
+             format_summary("kb ingest", Session.load(str(session_file)))]
+    profiler = Profiler(interval=0.0005)
+    profiler.start()
+    for q in queries:
+        kb.search(q.text, limit=10, facet_size=None)
+    profiler.stop()
+    parts += ["", format_summary(f"kb search + facets, {len(queries)} queries", profiler.last_session)]
+    shutil.rmtree(pindex, ignore_errors=True)
+    return "\n".join(parts)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

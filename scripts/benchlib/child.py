@@ -1,0 +1,79 @@
+"""Work the benchmark runs in a fresh process: ``python -m benchlib.child COMMAND JSON-ARGS``.
+
+Prints one JSON object on its last line of stdout. Peak memory is the process's own max RSS (and
+that of any process it waited for), read with ``resource.getrusage``.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+
+def _maxrss_mb() -> dict[str, float]:
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return {"maxrss_mb": own, "children_maxrss_mb": kids}
+
+
+def ingest(args: dict) -> dict:
+    profiler = None
+    if args.get("profile"):
+        from pyinstrument import Profiler
+
+        profiler = Profiler(interval=0.002)
+        profiler.start()
+    t0 = time.perf_counter()
+    from kb.ingest import ingest as kb_ingest
+
+    t1 = time.perf_counter()
+    report = kb_ingest([Path(p) for p in args["paths"]], index=args["index"], rebuild=bool(args.get("rebuild")))
+    t2 = time.perf_counter()
+    if profiler is not None:
+        profiler.stop()
+        profiler.last_session.save(args["profile"])
+    return {
+        "import_s": t1 - t0, "elapsed_s": t2 - t1, "passages": report.passages, "added": len(report.added),
+        "updated": len(report.updated), "unchanged": len(report.unchanged), "skipped": len(report.skipped),
+        "skipped_examples": report.skipped[:3], "summary": report.summary(), **_maxrss_mb(),
+    }
+
+
+def peer_build(args: dict) -> dict:
+    from benchlib import peer
+
+    t0 = time.perf_counter()
+    n = peer.build_from_jsonl(Path(args["db"]), Path(args["jsonl"]), args["facets"])
+    return {"elapsed_s": time.perf_counter() - t0, "passages": n, **_maxrss_mb()}
+
+
+def cold_kb(args: dict) -> dict:
+    t0 = time.perf_counter()
+    from kb.search import KnowledgeBase
+
+    t1 = time.perf_counter()
+    kb = KnowledgeBase.open(args["index"])
+    res = kb.search(args["query"], args.get("filters") or None, limit=10)
+    t2 = time.perf_counter()
+    return {"import_s": t1 - t0, "open_search_s": t2 - t1, "total": res.total}
+
+
+def cold_peer(args: dict) -> dict:
+    t0 = time.perf_counter()
+    from benchlib.peer import Peer
+
+    t1 = time.perf_counter()
+    p = Peer(Path(args["db"]), args["facets"])
+    res = p.search(args["query"], args.get("filters") or None, limit=10, facets=True)
+    t2 = time.perf_counter()
+    return {"import_s": t1 - t0, "open_search_s": t2 - t1, "total": res.total}
+
+
+COMMANDS = {"ingest": ingest, "peer_build": peer_build, "cold_kb": cold_kb, "cold_peer": cold_peer}
+
+if __name__ == "__main__":
+    result = COMMANDS[sys.argv[1]](json.loads(sys.argv[2]))
+    sys.stdout.write("\n" + json.dumps(result) + "\n")
