@@ -42,9 +42,11 @@ NEGATABLE = frozenset({"side_effect", "condition", "severity"})
 INHERITED = frozenset({"topic", "topic_heading", "severity", "drug"})
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 
-# Length-preserving character normalisation: every offset in the normalised text is one in the original.
-_CHARMAP = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'", "-": " ", "\u2010": " ", "\u2011": " ",
-                          "\u2012": " ", "\u2013": " ", "\u2014": " ", "\u2015": " ", "\u00ad": " "})
+# Length-preserving normalisation (every offset in the normalised text is one in the original): curly
+# apostrophes become straight ones; hyphens count as spaces, in phrases here and in the text via _GAP.
+_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
+_HYPHENS = str.maketrans({"-": " ", "\u2010": " ", "\u2011": " ", "\u00ad": " "})
+_GAP = r"[\s\-\u2010\u2011\u00ad]+"  # what a space inside a vocabulary phrase matches in the text
 _SENTENCE_BREAK = re.compile(r"[.!?]+[\"'\u201d)\]]*\s+(?=[^\sa-z])|\n\s*\n|\n\s*(?=[^\sa-z])")
 _CLAUSE_BREAK = re.compile(r"[,;:()\[\]|\u2022\u25aa]|\s[-\u2013\u2014]+\s|[\u2013\u2014]")
 _WORD = re.compile(r"\w+")
@@ -223,7 +225,7 @@ def _jsonable(value: Any) -> Any:
 def _phrase(text: str) -> tuple[str, bool]:
     """Normalise a vocabulary phrase as the text will be; a phrase in capitals (MS, ITB) keeps its case,
     because lowercased it would also match ordinary words ("ms" in "5 ms")."""
-    cleaned = " ".join(_EDGE.sub("", text.translate(_CHARMAP)).split())
+    cleaned = " ".join(_EDGE.sub("", text.translate(_QUOTES).translate(_HYPHENS)).split())
     exact = any(c.isalpha() for c in cleaned) and cleaned == cleaned.upper()
     return (cleaned if exact else cleaned.lower()), exact
 
@@ -258,7 +260,7 @@ def _vocabulary_entries(vocab: dict[str, Any]) -> Iterable[tuple[str, Entry, boo
         yield from ((term, (kind, ""), False) for term in vocab["negation"][key])
 
 
-def _phrase_tables(vocab: dict[str, Any]) -> tuple[dict[str, tuple[Entry, ...]], dict[str, tuple[Entry, ...]]]:
+def _phrase_tables(vocab: dict[str, Any]) -> tuple[dict[str, _Meaning], dict[str, _Meaning]]:
     """Surface phrase -> entries, for case-insensitive phrases and for phrases in capitals."""
     folded: dict[str, set[Entry]] = {}
     exact: dict[str, set[Entry]] = {}
@@ -289,13 +291,27 @@ def _inherit(table: dict[str, set[Entry]]) -> None:
         table[phrase] |= entries
 
 
-def _frozen(table: dict[str, set[Entry]]) -> dict[str, tuple[Entry, ...]]:
-    return {phrase: tuple(sorted(entries)) for phrase, entries in table.items()}
+@dataclass(frozen=True, slots=True)
+class _Meaning:
+    """What one surface phrase means, by kind of entry, so tagging does dictionary lookups only."""
+
+    by_kind: Mapping[str, tuple[str, ...]]
+    negatable: bool
+
+
+def _frozen(table: dict[str, set[Entry]]) -> dict[str, _Meaning]:
+    meanings = {}
+    for phrase, entries in table.items():
+        by_kind: dict[str, list[str]] = {}
+        for kind, value in sorted(entries):
+            by_kind.setdefault(kind, []).append(value)
+        meanings[phrase] = _Meaning({k: tuple(v) for k, v in by_kind.items()}, bool(NEGATABLE & set(by_kind)))
+    return meanings
 
 
 def _trie_regex(phrases: Iterable[str]) -> re.Pattern[str] | None:
     """One regex for all phrases, shaped as a character trie so matching costs about the same for 300 or
-    30,000 phrases; a space in a phrase matches any run of whitespace (line breaks, double spaces)."""
+    30,000 phrases; a space in a phrase matches any run of whitespace or hyphens ("life-threatening")."""
     trie: dict[str, Any] = {}
     for phrase in phrases:
         node = trie
@@ -308,7 +324,7 @@ def _trie_regex(phrases: Iterable[str]) -> re.Pattern[str] | None:
 
 
 def _trie_pattern(node: dict[str, Any]) -> str:
-    branches = [(r"\s+" if char == " " else re.escape(char)) + _trie_pattern(child)
+    branches = [(_GAP if char == " " else re.escape(char)) + _trie_pattern(child)
                 for char, child in sorted(node.items()) if char]
     if not branches:
         return ""
@@ -327,14 +343,14 @@ class _Hit:
 
     start: int
     end: int
-    entries: tuple[Entry, ...]
+    meaning: _Meaning
     negated: bool = False
 
     def has(self, kind: str) -> bool:
-        return any(entry[0] == kind for entry in self.entries)
+        return kind in self.meaning.by_kind
 
-    def values(self, kind: str) -> list[str]:
-        return [value for entry_kind, value in self.entries if entry_kind == kind]
+    def values(self, kind: str) -> tuple[str, ...]:
+        return self.meaning.by_kind.get(kind, ())
 
 
 @dataclass(slots=True)
@@ -354,8 +370,8 @@ class _Heading:
 
 
 def _normalise(text: str) -> tuple[str, str]:
-    """(text with quotes and dashes unified, the same lowercased), both the length of ``text``."""
-    unified = text.translate(_CHARMAP)
+    """(text with apostrophes unified, the same lowercased), both the length of ``text``."""
+    unified = text.translate(_QUOTES) if "\u2019" in text or "\u2018" in text or "\u02bc" in text else text
     lowered = unified.lower()
     if len(lowered) != len(unified):  # a few characters (e.g. "İ") lowercase to two: keep those as they are
         lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in unified)
@@ -366,14 +382,23 @@ def _sentence_starts(text: str) -> list[int]:
     return [0, *(m.end() for m in _SENTENCE_BREAK.finditer(text))]
 
 
-def _words_between(word_starts: list[int], start: int, end: int) -> int:
-    return bisect.bisect_left(word_starts, end) - bisect.bisect_left(word_starts, start)
+@dataclass(slots=True)
+class _Scope:
+    """Decides whether a trigger reaches a mention: looked up per (trigger, mention) pair, which is rare
+    enough that scanning the short gap between them beats indexing the whole passage."""
 
+    text: str
+    lowered: str
+    terminations: list[int]  # where termination terms ("but", "although") start
+    window: int
 
-def _blocked(breaks: list[int], start: int, end: int) -> bool:
-    """Whether a clause boundary lies in [start, end)."""
-    index = bisect.bisect_left(breaks, start)
-    return index < len(breaks) and breaks[index] < end
+    def reaches(self, start: int, end: int) -> bool:
+        """Whether text[start:end], the gap between a trigger and a mention, lies within one clause."""
+        if end - start > 40 * (self.window + 1):
+            return False
+        if _CLAUSE_BREAK.search(self.text, start, end) or any(start <= t < end for t in self.terminations):
+            return False
+        return len(_WORD.findall(self.lowered, start, end)) <= self.window
 
 
 # ----------------------------------------------------------------------------------------------- tagger
@@ -466,18 +491,16 @@ class Tagger:
     def _tag_passage(self, text: str, heading: _Heading) -> tuple[dict[str, set[str]], list[str]]:
         """The passage's tags, and every drug mention in it (for choosing the document's main drug)."""
         sentences = self._sentences(text)
-        hits = [hit for sentence in sentences for hit in sentence.hits]
-        live = [hit for hit in hits if not hit.negated]
-        drug_mentions = [value for hit in hits for value in hit.values("drug")]
-        tags = {
-            "topic": heading.topics | {v for hit in hits for v in hit.values("topic")},
-            "route": heading.routes | {v for hit in live for v in hit.values("route")},
-            "side_effect": {v for hit in live for v in hit.values("side_effect")},
-            "condition": {v for hit in live for v in hit.values("condition")},
-            "substance": {v for hit in hits for v in hit.values("substance")},
-            "drug": set(drug_mentions),
-            "severity": self._severity(text, sentences, heading),
-        }
+        tags: dict[str, set[str]] = {"topic": set(heading.topics), "route": set(heading.routes), "side_effect": set(),
+                                     "condition": set(), "substance": set(), "drug": set()}
+        drug_mentions: list[str] = []
+        for sentence in sentences:
+            for hit in sentence.hits:
+                for kind, values in hit.meaning.by_kind.items():
+                    if kind in tags and not (hit.negated and kind in NEGATABLE):
+                        tags[kind].update(values)
+                drug_mentions.extend(hit.values("drug"))
+        tags["severity"] = self._severity(text, sentences, heading)
         if tags["side_effect"] and not tags["topic"]:
             tags["topic"].add("side_effects")
         return tags, drug_mentions
@@ -518,41 +541,42 @@ class Tagger:
         for hit in hits:
             sentences[bisect.bisect_right(starts, hit.start) - 1].hits.append(hit)
         if any(hit.has("neg_pre") or hit.has("neg_fol") for hit in hits):
-            breaks = sorted([m.start() for m in _CLAUSE_BREAK.finditer(text)]
-                            + [hit.start for hit in hits if hit.has("neg_term")])
-            word_starts = [m.start() for m in _WORD.finditer(lowered)]
+            scope = _Scope(text, lowered, [hit.start for hit in hits if hit.has("neg_term")], self._window)
             for sentence in sentences:
-                self._negate(sentence.hits, lowered, breaks, word_starts)
+                self._negate(sentence.hits, scope)
         return sentences
 
     def _scan(self, unified: str, lowered: str) -> list[_Hit]:
-        hits = [_Hit(m.start(), m.end(), self._folded[" ".join(m.group().split())])
+        folded, exact_table = self._folded, self._exact
+        hits = [_Hit(m.start(), m.end(), folded[_key(m.group())])
                 for m in self._folded_re.finditer(lowered)] if self._folded_re else []
         if self._exact_re:
-            exact = [_Hit(m.start(), m.end(), self._exact[" ".join(m.group().split())])
+            exact = [_Hit(m.start(), m.end(), exact_table[_key(m.group())])
                      for m in self._exact_re.finditer(unified)]
             if exact:
                 hits = sorted(hits + [h for h in exact if not _overlaps(h, hits)], key=lambda h: h.start)
         return hits
 
-    def _negate(self, hits: list[_Hit], lowered: str, breaks: list[int], word_starts: list[int]) -> None:
+    @staticmethod
+    def _negate(hits: list[_Hit], scope: _Scope) -> None:
         """NegEx within one sentence: a trigger negates mentions within ``window`` words on its side and in
         its clause; a list ("no seizures, hallucinations or coma") carries the negation along."""
         preceding = [h for h in hits if h.has("neg_pre")]
         following = [h for h in hits if h.has("neg_fol")]
-        targets = [h for h in hits if any(kind in NEGATABLE for kind, _ in h.entries)]
+        targets = [h for h in hits if h.meaning.negatable]
         for target in targets:
             target.negated = any(
-                t.end <= target.start and not _blocked(breaks, t.end, target.start)
-                and _words_between(word_starts, t.end, target.start) <= self._window for t in preceding
-            ) or any(
-                t.start >= target.end and not _blocked(breaks, target.end, t.start)
-                and _words_between(word_starts, target.end, t.start) <= self._window for t in following
-            )
+                t.end <= target.start and scope.reaches(t.end, target.start) for t in preceding
+            ) or any(t.start >= target.end and scope.reaches(target.end, t.start) for t in following)
         for first, second in (*itertools.pairwise(targets), *itertools.pairwise(targets[::-1])):
             if first.negated and not second.negated:
-                gap = lowered[min(first.end, second.end):max(first.start, second.start)]
+                gap = scope.lowered[min(first.end, second.end):max(first.start, second.start)]
                 second.negated = bool(_LIST_JOIN.match(gap))
+
+
+def _key(matched: str) -> str:
+    """The table key of matched text: whitespace and hyphen runs become one space."""
+    return " ".join(matched.translate(_HYPHENS).split()) if not matched.isalpha() else matched
 
 
 def _overlaps(hit: _Hit, others: list[_Hit]) -> bool:
