@@ -34,13 +34,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from whoosh import fields, qparser
+from whoosh import columns, fields, qparser
 from whoosh import index as windex
 from whoosh import query as wq
 from whoosh.analysis import STOP_WORDS, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
 from whoosh.analysis.analyzers import Analyzer
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, W3PerDocReader
 from whoosh.qparser import syntax as wsyntax
+from whoosh.system import pack_uint
 from whoosh.util.numeric import byte_to_length
 
 from kb.model import FACETS, TAG_FACETS, Document, IndexIncompatible, IndexMissing, KbError, Passage
@@ -120,6 +121,39 @@ class StemmedText(fields.TEXT):
             yield stem.encode("utf-8"), len(poslist), len(poslist) * boost, encode(poslist)
 
 
+class WordsField(fields.TEXT):
+    """Unstemmed lowercase words with their frequencies (the vocabulary for ``~``, ``*`` and
+    suggestions), indexed without Whoosh's token pipeline; equal to ``exact_analyzer``'s output."""
+
+    def index(self, value: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str) or kwargs.get("mode", "index") != "index":
+            yield from super().index(value, **kwargs)
+            return
+        counts: dict[str, int] = {}
+        for token in _TOKEN_RE.findall(value):
+            word = token.lower()
+            counts[word] = counts.get(word, 0) + 1
+        boost = self.format.field_boost
+        for word, freq in counts.items():
+            yield word.encode("utf-8"), freq, freq * boost, pack_uint(freq)
+
+
+class ValuesField(fields.TEXT):
+    """A facet: whole values ("multiple sclerosis"), one per line, not scored by length."""
+
+    def __init__(self) -> None:
+        super().__init__(analyzer=_value_analyzer(), phrase=False)
+        self.scorable = False
+
+    def index(self, value: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str) or kwargs.get("mode", "index") != "index":
+            yield from super().index(value, **kwargs)
+            return
+        boost = self.format.field_boost
+        for item in dict.fromkeys(v for v in value.split("\n") if v):
+            yield item.encode("utf-8"), 1, boost, pack_uint(1)
+
+
 class _LengthCachingPerDocReader(W3PerDocReader):
     """Whoosh's per-document reader, with field lengths held in memory.
 
@@ -173,9 +207,7 @@ def _value_analyzer() -> Analyzer:
 
 def build_schema() -> fields.Schema:
     stem = stemming_analyzer()
-    facet_fields = {
-        name: fields.TEXT(analyzer=_value_analyzer(), phrase=False, field_boost=1.0) for name in FACETS
-    }
+    facet_fields = {name: ValuesField() for name in FACETS}
     return fields.Schema(
         kind=fields.ID(),
         passage_id=fields.ID(unique=True),
@@ -185,12 +217,12 @@ def build_schema() -> fields.Schema:
         section=StemmedText(analyzer=stem, multitoken_query="phrase"),
         title=StemmedText(analyzer=stem, multitoken_query="phrase"),
         # The unstemmed words, once per document (on its record), not once per passage.
-        exact=fields.TEXT(analyzer=exact_analyzer(), phrase=False),
-        # Columns read back in bulk: document order, and the ingest manifest.
-        title_key=fields.ID(sortable=True),
-        position=fields.NUMERIC(sortable=True, bits=32, signed=False),
-        path=fields.ID(sortable=True),
-        state=fields.ID(sortable=True),
+        exact=WordsField(analyzer=exact_analyzer(), phrase=False),
+        # Columns only (never searched): document order, and the ingest manifest.
+        title_key=fields.COLUMN(columns.VarBytesColumn()),
+        position=fields.COLUMN(columns.NumericColumn("I")),
+        path=fields.COLUMN(columns.VarBytesColumn()),
+        state=fields.COLUMN(columns.VarBytesColumn()),
         record=fields.STORED(),
         **facet_fields,
     )
@@ -300,8 +332,8 @@ class IndexWriter:
         w.add_document(
             kind="d",
             doc_id=doc.doc_id,
-            path=doc.path,
-            state=f"{doc.sha256}:{settings}",
+            path=doc.path.encode("utf-8"),
+            state=f"{doc.sha256}:{settings}".encode(),
             exact=doc.text,
             record={
                 "doc_id": doc.doc_id, "path": doc.path, "title": doc.title, "source": doc.source,
@@ -315,11 +347,11 @@ class IndexWriter:
                 kind="p",
                 passage_id=p.passage_id,
                 doc_id=p.doc_id,
-                boilerplate="1" if p.boilerplate else "0",
+                **({"boilerplate": "1"} if p.boilerplate else {}),
                 text=p.text,
                 section=p.section,
                 title=p.title,
-                title_key=f"{p.title.casefold()}\x00{p.doc_id}",
+                title_key=f"{p.title.casefold()}\x00{p.doc_id}".encode(),
                 position=p.position,
                 record=passage_record(p),
                 **{k: v for k, v in values.items() if v},
@@ -362,8 +394,9 @@ def read_manifest(ix: Any) -> dict[str, ManifestEntry]:
         states = s.reader().column_reader("state")
         out: dict[str, ManifestEntry] = {}
         for n in docnums:
-            sha, _, settings = states[n].partition(":")
-            out[paths[n]] = ManifestEntry(path=paths[n], sha256=sha, settings=settings)
+            path = paths[n].decode("utf-8")
+            sha, _, settings = states[n].decode("utf-8").partition(":")
+            out[path] = ManifestEntry(path=path, sha256=sha, settings=settings)
         return out
 
 
@@ -626,13 +659,14 @@ class Snapshot:
     @cached_property
     def doc_order(self) -> np.ndarray:
         """A rank per document number: documents by title, passages by position."""
+        if not self.size:
+            return np.zeros(0, dtype=np.int64)
         reader = self._searcher.reader()
-        titles = np.array(list(reader.column_reader("title_key")), dtype=object) if self.size else np.zeros(0)
-        positions = np.array(list(reader.column_reader("position")), dtype=np.int64) if self.size else np.zeros(0)
-        _, title_rank = np.unique(titles.astype(str), return_inverse=True) if self.size else (None, np.zeros(0))
-        order = np.lexsort((positions, title_rank))
+        titles = np.array([t.decode("utf-8") for t in reader.column_reader("title_key")])
+        positions = np.fromiter(reader.column_reader("position"), dtype=np.int64, count=self.size)
+        _, title_rank = np.unique(titles, return_inverse=True)
         rank = np.empty(self.size, dtype=np.int64)
-        rank[order] = np.arange(self.size)
+        rank[np.lexsort((positions, title_rank))] = np.arange(self.size)
         return rank
 
     # ---- records ---------------------------------------------------------------------------
