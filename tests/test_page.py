@@ -1,0 +1,365 @@
+"""The research page's decisions (kb/page.py): URL state, escaping and highlighting, file names, exports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import io
+import json
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kb import page
+from kb.export import COLUMNS, read_csv
+from kb.ingest import ingest
+from kb.model import FACETS, Passage
+from kb.search import Hit, KnowledgeBase
+
+DAY = dt.date(2026, 11, 23)
+
+
+def url_round_trip(state: page.SearchState) -> page.SearchState:
+    """state -> query string (as a browser sends it) -> state."""
+    query = urlencode(page.state_to_params(state), doseq=True)
+    parsed = parse_qs(urlsplit(f"http://host/?{query}").query, keep_blank_values=True)
+    return page.state_from_params(parsed)
+
+
+# ---- URL state ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("state", [
+    page.SearchState(),
+    page.SearchState.make("seizures"),
+    page.SearchState.make('"muscle spasticity" AND (baclofen OR tizanidine) NOT alcohol', sort="document"),
+    page.SearchState.make("dose, mg & timing = 5+5 #1 100%", {"topic": ["dosage", "overdose"]}, page=3, size=50),
+    page.SearchState.make("Krampfanfälle 痙攣 ñ", {"source": ["The Recovery Village", "Ärzteblatt, Köln"],
+                                                   "condition": ["multiple sclerosis"]}, sort="source"),
+    page.SearchState.make("", {"side_effect": ["a, b", "c;d", "x=y&z"], "drug": ["α-methyldopa"]},
+                          boilerplate=True, page=2, size=20),
+])
+def test_url_round_trip_restores_the_state_exactly(state: page.SearchState) -> None:
+    assert url_round_trip(state) == state
+    assert page.state_from_params(page.state_to_params(state)) == state
+
+
+facet_values = st.lists(st.text(min_size=1, max_size=12).filter(lambda v: v.strip() == v and v), max_size=3)
+
+
+@given(
+    query=st.text(max_size=40).map(str.strip),
+    filters=st.dictionaries(st.sampled_from(FACETS), facet_values, max_size=4),
+    sort=st.sampled_from(page.SORTS), page_no=st.integers(1, 500), size=st.sampled_from(page.PAGE_SIZES),
+    boilerplate=st.booleans(),
+)
+def test_url_round_trip_for_any_state(query, filters, sort, page_no, size, boilerplate) -> None:
+    state = page.SearchState.make(query, filters, sort=sort, page=page_no, size=size, boilerplate=boilerplate)
+    if "\x00" in query or any("\x00" in v for vs in filters.values() for v in vs):
+        return  # a NUL byte cannot travel in a URL
+    assert url_round_trip(state) == state
+
+
+def test_params_are_short_and_readable() -> None:
+    assert page.state_to_params(page.SearchState()) == {}
+    state = page.SearchState.make("seizures", {"topic": ["withdrawal"], "severity": ["serious", "mild"]},
+                                  sort="document", page=2, size=20, boilerplate=True)
+    assert page.state_to_params(state) == {
+        "q": "seizures", "topic": ["withdrawal"], "severity": ["serious", "mild"], "sort": "document",
+        "size": "20", "page": "2", "boilerplate": "1",
+    }
+
+
+def test_a_hand_edited_url_opens_with_defaults_instead_of_failing() -> None:
+    state = page.state_from_params({"q": "  seizures ", "page": "-3", "size": "7", "sort": "random",
+                                    "boilerplate": "maybe", "colour": "red", "topic": ["", " dosage ", "dosage"]})
+    assert state == page.SearchState(query="seizures", filters=(("topic", ("dosage",)),))
+    assert page.state_from_params({"page": "two", "size": "lots"}) == page.SearchState()
+    assert page.state_from_params({"boilerplate": "true"}).boilerplate
+
+
+def test_repeated_parameters_are_alternatives_and_the_last_single_value_wins() -> None:
+    state = page.state_from_params({"q": ["old", "new"], "route": ["oral", "intrathecal"]})
+    assert state.query == "new"
+    assert state.filter_dict() == {"route": ["oral", "intrathecal"]}
+
+
+def test_filters_keep_display_order_and_drop_unknown_facets() -> None:
+    state = page.SearchState.make(filters={"source": ["S"], "topic": ["b", "a"], "nonsense": ["x"], "drug": []})
+    assert state.filters == (("topic", ("b", "a")), ("source", ("S",)))
+    assert state.filter_count == 3
+
+
+def test_every_change_but_paging_returns_to_page_one() -> None:
+    state = page.SearchState.make("x", {"topic": ["dosage"]}, page=4)
+    assert state.with_page(5).page == 5
+    assert state.with_query("y").page == 1
+    assert state.with_filter("route", ["oral"]).page == 1
+    assert state.with_filter("route", ["oral"]).filter_dict() == {"topic": ["dosage"], "route": ["oral"]}
+    assert state.with_filter("topic", []).filters == ()
+    assert state.without_filters() == page.SearchState.make("x")
+    assert state.with_sort("source").page == state.with_size(50).page == state.with_boilerplate(True).page == 1
+
+
+def test_paging_arithmetic() -> None:
+    assert page.page_count(0, 10) == 1
+    assert page.page_count(10, 10) == 1
+    assert page.page_count(11, 10) == 2
+    state = page.SearchState.make(page=9, size=10)
+    assert page.clamp_page(state, 25).page == 3
+    assert page.clamp_page(state, 500) == state
+    assert page.SearchState.make(page=3, size=20).offset == 40
+    assert page.summary_line(0, state, 0) == "No passages match."
+    assert page.summary_line(1, page.SearchState(), 1) == "1 passage"
+    assert page.summary_line(1234, page.SearchState.make(page=2, size=10), 10) == "11–20 of 1,234 passages"
+
+
+def test_same_params_ignores_single_value_versus_list() -> None:
+    assert page.same_params({"q": "a", "topic": ["x"]}, {"q": ["a"], "topic": "x"})
+    assert not page.same_params({"q": "a"}, {"q": "a", "page": "2"})
+
+
+def test_index_path_from_the_environment() -> None:
+    assert page.index_path({}) == Path("index")
+    assert page.index_path({"KB_INDEX": "/data/kb"}) == Path("/data/kb")
+
+
+# ---- facet labels --------------------------------------------------------------------------------------------
+
+
+def test_a_selected_value_stays_an_option_at_count_zero() -> None:
+    counts = {"dosage": 4, "overdose": 1}
+    assert page.facet_options(["withdrawal"], counts) == ["dosage", "overdose", "withdrawal"]
+    assert page.facet_options(["Dosage"], counts) == ["dosage", "overdose"]
+    assert page.canonical_selection(["Dosage", "gone"], counts) == ["dosage", "gone"]
+    assert page.count_for(counts, "DOSAGE") == 4
+    assert page.count_for(counts, "withdrawal") == 0
+    assert page.option_label("life_threatening", 1234) == "life threatening (1,234)"
+
+
+# ---- escaping and highlighting ---------------------------------------------------------------------------------
+
+
+def strip_marks(fragment: str) -> str:
+    return re.sub(r'</?mark[^>]*>', "", fragment)
+
+
+def marked(fragment: str) -> list[str]:
+    return [html.unescape(m) for m in re.findall(r'<mark class="kb-hl">(.*?)</mark>', fragment, re.S)]
+
+
+def test_script_in_a_passage_is_shown_as_text_and_matches_are_still_marked() -> None:
+    text = "Before <script>alert('x')</script> the seizures & <b>tremor</b>"
+    start = text.index("seizures")
+    out = page.highlight_html(text, [(start, start + len("seizures"))])
+    assert "<script" not in out and "<b>" not in out
+    assert "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;" in out
+    assert marked(out) == ["seizures"]
+    assert html.unescape(strip_marks(out)) == text
+
+
+def test_a_span_over_an_escaped_character_marks_the_whole_entity() -> None:
+    text = "a<b & c>d"
+    out = page.highlight_html(text, [(1, 3), (4, 5), (7, 9)])
+    assert out == 'a<mark class="kb-hl">&lt;b</mark> <mark class="kb-hl">&amp;</mark> c<mark class="kb-hl">&gt;d</mark>'
+    assert marked(out) == ["<b", "&", ">d"]
+
+
+def test_spans_are_clipped_sorted_and_merged() -> None:
+    assert page.clean_spans([(5, 9), (0, 2), (1, 3), (8, 12), (20, 30), (4, 4), (-3, 1)], 22) == [
+        (0, 3), (5, 12), (20, 22)]
+    out = page.highlight_html("abcdef", [(3, 5), (0, 1), (4, 6)])
+    assert out == '<mark class="kb-hl">a</mark>bc<mark class="kb-hl">def</mark>'
+
+
+@given(st.text(alphabet="ab<>&\"' \n", max_size=40), st.lists(st.tuples(st.integers(-5, 45), st.integers(-5, 45))))
+def test_highlighting_never_changes_the_text_and_marks_exactly_the_spans(text, spans) -> None:
+    out = page.highlight_html(text, spans)
+    assert html.unescape(strip_marks(out)) == text
+    assert "<" not in strip_marks(out)  # the only tags are ours
+    assert marked(out) == [text[s:e] for s, e in page.clean_spans(spans, len(text))]
+
+
+def make_hit(text: str, spans=(), **fields) -> Hit:
+    values = dict(passage_id="doc1-abc", doc_id="doc1", title="Baclofen <b>label</b>", source="FDA <i>",
+                  path="/c/x.txt", section="Warnings > <img src=x onerror=alert(1)>", position=4,
+                  char_start=100, char_end=100 + len(text), text=text,
+                  tags={"topic": ["withdrawal"], "severity": ["life_threatening"], "drug": ["<svg onload=x>"]})
+    values.update(fields)
+    return Hit(passage=Passage(**values), rank=7, score=1.5, highlight="", spans=tuple(spans))
+
+
+def test_a_hit_escapes_every_field_and_shows_its_provenance_and_tags() -> None:
+    text = "Abrupt withdrawal <script>steal()</script> may cause seizures."
+    start = text.index("seizures")
+    out = page.hit_html(make_hit(text, [(start, start + 8)]))
+    for raw in ("<script", "<b>", "<i>", "<img", "<svg"):
+        assert raw not in out
+    for shown in ("&lt;script&gt;steal()&lt;/script&gt;", "Baclofen &lt;b&gt;label&lt;/b&gt;", "FDA &lt;i&gt;",
+                  "&lt;img src=x onerror=alert(1)&gt;", "&lt;svg onload=x&gt;"):
+        assert shown in out
+    assert marked(out) == ["seizures"]
+    assert '<span class="kb-rank">7</span>' in out
+    assert "passage 5" in out and "chars 100–" in out and "doc1-abc" in out
+    assert "kb-sev-life_threatening" in out and ">life threatening<" in out and ">withdrawal<" in out
+
+
+def test_a_hit_without_source_or_title_says_so() -> None:
+    out = page.hit_html(make_hit("text", source="", title="", tags={}, boilerplate=True))
+    assert "source not named" in out and "untitled document" in out
+    assert "kb-tag-boilerplate" in out
+
+
+def test_a_long_passage_is_a_window_around_its_first_match() -> None:
+    text = "word " * 600 + "seizures " + "word " * 600
+    start = text.index("seizures")
+    out = page.passage_html(text, [(start, start + 8)], max_chars=400)
+    assert out.startswith("…") and out.endswith("…")
+    assert marked(out) == ["seizures"]
+    assert len(html.unescape(strip_marks(out))) <= 402
+    assert page.passage_html("short", [(0, 5)]) == '<mark class="kb-hl">short</mark>'
+
+
+def test_the_whole_document_is_escaped_with_the_passage_marked() -> None:
+    doc = "Intro <script>alert(1)</script>\n\nWithdrawal: <b>stop slowly</b> or seizures follow.\n\nEnd & more"
+    passage_text = "Withdrawal: <b>stop slowly</b> or seizures follow."
+    start = doc.index(passage_text)
+    passage = make_hit(passage_text, char_start=start, char_end=start + len(passage_text)).passage
+    where = page.locate_passage(doc, passage)
+    assert where == (start, start + len(passage_text))
+    hit_at = passage_text.index("seizures")
+    out = page.document_html(doc, where, [(hit_at, hit_at + 8)], anchor="kb-p1")
+    assert "<script" not in out and "<b>" not in out and "&lt;script&gt;" in out
+    body = re.search(r'<mark class="kb-passage">(.*)</mark>(?!.*</mark>)', out, re.S).group(1)
+    assert html.unescape(strip_marks(body)) == passage_text
+    assert marked(out) == ["seizures"]
+    assert html.unescape(re.sub(r"<[^>]+>", "", out)) == doc
+    assert '<span class="kb-anchor" id="kb-p1"></span>' in out
+
+
+def test_a_passage_whose_offsets_are_stale_is_found_by_its_text_or_not_marked() -> None:
+    doc = "alpha beta gamma"
+    moved = make_hit("beta", char_start=0, char_end=4).passage
+    assert page.locate_passage(doc, moved) == (6, 10)
+    assert page.locate_passage(doc, make_hit("delta").passage) is None
+    out = page.document_html("a <x> b", None)
+    assert out == '<div class="kb-doc">a &lt;x&gt; b</div>'
+
+
+def test_context_marks_the_target_between_escaped_neighbours() -> None:
+    before = make_hit("<i>earlier</i>", position=3).passage
+    target = make_hit("the seizures passage", position=4).passage
+    after = make_hit("later & after", position=5, boilerplate=True).passage
+    out = page.context_html([before], target, [after], [(4, 12)])
+    assert "&lt;i&gt;earlier&lt;/i&gt;" in out and "later &amp; after" in out
+    assert marked(out) == ["seizures"]
+    assert out.index("earlier") < out.index("kb-ctx-target") < out.index("later")
+    assert "passage 4" in out and "passage 6 · § Warnings" in out and "boilerplate" in out
+
+
+def test_markdown_escaping_keeps_user_text_literal() -> None:
+    assert page.md_escape("**bold** [x](javascript:y) `c`") == r"\*\*bold\*\* \[x\]\(javascript\:y\) \`c\`"
+
+
+# ---- export file names ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("query", "name"), [
+    ("seizures", "kb-seizures-2026-11-23.csv"),
+    ("Baclofen withdrawal / seizures?", "kb-baclofen-withdrawal-seizures-2026-11-23.csv"),
+    ('"muscle spasticity" AND topic:dosage', "kb-muscle-spasticity-and-topic-dosage-2026-11-23.csv"),
+    ("../../etc/passwd", "kb-etc-passwd-2026-11-23.csv"),
+    ("Krampfanfälle ñandú", "kb-krampfanfalle-nandu-2026-11-23.csv"),
+    ("痙攣", "kb-search-2026-11-23.csv"),
+    ("", "kb-all-2026-11-23.csv"),
+    ("   ", "kb-all-2026-11-23.csv"),
+])
+def test_export_file_names_carry_the_query_and_date(query: str, name: str) -> None:
+    assert page.export_filename(query, "csv", DAY) == name
+
+
+def test_export_file_names_are_bounded_and_safe() -> None:
+    name = page.export_filename("seizure " * 40 + "x", "json", DAY)
+    assert name.endswith("-2026-11-23.json")
+    assert re.fullmatch(r"kb-[a-z0-9-]+-2026-11-23\.json", name)
+    assert len(name) <= len("kb--2026-11-23.json") + 60
+    assert "--" not in name
+    assert page.export_filename("x", ".csv", DAY) == "kb-x-2026-11-23.csv"
+
+
+# ---- exports and overview on a real index -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def small_kb(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBase:
+    docs = tmp_path_factory.mktemp("docs")
+    (docs / "withdrawal.md").write_text(
+        "# Baclofen withdrawal\n\n"
+        "Stopping baclofen abruptly can cause seizures, hallucinations and high fever. Taper the dose slowly "
+        "over one to two weeks under medical supervision, especially after long oral use.\n\n"
+        "## Formula-like cells\n\n"
+        "=HYPERLINK(\"http://x\") is not a formula here; seizures were reported in case series of intrathecal "
+        "pump failure, with confusion and muscle rigidity in several patients.\n", encoding="utf-8")
+    (docs / "dosage.txt").write_text(
+        "Baclofen dosage\n\nAdults usually start with 5 mg by mouth three times a day, increased by 5 mg every "
+        "three days. The maximum recommended oral dose is 80 mg per day, divided into several doses.\n",
+        encoding="utf-8")
+    index = tmp_path_factory.mktemp("idx") / "index"
+    ingest([docs], index=index)
+    kb = KnowledgeBase.open(index)
+    yield kb
+    kb.close()
+
+
+def test_csv_export_holds_every_match_with_the_cli_columns(small_kb: KnowledgeBase) -> None:
+    state = page.SearchState.make("seizures", size=10, page=1)
+    expected = small_kb.search("seizures", limit=None)
+    assert expected.total >= 2
+    frame = read_csv(io.BytesIO(page.export_bytes(small_kb, state.with_size(10), "csv")))
+    assert list(frame.columns) == list(COLUMNS)
+    assert len(frame) == expected.total
+    assert list(frame["passage_id"]) == [h.passage.passage_id for h in expected.hits]
+    assert all("seizure" in t.lower() for t in frame["text"])
+
+
+def test_csv_export_cells_are_formula_safe(small_kb: KnowledgeBase) -> None:
+    raw = page.export_bytes(small_kb, page.SearchState.make("HYPERLINK"), "csv").decode("utf-8-sig")
+    assert "=HYPERLINK" in raw
+    assert not re.search(r'(^|,|")=HYPERLINK', raw)  # guarded: no cell starts with "="
+
+
+def test_json_export_is_the_cli_shape_for_every_match(small_kb: KnowledgeBase) -> None:
+    state = page.SearchState.make("", {"topic": ["dosage"]})
+    data = json.loads(page.export_bytes(small_kb, state, "json"))
+    expected = small_kb.search("", {"topic": ["dosage"]}, limit=None)
+    assert data["total"] == expected.total == len(data["hits"])
+    assert data["filters"] == {"topic": ["dosage"]}
+    assert data["limit"] is None
+    with pytest.raises(ValueError):
+        page.export_bytes(small_kb, state, "xlsx")
+
+
+def test_generation_token_changes_when_an_ingest_commits(small_kb: KnowledgeBase, tmp_path: Path) -> None:
+    before = page.generation_token(small_kb)
+    assert before == page.generation_token(small_kb)
+    extra = tmp_path / "extra.txt"
+    extra.write_text("Tizanidine overdose causes low blood pressure and slow heart rate in older patients. " * 3,
+                     encoding="utf-8")
+    ingest([extra], index=small_kb.root)
+    assert page.generation_token(small_kb) != before
+
+
+def test_crosstab_counts_match_filtered_searches(small_kb: KnowledgeBase) -> None:
+    rows = page.crosstab_rows(small_kb, "topic", "route")
+    assert rows
+    for row in rows[:5]:
+        topic = next(v for v in small_kb.search("", limit=0).facets["topic"].counts()
+                     if page.value_label(v) == row["topic"])
+        route = row["route"].replace(" ", "_")
+        assert small_kb.search("", {"topic": [topic], "route": [route]}, limit=0).total == row["passages"]
+    assert page.facet_rows({"b": 1, "a": 1, "c": 5, "z": 0}) == [
+        {"value": "c", "passages": 5}, {"value": "a", "passages": 1}, {"value": "b", "passages": 1}]
