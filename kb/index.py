@@ -464,6 +464,7 @@ class Snapshot:
         self.generation: int = self._ix.latest_generation()
         self.size: int = self._searcher.doc_count_all()
         self._term_cache: dict[tuple[str, str], np.ndarray] = {}
+        self._match_cache: dict[str, np.ndarray] = {}  # query -> matches, for paging and refinement
         parser = qparser.MultifieldParser(list(TEXT_FIELDS), self._ix.schema, fieldboosts=TEXT_FIELDS)
         parser.add_plugin(qparser.FuzzyTermPlugin())
         parser.remove_plugin_class(qparser.GtLtPlugin)
@@ -561,10 +562,18 @@ class Snapshot:
         return mask
 
     def match_mask(self, parsed: ParsedQuery) -> np.ndarray:
+        """Live passages the query matches (a fresh array the caller may change)."""
         if parsed.browse:
             return self.live.copy()
-        ids = np.fromiter(self._searcher.docs_for_query(parsed.query), dtype=np.int64)
-        return self.mask_of(ids) & self.live
+        key = repr(parsed.query)
+        cached = self._match_cache.get(key)
+        if cached is None:
+            ids = np.fromiter(self._searcher.docs_for_query(parsed.query), dtype=np.int64)
+            cached = self.mask_of(ids) & self.live
+            if len(self._match_cache) >= 64:
+                self._match_cache.pop(next(iter(self._match_cache)))
+            self._match_cache[key] = cached
+        return cached.copy()
 
     # ---- queries ---------------------------------------------------------------------------
 
@@ -644,14 +653,25 @@ class Snapshot:
         return bool(text.strip()) and not re.search(r'["():*?~^]|\b(AND|OR|NOT)\b', text)
 
     def top(
-        self, parsed: ParsedQuery, allowed: np.ndarray | None, *, offset: int, limit: int | None
+        self, parsed: ParsedQuery, allowed: np.ndarray, *, offset: int, limit: int | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Document numbers and scores of the best matches within ``allowed``, best first."""
+        """Document numbers and scores of the best matches within ``allowed``, best first.
+
+        Whoosh is told about ``allowed`` in its cheapest form: nothing when every match is
+        allowed (its top-k search then skips whole blocks), else the smaller of the allowed set
+        and the set of matches to leave out.
+        """
         want = None if limit is None else offset + limit
-        if want == 0:
+        if want == 0 or not allowed.any():
             return np.zeros(0, dtype=np.int64), np.zeros(0)
-        flt = None if allowed is None else set(np.flatnonzero(allowed).tolist())
-        results = self._searcher.search(parsed.query, limit=want, filter=flt, scored=not parsed.browse)
+        excluded = self.match_mask(parsed) & ~allowed
+        n_allowed, n_excluded = int(np.count_nonzero(allowed)), int(np.count_nonzero(excluded))
+        kwargs: dict[str, Any] = {}
+        if n_excluded and n_allowed <= n_excluded:
+            kwargs["filter"] = set(np.flatnonzero(allowed).tolist())
+        elif n_excluded:
+            kwargs["mask"] = set(np.flatnonzero(excluded).tolist())
+        results = self._searcher.search(parsed.query, limit=want, scored=not parsed.browse, **kwargs)
         docnums = np.fromiter((hit.docnum for hit in results), dtype=np.int64)
         scores = np.fromiter((hit.score or 0.0 for hit in results), dtype=float)
         return docnums[offset:], scores[offset:]
