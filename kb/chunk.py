@@ -52,7 +52,8 @@ BOILERPLATE_RULES: tuple[BoilerplateRule, ...] = (
     BoilerplateRule(
         "heading",
         "cross-link",
-        r"^(?:related|recommended|popular|more|further) (?:articles|posts|reading|stories|resources|links)$",
+        r"^(?:(?:related|recommended|popular|more|further) (?:articles|posts|reading|stories|resources|links)|"
+        r"you may also like|see also)$",
     ),
     BoilerplateRule("heading", "table of contents", r"^(?:table of contents|contents|in this article|on this page)$"),
     # Lines that are boilerplate wherever they sit
@@ -60,8 +61,9 @@ BOILERPLATE_RULES: tuple[BoilerplateRule, ...] = (
         "line",
         "cross-link",
         r"^(?:must read|read more|read next|read also|also read|related(?: articles?| posts?| reading)?|"
-        r"see also|recommended(?: reading)?|you may also like|don['’]t miss)\s*(?:[:\-–—>|»]|$)",
+        r"see also|recommended(?: reading)?|you may also like|don['’]t miss)\s*[:\-–—>|»]",
     ),
+    BoilerplateRule("line", "cross-link", r"^(?:read more|continue reading|keep reading|learn more)\W*$"),
     BoilerplateRule(
         "line",
         "promotion",
@@ -480,6 +482,8 @@ def _mark_title(lines: list[_Line], title: str, markdown: bool) -> None:
         return
     line = lines[first]
     text = line.heading if line.kind in _HEADING_KINDS else line.text
+    if _HEADING_RULES.reason(text.rstrip(" :.?!")):  # "Contents", "Disclaimer": never the title
+        return
     same = _normalise(text) == _normalise(title) and bool(title.strip())
     if line.kind == _TEXT and not markdown and same and _setext_title(line.text):
         line.kind = _TITLE
@@ -688,15 +692,16 @@ def _group_units(
     headings: list[tuple[int, str]],
     max_words: int,
 ) -> list[_Unit]:
-    """A list, table, code or TOC block (with its lead-in) as one unit, or several cut between
-    items when longer than 2*max_words; the continuation simply starts at an item."""
+    """A list, table, code or TOC block (with its lead-in) as one unit. Only a list longer than
+    2*max_words is cut, between items, and the continuation simply starts at an item; a table
+    is never cut, as rows without their header row cannot be read."""
     solo = block.kind != "list"
     reason = block.reason or _group_reason(block, lead, text, headings)
     start = lead.start if lead else block.start
     if lead is not None:
         para = lead.para
     words = _count_words(text, start, block.end)
-    if words <= 2 * max_words or len(block.items) < 2:
+    if solo or words <= 2 * max_words or len(block.items) < 2:
         return [_Unit(start, block.end, words, para, reason=reason, solo=solo)]
     pieces: list[_Unit] = []
     piece_start, piece_words = start, _count_words(text, start, block.items[0][0])
