@@ -693,20 +693,22 @@ def _group_units(
     max_words: int,
 ) -> list[_Unit]:
     """A list, table, code or TOC block (with its lead-in) as one unit. Only a list longer than
-    2*max_words is cut, between items, and the continuation simply starts at an item; a table
-    is never cut, as rows without their header row cannot be read."""
+    2*max_words is cut, between items (the continuation simply starts at an item), or between
+    the sentences of an item that is itself longer than max_words; a table is never cut, as
+    rows without their header row cannot be read."""
     solo = block.kind != "list"
     reason = block.reason or _group_reason(block, lead, text, headings)
     start = lead.start if lead else block.start
     if lead is not None:
         para = lead.para
     words = _count_words(text, start, block.end)
-    if solo or words <= 2 * max_words or len(block.items) < 2:
+    spans = [] if solo or words <= 2 * max_words else _list_spans(text, block.items, max_words)
+    if len(spans) < 2:
         return [_Unit(start, block.end, words, para, reason=reason, solo=solo)]
     pieces: list[_Unit] = []
-    piece_start, piece_words = start, _count_words(text, start, block.items[0][0])
+    piece_start, piece_words = start, _count_words(text, start, spans[0][0])
     piece_end = 0  # end of the last item in the piece; 0 while the piece has no item yet
-    for item_start, item_end in block.items:
+    for item_start, item_end in spans:
         item_words = _count_words(text, item_start, item_end)
         if piece_end and piece_words + item_words > max_words:
             pieces.append(_Unit(piece_start, piece_end, piece_words, para, reason=reason, solo=solo))
@@ -715,6 +717,17 @@ def _group_units(
         piece_end = item_end
     pieces.append(_Unit(piece_start, block.end, piece_words, para, reason=reason, solo=solo))
     return pieces
+
+
+def _list_spans(text: str, items: list[tuple[int, int]], max_words: int) -> list[tuple[int, int]]:
+    """Where a long list may be cut: between items, and between the sentences of a long item."""
+    spans: list[tuple[int, int]] = []
+    for start, end in items:
+        if _count_words(text, start, end) > max_words:
+            spans.extend(split_sentences(text, start, end))
+        else:
+            spans.append((start, end))
+    return spans
 
 
 def _group_reason(block: _Block, lead: _Unit | None, text: str, headings: list[tuple[int, str]]) -> str:

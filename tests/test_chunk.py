@@ -276,6 +276,17 @@ def test_very_long_list_is_split_between_items_without_repeating() -> None:
     assert all(words(c) <= 100 for c in chunks)
 
 
+def test_a_very_long_list_item_is_cut_between_its_sentences() -> None:
+    item = "- " + " ".join(sentence(20) for _ in range(12))  # one 240-word item
+    text = f"Tests include:\n{item}\n- Biopsy\n"
+    chunks = chunks_of(text, max_words=100, min_words=20)
+    assert len(chunks) >= 3
+    assert chunks[0].text.startswith("Tests include:\n- The dose")
+    assert chunks[-1].text.endswith("- Biopsy")
+    assert all(words(c) <= 100 and ends_cleanly(c) for c in chunks)
+    assert "\n".join(c.text for c in chunks).replace("\n", " ") == text.strip().replace("\n", " ")
+
+
 def test_loose_list_with_blank_lines_and_continuations_is_one_list() -> None:
     text = "Symptoms include:\n\n- Dizziness that\n  lasts for hours\n\n- Drowsiness\n\nAfter.\n"
     chunks = chunks_of(text, "markdown")
