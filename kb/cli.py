@@ -40,6 +40,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-words", type=int, default=40, help="smallest passage to aim for (default 40)")
     p.add_argument("--max-words", type=int, default=150, help="largest passage to aim for (default 150)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--text-field", default="text", metavar="NAME",
+                   help="in tables (.jsonl, .csv, .tsv: one document a row), the column with the text")
+    p.add_argument("--title-field", default="title", metavar="NAME", help="the tables' title column")
+    p.add_argument("--id-field", default=None, metavar="NAME",
+                   help="the tables' id column (default: id, else doc_id, else the row number)")
+    p.add_argument("--source-field", default="source", metavar="NAME", help="the tables' publisher column")
 
     p = sub.add_parser("search", help="search passages", description="Whoosh query syntax: words (all must "
                        "match), \"phrases\", AND/OR/NOT, field:value (e.g. topic:dosage), wildcards (bacl*), "
@@ -91,6 +97,7 @@ def _index(args: argparse.Namespace) -> Path:
 
 def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
     from kb.ingest import ingest, iter_report_lines
+    from kb.readers import TableColumns
 
     bar = None
     if not args.quiet:
@@ -106,8 +113,10 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
             bar.refresh()
 
     try:
+        table = TableColumns(text=args.text_field, title=args.title_field, id=args.id_field,
+                             source=args.source_field)
         report = ingest(args.paths, index=_index(args), rebuild=args.rebuild, vocab_dirs=args.vocab,
-                        min_words=args.min_words, max_words=args.max_words, progress=progress)
+                        min_words=args.min_words, max_words=args.max_words, progress=progress, table=table)
     finally:
         if bar is not None:
             bar.close()

@@ -76,10 +76,13 @@ def passage_ids(doc_id: str, texts: Sequence[str]) -> list[str]:
     return out
 
 
-def settings_fingerprint(tagger_fingerprint: str, min_words: int, max_words: int) -> str:
+def settings_fingerprint(
+    tagger_fingerprint: str, min_words: int, max_words: int, table: readers.TableColumns | None = None
+) -> str:
     """Changes whenever re-ingesting an unchanged file could give different passages or tags."""
     h = hashlib.sha256()
-    h.update(f"{SCHEMA_VERSION}|{min_words}|{max_words}|{tagger_fingerprint}".encode())
+    columns = (table or readers.TableColumns()).key()
+    h.update(f"{SCHEMA_VERSION}|{min_words}|{max_words}|{tagger_fingerprint}|{columns}".encode())
     for module in (chunk_mod, readers):
         h.update(Path(module.__file__ or "").read_bytes())
     return h.hexdigest()[:16]
@@ -120,7 +123,8 @@ def discover(paths: Sequence[Path]) -> tuple[list[SourceFile], list[tuple[str, s
 
 
 def _under(path: str, roots: Sequence[Path]) -> bool:
-    return any(path == str(r) or path.startswith(str(r) + os.sep) for r in roots)
+    """Whether a document's path (a file, or a table's row "file#key") lies in one of ``roots``."""
+    return any(path == str(r) or path.startswith((str(r) + os.sep, str(r) + "#")) for r in roots)
 
 
 def build_passages(doc: Document, tagger: Any, *, min_words: int, max_words: int) -> list[Passage]:
@@ -147,11 +151,13 @@ def ingest(
     max_words: int = 150,
     progress: Callable[[Progress], None] | None = None,
     commit_every: int = COMMIT_EVERY,
+    table: readers.TableColumns | None = None,
 ) -> IngestReport:
     """Brings the index at ``index`` up to date with ``paths``.
 
     With no paths it refreshes every file and folder ingested into this index before, or, for a
-    new index, ingests the bundled sample corpus.
+    new index, ingests the bundled sample corpus. In tables (.jsonl, .csv, .tsv) each row is a
+    document; ``table`` names the columns that hold its text, title, id and publisher.
     """
     from kb.tag import Tagger
 
@@ -162,7 +168,8 @@ def ingest(
     inputs = [Path(p) for p in paths] if paths else ([Path(r) for r in known] or [sample_corpus()])
     files, missing, roots = discover(inputs)
     tagger = Tagger.load([Path(d) for d in vocab_dirs])
-    settings = settings_fingerprint(tagger.fingerprint, min_words, max_words)
+    table = table or readers.TableColumns()
+    settings = settings_fingerprint(tagger.fingerprint, min_words, max_words, table)
     all_roots = sorted({*(() if rebuild else known), *(str(r) for r in roots)})
     writer, meta, fresh = open_writer(
         root, rebuild=rebuild,
@@ -174,7 +181,7 @@ def ingest(
     report.skipped.extend(missing)
     manifest: dict[str, ManifestEntry] = {} if fresh else writer.manifest()
     try:
-        seen = _ingest_files(files, writer, manifest, tagger, settings, report, progress,
+        seen = _ingest_files(files, writer, manifest, tagger, settings, report, progress, table=table,
                              min_words=min_words, max_words=max_words, commit_every=commit_every,
                              publish=(lambda: meta.write(root)) if not had_live_index else None)
         for path, _entry in sorted(manifest.items()):
@@ -201,15 +208,30 @@ def known_roots(index: Path) -> list[str]:
 
 def _ingest_files(
     files: Sequence[SourceFile], writer: IndexWriter, manifest: dict[str, ManifestEntry], tagger: Any,
-    settings: str, report: IngestReport, progress: Callable[[Progress], None] | None, *,
+    settings: str, report: IngestReport, progress: Callable[[Progress], None] | None, *, table: readers.TableColumns,
     min_words: int, max_words: int, commit_every: int, publish: Callable[[], None] | None,
 ) -> set[str]:
+    """Adds what is new or changed; returns the paths seen (a table's rows as "file#key")."""
     seen: set[str] = set()
+
+    def store(doc: Document, before: ManifestEntry | None) -> None:
+        passages = build_passages(doc, tagger, min_words=min_words, max_words=max_words)
+        writer.add_document(doc, passages, settings)
+        report.passages += len(passages)
+        (report.updated if before else report.added).append(doc.path)
+        if writer.pending >= commit_every:
+            writer.commit()
+            if publish:
+                publish()
+
     for i, src in enumerate(files):
         path = str(src.path)
-        seen.add(path)
         if progress:
             progress(Progress(done=i, total=len(files), path=path))
+        if readers.is_table(src.path):
+            _ingest_table(src.path, table, manifest, settings, report, seen, store)
+            continue
+        seen.add(path)
         try:
             raw = src.path.read_bytes()
         except OSError as exc:
@@ -225,17 +247,32 @@ def _ingest_files(
         except UnreadableFile as exc:
             report.skipped.append((path, exc.reason))  # an indexed earlier version, if any, stays
             continue
-        passages = build_passages(doc, tagger, min_words=min_words, max_words=max_words)
-        writer.add_document(doc, passages, settings)
-        report.passages += len(passages)
-        (report.updated if before else report.added).append(path)
-        if writer.pending >= commit_every:
-            writer.commit()
-            if publish:
-                publish()
+        store(doc, before)
     if progress:
         progress(Progress(done=len(files), total=len(files), path=""))
     return seen
+
+
+def _ingest_table(
+    path: Path, table: readers.TableColumns, manifest: dict[str, ManifestEntry], settings: str,
+    report: IngestReport, seen: set[str], store: Callable[[Document, ManifestEntry | None], None],
+) -> None:
+    """Each row of a table is a document of its own, added, updated or skipped by itself."""
+    try:
+        for row in readers.read_rows(path, table):
+            row_path = f"{path}#{row.key}"
+            seen.add(row_path)
+            if row.error:
+                report.skipped.append((row_path, row.error))
+                continue
+            before = manifest.get(row_path)
+            if before and before.sha256 == row.sha256 and before.settings == settings:
+                report.unchanged.append(row_path)
+                continue
+            store(readers.row_document(path, row, doc_id=doc_id_for(row_path), fmt=path.suffix.lstrip(".")), before)
+    except UnreadableFile as exc:
+        report.skipped.append((str(path), exc.reason))
+        seen.update(p for p in manifest if p.startswith(f"{path}#"))  # keep what was indexed
 
 
 def iter_report_lines(report: IngestReport) -> Iterator[str]:

@@ -16,13 +16,16 @@ here: newlines become "\\n". Nothing downstream may change the text again.
 from __future__ import annotations
 
 import codecs
+import csv
 import hashlib
+import io
 import json
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import charset_normalizer
 
@@ -68,12 +71,137 @@ def reader(*suffixes: str) -> Callable[[Reader], Reader]:
 
 def supported_suffixes() -> tuple[str, ...]:
     """The suffixes some reader handles, sorted (for help texts and file filters)."""
-    return tuple(sorted(_READERS))
+    return tuple(sorted({*_READERS, *_TABLE_READERS}))
 
 
 def is_supported(path: Path) -> bool:
     """True if a registered reader handles this file's suffix."""
-    return path.suffix.lower() in _READERS
+    return path.suffix.lower() in _READERS or is_table(path)
+
+
+# --------------------------------------------------------------------------------------------
+# Tables: files in which each row is a document (JSONL, CSV, TSV)
+
+
+@dataclass(frozen=True, slots=True)
+class TableColumns:
+    """Which columns of a table hold a row's text, title, identity and publisher.
+
+    ``id`` None means: the column "id", else "doc_id", else the row's number. Every other column
+    is kept as the document's metadata.
+    """
+
+    text: str = "text"
+    title: str = "title"
+    id: str | None = None
+    source: str = "source"
+
+    def key(self) -> str:
+        return f"{self.text}|{self.title}|{self.id}|{self.source}"
+
+
+@dataclass(slots=True)
+class Row:
+    """One row of a table: a document to be, or the reason it cannot be one."""
+
+    key: str  # its identity within the file; the document's path is "<file>#<key>"
+    title: str = ""
+    text: str = ""
+    source: str = ""
+    meta: dict[str, Any] = field(default_factory=dict)
+    sha256: str = ""
+    error: str = ""  # why this row is skipped ("" for a good row)
+
+
+TableReader = Callable[[Path, str, TableColumns], Iterator[dict[str, Any]]]
+_TABLE_READERS: dict[str, TableReader] = {}
+
+
+def table_reader(*suffixes: str) -> Callable[[TableReader], TableReader]:
+    """Register a reader of rows (dicts) for table suffixes; ``read_rows`` does the rest."""
+
+    def register(func: TableReader) -> TableReader:
+        for suffix in suffixes:
+            _TABLE_READERS[suffix.lower()] = func
+        return func
+
+    return register
+
+
+def is_table(path: Path) -> bool:
+    return path.suffix.lower() in _TABLE_READERS
+
+
+def read_rows(path: Path, columns: TableColumns = TableColumns()) -> Iterator[Row]:
+    """The rows of a table file as documents-to-be. A bad row is yielded with its ``error``;
+    a file that cannot be read at all raises UnreadableFile."""
+    raw = _read_bytes(path)
+    if not raw.strip():
+        raise UnreadableFile(str(path), "the file is empty")
+    text = decode_text(path, raw)
+    seen: dict[str, int] = {}
+    for number, record in enumerate(_TABLE_READERS[path.suffix.lower()](path, text, columns), start=1):
+        if isinstance(record, str):  # the reader's word on a row it could not parse
+            yield Row(key=f"row{number}", error=record)
+            continue
+        yield _row(record, number, columns, seen)
+
+
+def _row(record: dict[str, Any], number: int, columns: TableColumns, seen: dict[str, int]) -> Row:
+    id_column = columns.id or next((c for c in ("id", "doc_id") if c in record), None)
+    key = str(record.get(id_column, "")).strip() if id_column else ""
+    key = key or f"row{number}"
+    if key in seen:
+        seen[key] += 1
+        key = f"{key}~{seen[key]}"
+    else:
+        seen[key] = 1
+    body = record.get(columns.text)
+    if body is None:
+        return Row(key=key, error=f"no '{columns.text}' column (columns: {', '.join(map(str, record))})")
+    body = normalise_newlines(str(body))
+    if not body.strip():
+        return Row(key=key, error=f"'{columns.text}' is empty")
+    taken = {columns.text, columns.title, columns.source}
+    meta = {k: v for k, v in record.items() if k not in taken}
+    canonical = json.dumps(record, sort_keys=True, ensure_ascii=False, default=str)
+    return Row(
+        key=key,
+        title=_clean_title(str(record.get(columns.title) or "")) or key,
+        text=body,
+        source=str(record.get(columns.source) or ""),
+        meta=meta,
+        sha256=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+    )
+
+
+def row_document(path: Path, row: Row, *, doc_id: str, fmt: str) -> Document:
+    return Document(doc_id=doc_id, path=f"{path}#{row.key}", title=row.title, source=row.source, text=row.text,
+                    format=fmt, sha256=row.sha256, meta=row.meta)
+
+
+@table_reader(".jsonl", ".ndjson")
+def read_jsonl(path: Path, text: str, columns: TableColumns) -> Iterator[dict[str, Any] | str]:
+    """One JSON object a line; blank lines are passed over."""
+    for number, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            yield f"line {number} is not valid JSON ({exc.msg})"
+            continue
+        yield record if isinstance(record, dict) else f"line {number} is not a JSON object"
+
+
+@table_reader(".csv", ".tsv")
+def read_delimited(path: Path, text: str, columns: TableColumns) -> Iterator[dict[str, Any] | str]:
+    """A header row, then one document a row (tab-separated for .tsv)."""
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    try:
+        yield from csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    except csv.Error as exc:
+        yield f"the table cannot be parsed ({exc})"
 
 
 # --------------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from kb.ingest import ingest, passage_ids
+from kb.readers import TableColumns
 from kb.search import KnowledgeBase
 
 REPO = Path(__file__).resolve().parents[1]
@@ -262,3 +264,51 @@ def test_sample_corpus(sample_index):
         assert kb.search("Lioresal").hits[0].passage.tags["drug"] == ["baclofen"]
         assert kb.search("", {"route": ["intrathecal"]}).total > 0
         assert kb.search("contact us today").total == 0  # a call to action is boilerplate
+
+
+def test_jsonl_rows_are_documents_updated_one_by_one(tmp_path):
+    table = tmp_path / "records.jsonl"
+    rows = [{"id": "a1", "title": "Baclofen overdose", "text": "An overdose of baclofen can cause coma.",
+             "source": "NIH", "qtype": "overdose"},
+            {"id": "a2", "title": "Baclofen dosing", "text": "Take baclofen orally three times a day."}]
+    table.write_text("\n".join(json.dumps(r) for r in rows) + "\n{not json}\n", encoding="utf-8")
+    report = ingest([table], index=tmp_path / "index")
+    assert sorted(report.added) == [f"{table.resolve()}#a1", f"{table.resolve()}#a2"]
+    assert report.skipped == [(f"{table.resolve()}#row3", "line 3 is not valid JSON (Expecting property name "
+                                                         "enclosed in double quotes)")]
+    with KnowledgeBase.open(tmp_path / "index") as kb:
+        hit = kb.search("coma").hits[0].passage
+        assert (hit.title, hit.source, hit.path) == ("Baclofen overdose", "NIH", f"{table.resolve()}#a1")
+        assert kb.document(hit.doc_id)["meta"] == {"id": "a1", "qtype": "overdose"}
+    rows[1]["text"] = "Take baclofen by mouth twice a day."
+    table.write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    report = ingest([table], index=tmp_path / "index")
+    assert report.updated == [f"{table.resolve()}#a2"] and len(report.unchanged) == 1
+    table.write_text(json.dumps(rows[0]) + "\n", encoding="utf-8")
+    assert ingest([table], index=tmp_path / "index").removed == [f"{table.resolve()}#a2"]
+
+
+def test_csv_table_with_chosen_columns(tmp_path):
+    table = tmp_path / "notes.csv"
+    table.write_text("ref,heading,body,publisher\nr1,Pump,\"An intrathecal pump delivers baclofen, slowly.\",FDA\n"
+                     "r2,Empty,,FDA\n", encoding="utf-8")
+    columns = TableColumns(text="body", title="heading", id="ref", source="publisher")
+    report = ingest([table], index=tmp_path / "index", table=columns)
+    assert report.added == [f"{table.resolve()}#r1"]
+    assert report.skipped == [(f"{table.resolve()}#r2", "'body' is empty")]
+    with KnowledgeBase.open(tmp_path / "index") as kb:
+        hit = kb.search("pump").hits[0].passage
+        assert (hit.title, hit.source, hit.tags["route"]) == ("Pump", "FDA", ["intrathecal"])
+    report = ingest([table], index=tmp_path / "index")  # other columns: every row re-read, none usable
+    assert {reason for _, reason in report.skipped} == {"no 'text' column (columns: ref, heading, body, publisher)"}
+
+
+def test_a_table_that_becomes_unreadable_keeps_its_rows(tmp_path):
+    table = tmp_path / "records.jsonl"
+    table.write_text(json.dumps({"id": "x", "text": "Baclofen pump refills."}) + "\n", encoding="utf-8")
+    ingest([table], index=tmp_path / "index")
+    table.write_bytes(b"")
+    report = ingest([table], index=tmp_path / "index")
+    assert report.skipped and not report.removed
+    with KnowledgeBase.open(tmp_path / "index") as kb:
+        assert kb.search("refills").total == 1
