@@ -524,7 +524,7 @@ class Tagger:
                 for effect in [] if hit.negated else hit.values("side_effect"):
                     any_effect = True
                     default = self._default_severity[effect]
-                    found.update(max(cue, default, key=_RANK.__getitem__) for cue in cues or [default])
+                    found.add(max([*cues, default], key=_RANK.__getitem__))  # the strongest word about it wins
         if not any_effect and "side_effects" in heading.topics:
             found = all_cues | heading.severities
         return found

@@ -212,7 +212,7 @@ def test_label_headings_give_their_topic(tagger, section, topic):
         ("Some people experience drowsiness and seizures.", ["mild", "serious"]),
         ("The most common side effects include weakness, drowsiness and headache.", ["mild"]),
         ("More severe side effects include nausea and constipation.", ["serious"]),
-        ("Rare side effects include chest pain.", ["life_threatening"]),
+        ("Rare side effects include chest pain.", ["serious"]),  # rare: uncommon but serious
         ("Seek medical attention if you experience dizziness.", ["serious"]),
         ("Nausea can be fatal in rare cases.", ["life_threatening"]),
         ("The most common side effects include seizures.", ["serious"]),  # a cue never lowers a default
