@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 #: The export's columns, in order. Multi-valued facets are joined with LIST_SEPARATOR.
 COLUMNS: tuple[str, ...] = (
-    "rank", "score", "passage_id", "title", "source", "section", "position", "text",
+    "rank", "score", "passage_id", "title", "source", "section", "position", "page", "text",
     *TAG_FACETS, "boilerplate", "doc_id", "path", "char_start", "char_end",
 )
 LIST_COLUMNS: tuple[str, ...] = TAG_FACETS

@@ -376,7 +376,7 @@ def passage_record(p: Passage) -> dict[str, Any]:
         "passage_id": p.passage_id, "doc_id": p.doc_id, "title": p.title, "source": p.source,
         "path": p.path, "section": p.section, "position": p.position, "char_start": p.char_start,
         "char_end": p.char_end, "text": p.text, "boilerplate": p.boilerplate,
-        "tags": {k: list(p.tags.get(k, ())) for k in TAG_FACETS},
+        "tags": {k: list(p.tags.get(k, ())) for k in TAG_FACETS}, "page": p.page,
     }
 
 

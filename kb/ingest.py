@@ -8,6 +8,7 @@ goes to a new store that replaces the live one only when it is finished.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -127,15 +128,26 @@ def _under(path: str, roots: Sequence[Path]) -> bool:
     return any(path == str(r) or path.startswith((str(r) + os.sep, str(r) + "#")) for r in roots)
 
 
+def page_label(page_starts: Sequence[int], start: int, end: int) -> str:
+    """The page ("3") or pages ("3-4") that characters start..end fall on; "" without pages."""
+    if not page_starts:
+        return ""
+    first = bisect.bisect_right(page_starts, start)
+    last = bisect.bisect_right(page_starts, max(start, end - 1))
+    first, last = max(first, 1), max(last, 1)
+    return str(first) if first == last else f"{first}-{last}"
+
+
 def build_passages(doc: Document, tagger: Any, *, min_words: int, max_words: int) -> list[Passage]:
     chunks = chunk_mod.chunk_document(doc, min_words=min_words, max_words=max_words)
     tags = tagger.tag_document(doc.title, [(c.text, c.section) for c in chunks])
     ids = passage_ids(doc.doc_id, [c.text for c in chunks])
+    pages = doc.meta.get("page_starts") or []
     return [
         Passage(
             passage_id=pid, doc_id=doc.doc_id, title=doc.title, source=doc.source, path=doc.path,
             section=c.section, position=c.position, char_start=c.char_start, char_end=c.char_end,
-            text=c.text, boilerplate=c.boilerplate, tags=t,
+            text=c.text, boilerplate=c.boilerplate, tags=t, page=page_label(pages, c.char_start, c.char_end),
         )
         for pid, c, t in zip(ids, chunks, tags, strict=True)
     ]

@@ -72,6 +72,8 @@ class Document:
     text: str
     format: str = "text"  # "text" | "markdown" | ... (the reader that produced it)
     sha256: str = ""  # of the file's bytes
+    #: Anything else the reader or the table row knew. ``meta["page_starts"]``, when a reader sets
+    #: it, lists the offsets in ``text`` where pages 1, 2, ... begin; passages then carry a page.
     meta: dict[str, Any] = field(default_factory=dict)
 
 
@@ -104,6 +106,7 @@ class Passage:
     text: str
     boilerplate: bool = False
     tags: dict[str, list[str]] = field(default_factory=dict)  # facet -> sorted lowercase values
+    page: str = ""  # page or page range ("3", "3-4") in a paged source such as a PDF, else ""
 
     def facet(self, name: str) -> list[str]:
         if name == "source":  # a publisher's name keeps its case: it is shown as written

@@ -100,7 +100,7 @@ class Hit:
         out: dict[str, Any] = {
             "rank": self.rank, "score": round(self.score, 4), "passage_id": p.passage_id,
             "doc_id": p.doc_id, "title": p.title, "source": p.source, "path": p.path,
-            "section": p.section, "position": p.position, "char_start": p.char_start,
+            "section": p.section, "position": p.position, "page": p.page, "char_start": p.char_start,
             "char_end": p.char_end, "text": p.text, "boilerplate": bool(p.boilerplate),
         }
         for name in TAG_FACETS:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from kb.ingest import ingest, passage_ids
+from kb.ingest import ingest, page_label, passage_ids
 from kb.readers import TableColumns
 from kb.search import KnowledgeBase
 
@@ -312,3 +312,9 @@ def test_a_table_that_becomes_unreadable_keeps_its_rows(tmp_path):
     assert report.skipped and not report.removed
     with KnowledgeBase.open(tmp_path / "index") as kb:
         assert kb.search("refills").total == 1
+
+
+@pytest.mark.parametrize(("start", "end", "label"), [(0, 5, "1"), (10, 20, "2"), (15, 35, "2-3"), (30, 31, "3")])
+def test_page_label_from_page_starts(start, end, label):
+    assert page_label([0, 10, 30], start, end) == label
+    assert page_label([], start, end) == ""
