@@ -68,7 +68,7 @@ def run_search(path: str, generation: str, state: page.SearchState) -> Results:
 def overview(path: str, generation: str) -> dict:
     kb = open_kb(path)
     return {"stats": kb.stats(), "documents": kb.documents(),
-            "severity_by_source": page.crosstab_rows(kb, "source", "severity")}
+            "severity_by_source": page.crosstab_rows(kb, "source", "severity", missing="(source not named)")}
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -161,7 +161,7 @@ with st.sidebar:
             page.FACET_LABELS[name], options, key=facet_key(name), on_change=on_facet, args=(name,),
             format_func=lambda v, c=counts: page.option_label(v, page.count_for(c, v)),
             placeholder=f"Any {page.FACET_LABELS[name].lower()} ({len(options)})" if options else "No values",
-            disabled=not options,
+            disabled=not options, select_all=False,
         )
 
 
@@ -193,7 +193,7 @@ if search_tab.open:
                       type="tertiary", icon=":material/spellcheck:", on_click=apply_query, args=(results.suggestion,))
 
         summary, sort_col, size_col, csv_col, json_col = st.columns([5, 2, 1.2, 1.3, 1.3], vertical_alignment="bottom")
-        summary.markdown(f"**{page.summary_line(results.total, state, len(results.hits))}**"
+        summary.container(key="summary").markdown(f"**{page.summary_line(results.total, state, len(results.hits))}**"
                          + (f" · {state.filter_count} filter{'s' * (state.filter_count > 1)}" if state.filter_count
                             else ""))
         sort_col.selectbox("Sort by", page.SORTS, key=WIDGETS["sort"], format_func=page.SORT_LABELS.get,
@@ -243,25 +243,29 @@ if overview_tab.open:
         cols[0].metric("Documents", f"{s['documents']:,}")
         cols[1].metric("Passages", f"{s['passages']:,}")
         cols[2].metric("Searchable (not boilerplate)", f"{s['searchable_passages']:,}")
-        cols[3].metric("Sources", f"{len(s['facets']['source']):,}")
+        cols[3].metric("Named sources", f"{len(s['facets']['source']):,}")
+
+        labels = alt.Axis(labelOverlap=False, labelLimit=180)  # every value named, none skipped
 
         def bar(counts: dict, title: str, limit: int | None = None) -> alt.Chart:
             frame = pd.DataFrame(page.facet_rows(counts, limit), columns=["value", "passages"])
             return (alt.Chart(frame, title=title).mark_bar(color="#3b6ea8")
-                    .encode(x=alt.X("passages:Q", title="passages"), y=alt.Y("value:N", sort="-x", title=None),
+                    .encode(x=alt.X("passages:Q", title="passages"),
+                            y=alt.Y("value:N", sort="-x", title=None, axis=labels),
                             tooltip=["value", "passages"])
-                    .properties(height=alt.Step(18)))
+                    .properties(height=alt.Step(20)))
 
         left, right = st.columns(2)
         left.altair_chart(bar(s["facets"]["topic"], "Passages by topic"), width="stretch")
         crosstab = pd.DataFrame(data["severity_by_source"], columns=["source", "severity", "passages"])
         right.altair_chart(
             alt.Chart(crosstab, title="Severity by source").mark_bar()
-            .encode(y=alt.Y("source:N", title=None), x=alt.X("passages:Q", title="passages"),
+            .encode(y=alt.Y("source:N", title=None, axis=labels),
+                    x=alt.X("passages:Q", title="passages"),
                     color=alt.Color("severity:N", scale=alt.Scale(domain=["mild", "serious", "life threatening"],
                                                                    range=["#94a3b8", "#f59e0b", "#dc2626"])),
                     tooltip=["source", "severity", "passages"])
-            .properties(height=alt.Step(26)), width="stretch")
+            .properties(height=alt.Step(34)), width="stretch")
         left, right = st.columns(2)
         left.altair_chart(bar(s["facets"]["side_effect"], "Side effects (top 20)", 20), width="stretch")
         right.altair_chart(bar(s["facets"]["drug"], "Drugs (top 20)", 20), width="stretch")

@@ -338,6 +338,8 @@ def provenance_html(passage: Passage) -> str:
     parts = [f'<span class="kb-source">{source}</span>']
     if passage.section:
         parts.append(f'<span class="kb-section">§ {html.escape(passage.section)}</span>')
+    if passage.page:
+        parts.append(f"p. {html.escape(passage.page)}")
     parts.append(f"passage {passage.position + 1}")
     parts.append(f"chars {passage.char_start:,}–{passage.char_end:,}")
     parts.append(f'<span class="kb-id" title="passage id">{html.escape(passage.passage_id)}</span>')
@@ -499,21 +501,30 @@ def facet_rows(counts: Mapping[str, int], limit: int | None = None) -> list[dict
     return rows[:limit] if limit else rows
 
 
-def crosstab_rows(kb: KnowledgeBase, rows_facet: str, cols_facet: str, *,
-                  include_boilerplate: bool = False) -> list[dict[str, Any]]:
+def crosstab_rows(kb: KnowledgeBase, rows_facet: str, cols_facet: str, *, include_boilerplate: bool = False,
+                  missing: str | None = None) -> list[dict[str, Any]]:
     """Passage counts for each pair of values of two facets (e.g. severity by source).
 
     One count-only search per value of ``rows_facet``; the counts are those a user sees in the
-    sidebar after selecting that value.
+    sidebar after selecting that value. With ``missing``, passages that have no value in
+    ``rows_facet`` get a row of that name; this is exact only for a facet a passage has at most one
+    value of (``source``), as their counts are the collection's minus those of every named value.
     """
     everything = kb.search("", limit=0, include_boilerplate=include_boilerplate)
     out: list[dict[str, Any]] = []
+    named: dict[str, int] = {}
     for row in everything.facets[rows_facet].values:
         narrowed = kb.search("", {rows_facet: [row.value]}, limit=0, include_boilerplate=include_boilerplate)
         for col in narrowed.facets[cols_facet].values:
             if col.count:
+                named[col.value] = named.get(col.value, 0) + col.count
                 out.append({rows_facet: value_label(row.value), cols_facet: value_label(col.value),
                             "passages": col.count})
+    if missing is not None:
+        for col in everything.facets[cols_facet].values:
+            rest = col.count - named.get(col.value, 0)
+            if rest > 0:
+                out.append({rows_facet: missing, cols_facet: value_label(col.value), "passages": rest})
     return out
 
 

@@ -208,6 +208,11 @@ def test_a_hit_escapes_every_field_and_shows_its_provenance_and_tags() -> None:
     assert "kb-sev-life_threatening" in out and ">life threatening<" in out and ">withdrawal<" in out
 
 
+def test_a_hit_from_a_paged_source_shows_its_page() -> None:
+    assert "p. 3–4" in page.hit_html(make_hit("text", page="3–4"))
+    assert "p. " not in page.hit_html(make_hit("text"))
+
+
 def test_a_hit_without_source_or_title_says_so() -> None:
     out = page.hit_html(make_hit("text", source="", title="", tags={}, boilerplate=True))
     assert "source not named" in out and "untitled document" in out
@@ -361,5 +366,9 @@ def test_crosstab_counts_match_filtered_searches(small_kb: KnowledgeBase) -> Non
                      if page.value_label(v) == row["topic"])
         route = row["route"].replace(" ", "_")
         assert small_kb.search("", {"topic": [topic], "route": [route]}, limit=0).total == row["passages"]
+    with_missing = page.crosstab_rows(small_kb, "source", "topic", missing="(none)")
+    for topic, count in small_kb.search("", limit=0).facets["topic"].counts().items():
+        assert sum(r["passages"] for r in with_missing if r["topic"] == page.value_label(topic)) == count
+    assert any(r["source"] == "(none)" for r in with_missing)  # the test documents name no publisher
     assert page.facet_rows({"b": 1, "a": 1, "c": 5, "z": 0}) == [
         {"value": "c", "passages": 5}, {"value": "a", "passages": 1}, {"value": "b", "passages": 1}]

@@ -1,0 +1,284 @@
+"""The research page in a real headless Chromium: `streamlit run app.py` on the bundled sample.
+
+Uses Debian's /usr/bin/chromium driven by Playwright (no browser download). Skipped when either is
+missing, except under CI (the CI variable set), where a missing browser is a failure.
+
+Set KB_README_SCREENSHOT=1 to also refresh docs/screenshot.png (1400x1000) from this run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from kb.export import read_csv
+from kb.ingest import ingest
+from kb.search import KnowledgeBase
+
+pytestmark = pytest.mark.browser
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync", "--no-first-run",
+]
+VIEWPORT = {"width": 1400, "height": 1000}
+WAIT_MS = 30_000
+
+
+def _missing() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"{CHROMIUM} is not installed (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright for Python is not installed (pip install playwright)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    reason = _missing()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must run the browser tests, but {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(browser: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
+    """`streamlit run app.py` on a fresh index of the bundled sample; stopped after the module."""
+    index = tmp_path_factory.mktemp("browser") / "index"
+    ingest(index=index)
+    port = _free_port()
+    log_path = index.parent / "streamlit.log"
+    env = {**os.environ, "KB_INDEX": str(index)}
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(REPO / "app.py"), "--server.port", str(port),
+             "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"streamlit exited with {proc.returncode}:\n{log_path.read_text(errors='replace')}")
+            try:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                    if response.read().strip() == b"ok":
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"streamlit did not start in 60 s:\n{log_path.read_text(errors='replace')}")
+            time.sleep(0.3)
+        yield SimpleNamespace(url=url, index=index, log=log_path)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.fixture()
+def page(browser) -> Iterator[object]:
+    context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    tab = context.new_page()
+    tab.set_default_timeout(WAIT_MS)
+    dialogs: list[str] = []
+    tab.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    try:
+        yield tab
+    finally:
+        context.close()
+    assert not dialogs, f"the page opened a JavaScript dialog: {dialogs}"
+
+
+def search(index: Path, query: str = "", filters=None, **kw):
+    with KnowledgeBase.open(index) as kb:
+        return kb.search(query, filters, **kw)
+
+
+def settle(tab) -> None:
+    """Waits until the script is idle (after the change that triggered a rerun has been picked up)."""
+    tab.wait_for_timeout(150)
+    tab.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', state="attached")
+
+
+def summary(tab):
+    return tab.locator(".st-key-summary")
+
+
+def run_query(tab, text: str) -> None:
+    box = tab.get_by_label("Search passages")
+    box.fill(text)
+    box.press("Enter")
+
+
+def pick_facet(tab, facet: str, value_label: str) -> int:
+    """Opens a facet's multiselect, clicks the option for ``value_label`` and returns the count it showed."""
+    tab.locator(f".st-key-w_facet_{facet} [role='combobox']").click()
+    option = tab.get_by_role("option", name=re.compile(rf"^{re.escape(value_label)} \(\d[\d,]*\)$"))
+    text = option.inner_text()
+    option.click()
+    tab.keyboard.press("Escape")
+    return int(re.search(r"\(([\d,]+)\)$", text.strip()).group(1).replace(",", ""))
+
+
+def chips(tab, facet: str) -> list[str]:
+    return [t.strip() for t in tab.locator(f".st-key-w_facet_{facet} [data-tag]").all_inner_texts()]
+
+
+def test_search_filter_and_download_csv(server, page, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(server.url)
+    expect(page.locator(".kb-hit").first).to_be_visible()
+    everything = search(server.index, limit=0).total
+    expect(summary(page)).to_contain_text(f"of {everything} passages")
+
+    run_query(page, "seizures")
+    total = search(server.index, "seizures", limit=0).total
+    expect(summary(page)).to_contain_text(re.compile(rf"(of )?{total} passages"))
+    expect(page.locator(".kb-hit mark.kb-hl").first).to_be_visible()
+    assert "q=seizures" in page.url
+
+    count = pick_facet(page, "topic", "withdrawal")
+    expected = search(server.index, "seizures", {"topic": ["withdrawal"]}, limit=None)
+    assert count == expected.total > 0
+    expect(summary(page)).to_contain_text(f"{count} passage")
+    settle(page)
+    expect(page.locator(".kb-hit")).to_have_count(min(count, 10))
+    assert "topic=withdrawal" in page.url
+
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="CSV", exact=True).click()
+    download = download_info.value
+    assert download.suggested_filename == f"kb-seizures-{dt.date.today().isoformat()}.csv"
+    frame = read_csv(download.path())
+    assert len(frame) == expected.total
+    assert list(frame["passage_id"]) == [h.passage.passage_id for h in expected.hits]
+    assert all("withdrawal" in topics for topics in frame["topic"])
+
+    shot = tmp_path / "search.png"
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
+
+
+def test_a_shared_link_restores_the_search(server, page) -> None:
+    from playwright.sync_api import expect
+
+    shared = "/?q=baclofen&topic=side_effects&topic=withdrawal&sort=document&size=20&page=2"
+    expected = search(server.index, "baclofen", {"topic": ["side_effects", "withdrawal"]}, sort="document",
+                      limit=20, offset=20)
+    assert expected.total > 20, "the sample should give this search a second page"
+    page.goto(server.url + shared)
+    expect(page.locator(".kb-hit").first).to_be_visible()
+    expect(summary(page)).to_contain_text(f"21–{min(40, expected.total)} of {expected.total} passages")
+    expect(page.get_by_label("Search passages")).to_have_value("baclofen")
+    assert [c.split(" (")[0] for c in chips(page, "topic")] == ["side effects", "withdrawal"]
+    expect(page.locator(".st-key-w_sort input")).to_have_value("Document order")
+    shown = page.locator(".kb-hit").evaluate_all("els => els.map(e => e.dataset.passage)")
+    assert shown == [h.passage.passage_id for h in expected.hits]
+    settle(page)
+    assert page.url.endswith(shared), "opening a link must not rewrite it"
+
+
+def test_a_selected_value_survives_count_changes(server, page) -> None:
+    """Option labels carry counts; a selection must stay when a new query changes them."""
+    from playwright.sync_api import expect
+
+    page.goto(server.url)
+    expect(page.locator(".kb-hit").first).to_be_visible()
+    before = pick_facet(page, "topic", "withdrawal")
+    settle(page)
+    run_query(page, "seizures")
+    expected = search(server.index, "seizures", {"topic": ["withdrawal"]}, limit=0).total
+    assert 0 < expected != before, "the new query must change the label's count"
+    expect(summary(page)).to_contain_text(f"{expected} passages")
+    settle(page)
+    page.locator(".st-key-w_sort [role='combobox']").click()
+    page.get_by_role("option", name="Source", exact=True).click()
+    settle(page)
+    expect(page.locator(".st-key-w_sort input")).to_have_value("Source")
+    expect(summary(page)).to_contain_text(f"{expected} passages")
+    assert chips(page, "topic") == [f"withdrawal ({expected})"]
+    assert "topic=withdrawal" in page.url and "sort=source" in page.url
+
+    page.locator(".st-key-w_clear button").click()
+    expect(summary(page)).to_contain_text(f"{search(server.index, 'seizures', limit=0).total} passages")
+    assert chips(page, "topic") == []
+
+
+def test_context_marks_the_passage_in_the_whole_document(server, page) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(server.url + "/?q=seizures")
+    first = page.locator(".kb-hit").first
+    expect(first).to_be_visible()
+    pid = first.get_attribute("data-passage")
+    page.locator(f".st-key-w_ctx_{pid} summary").click()
+    expect(page.locator(".kb-ctx-target").first).to_be_visible()
+    page.get_by_role("tab", name="Whole document").first.click()
+    marked = page.locator(".kb-doc mark.kb-passage").first
+    expect(marked).to_be_visible()
+    with KnowledgeBase.open(server.index) as kb:
+        passage = kb.passage(pid)
+    assert marked.inner_text().split() == passage.text.split()
+    # The document box opens scrolled to the passage.
+    box = page.locator(".kb-doc").first
+    inside = box.evaluate("""d => {
+        const m = d.querySelector('mark.kb-passage').getBoundingClientRect(), b = d.getBoundingClientRect();
+        return m.top < b.bottom && m.bottom > b.top; }""")
+    assert inside
+
+
+def test_readme_screenshot(server, page, tmp_path: Path) -> None:
+    """A representative search for the README; copied to docs/ when KB_README_SCREENSHOT=1."""
+    from playwright.sync_api import expect
+
+    page.goto(server.url + "/?q=baclofen+withdrawal&severity=serious")
+    expect(page.locator(".kb-hit").first).to_be_visible()
+    total = search(server.index, "baclofen withdrawal", {"severity": ["serious"]}, limit=0).total
+    expect(summary(page)).to_contain_text(f"{total} passage")
+    settle(page)
+    page.wait_for_timeout(500)
+    shot = tmp_path / "screenshot.png"
+    page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
+    if os.environ.get("KB_README_SCREENSHOT"):
+        (REPO / "docs").mkdir(exist_ok=True)
+        shutil.copyfile(shot, REPO / "docs" / "screenshot.png")
+
