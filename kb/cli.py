@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", metavar="FILE", help="write to FILE instead of the terminal")
     p.add_argument("--include-boilerplate", action="store_true",
                    help="also show passages flagged as boilerplate (calls to action, disclaimers, ...)")
+    p.add_argument("--no-synonyms", action="store_true",
+                   help="search the words as typed, without the vocabulary's synonyms and brand names")
 
     p = sub.add_parser("show", help="a passage with its neighbours and provenance")
     p.add_argument("passage_id")
@@ -137,7 +139,8 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
         raise KbError("--limit and --offset must not be negative.")
     with KnowledgeBase.open(_index(args)) as kb:
         results = kb.search(args.query, args.filter, limit=None if limit == 0 else limit, offset=args.offset,
-                            sort=args.sort, include_boilerplate=args.include_boilerplate)
+                            sort=args.sort, include_boilerplate=args.include_boilerplate,
+                            synonyms=not args.no_synonyms)
     target: TextIO = open(args.output, "w", encoding="utf-8", newline="") if args.output else out  # noqa: SIM115
     try:
         if args.format == "csv":

@@ -93,6 +93,11 @@ def stem_words(words: list[str]) -> list[str]:
     return _STEMMER.stemWords(words)
 
 
+def same_stems(phrase: str) -> str:
+    """A phrase's words as the index sees them: "Seizures" and "seizure" give the same key."""
+    return " ".join(stem_words([t.lower() for t in _TOKEN_RE.findall(phrase)]))
+
+
 class StemmedText(fields.TEXT):
     """A stemmed, positional text field whose indexing skips Whoosh's token-object pipeline.
 

@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from kb.index import ParsedQuery, Snapshot, index_exists, open_snapshot
+from kb.index import IndexMeta, ParsedQuery, Snapshot, index_exists, open_snapshot, same_stems
 from kb.model import FACETS, TAG_FACETS, IndexMissing, KbError, Passage
+from kb.synonyms import Expander, Expansion
 
 DEFAULT_INDEX = "index"
 SORTS: tuple[str, ...] = ("relevance", "document", "source")
@@ -122,6 +123,8 @@ class Results:
     suggestion: str | None = None
     notes: list[str] = field(default_factory=list)
     include_boilerplate: bool = False
+    searched: str = ""  # the query as it was finally searched (synonyms added, or a fallback)
+    expanded: dict[str, list[str]] = field(default_factory=dict)  # typed words -> synonyms added
 
     def to_frame(self) -> Any:
         from kb.export import to_frame
@@ -150,6 +153,7 @@ class KnowledgeBase:
         self.root = Path(root)
         self._lock = threading.RLock()
         self._snap: Snapshot | None = None
+        self._expander: Expander | None = None
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None) -> KnowledgeBase:
@@ -195,8 +199,13 @@ class KnowledgeBase:
         sort: str = "relevance",
         include_boilerplate: bool = False,
         facet_size: int | None = None,
+        synonyms: bool = True,
     ) -> Results:
-        """Passages matching ``query`` within ``filters``; ``limit=None`` returns every match."""
+        """Passages matching ``query`` within ``filters``; ``limit=None`` returns every match.
+
+        With ``synonyms`` the vocabulary's synonyms of the query's plain words are searched too
+        ("sleepiness" also finds drowsiness); the results say what was added.
+        """
         if sort not in SORTS:
             raise KbError(f"Unknown sort '{sort}'. Sort by one of: {', '.join(SORTS)}.")
         if (limit is not None and limit < 0) or offset < 0:
@@ -205,16 +214,33 @@ class KnowledgeBase:
         with self._lock:
             snap = self.snapshot()
             filter_masks = {name: snap.facet_mask(name, values) for name, values in chosen.items()}
-            parsed, base, allowed, notes = _resolve(snap, query, filter_masks, include_boilerplate)
+            expansion = self.expander().expand(query) if synonyms else Expansion(query)
+            parsed, base, allowed, notes, searched = _resolve(snap, query, expansion, filter_masks,
+                                                              include_boilerplate)
             total = int(np.count_nonzero(allowed))
             facets = _count_facets(snap, base, filter_masks, chosen, facet_size)
             hits = self._hits(snap, parsed, allowed, sort=sort, offset=offset, limit=limit, total=total)
-            suggestion = self._suggest(snap, query, parsed, total, chosen, include_boilerplate)
+            as_typed = 0 if searched != expansion.text else total  # a fuzzy fallback found "spelled like"
+            suggestion = self._suggest(snap, query, as_typed, chosen, include_boilerplate)
         return Results(
             query=query, filters=chosen, total=total, offset=offset, limit=limit, sort=sort,
             hits=hits, facets=facets, suggestion=suggestion, notes=notes,
-            include_boilerplate=include_boilerplate,
+            include_boilerplate=include_boilerplate, searched=searched,
+            expanded=expansion.added if searched == expansion.text else {},
         )
+
+    def expander(self) -> Expander:
+        """Synonym expansion from the vocabulary this index was tagged with (loaded once)."""
+        if self._expander is None:
+            from kb.tag import Tagger
+
+            try:
+                dirs = [Path(d) for d in IndexMeta.read(self.root).settings.get("vocab", [])]
+                tagger = Tagger.load([d for d in dirs if d.is_dir()])
+            except KbError:
+                tagger = Tagger.load()
+            self._expander = Expander.from_synonyms(tagger.synonyms(), same=same_stems)
+        return self._expander
 
     def _hits(
         self, snap: Snapshot, parsed: ParsedQuery, allowed: np.ndarray, *, sort: str, offset: int,
@@ -249,15 +275,16 @@ class KnowledgeBase:
         return np.array([by_doc.get(int(n), 0.0) for n in docnums])
 
     def _suggest(
-        self, snap: Snapshot, query: str, parsed: ParsedQuery, total: int,
-        filters: dict[str, list[str]], include_boilerplate: bool,
+        self, snap: Snapshot, query: str, total: int, filters: dict[str, list[str]], include_boilerplate: bool,
     ) -> str | None:
-        """A corrected query built from the index's own words, when it would find more."""
-        if parsed.browse or total >= SUGGEST_BELOW or not parsed.words:
+        """A corrected query built from the index's own words, when it would find more than
+        ``total`` (what the query found as typed)."""
+        typed = snap.parse(query)
+        if typed.browse or total >= SUGGEST_BELOW or not typed.words:
             return None
         suggestion = query
         changed = False
-        for word in parsed.words:
+        for word in typed.words:
             better = snap.suggest_word(word)
             if better and better != word.lower():
                 suggestion = _replace_word(suggestion, word, better)
@@ -265,7 +292,10 @@ class KnowledgeBase:
         if not changed:
             return None
         masks = {n: snap.facet_mask(n, v) for n, v in filters.items()}
-        _, _, found, _ = _resolve(snap, suggestion, masks, include_boilerplate)
+        probe = snap.parse(suggestion)
+        _, found = _matches(snap, probe, masks, include_boilerplate)
+        if not found.any() and snap.is_plain(suggestion):
+            _, found = _matches(snap, snap.parse(suggestion, any_word=True), masks, include_boilerplate)
         return suggestion if np.count_nonzero(found) > total else None
 
     # ---- records and context ----------------------------------------------------------------
@@ -313,23 +343,36 @@ class KnowledgeBase:
 
 
 def _resolve(
-    snap: Snapshot, query: str, filter_masks: dict[str, np.ndarray], include_boilerplate: bool
-) -> tuple[ParsedQuery, np.ndarray, np.ndarray, list[str]]:
-    """Reads a query and finds its matches: (parsed, matches before filters, after, notes).
+    snap: Snapshot, query: str, expansion: Expansion, filter_masks: dict[str, np.ndarray], include_boilerplate: bool
+) -> tuple[ParsedQuery, np.ndarray, np.ndarray, list[str], str]:
+    """Reads a query and finds its matches: (parsed, matches before filters, after, notes, searched).
 
-    Words are ANDed, so a count means "passages with all of these words"; a plain query of several
-    words that no passage contains whole falls back to any-word ranking, and says so.
+    Words are ANDed, so a count means "passages with all of these words" (or their synonyms). A
+    plain query that no passage matches whole falls back to any of its words, ranked; one that
+    matches nothing at all falls back to words spelled within one or two letters of its own. Each
+    fallback says so in the notes.
     """
-    parsed = snap.parse(query)
+    parsed = snap.parse(expansion.text)
     notes = list(parsed.notes)
+    if expansion.note():
+        notes.append(expansion.note())
     base, allowed = _matches(snap, parsed, filter_masks, include_boilerplate)
-    if not allowed.any() and not parsed.browse and snap.is_plain(query) and len(parsed.words) > 1:
-        any_parsed = snap.parse(query, any_word=True)
+    if allowed.any() or parsed.browse or not snap.is_plain(query) or not parsed.words:
+        return parsed, base, allowed, notes, expansion.text
+    if len(parsed.words) > 1:
+        any_parsed = snap.parse(expansion.text, any_word=True)
         any_base, any_allowed = _matches(snap, any_parsed, filter_masks, include_boilerplate)
         if any_allowed.any():
             notes.append("No passage contains all of your words; showing passages with any of them, best first.")
-            return any_parsed, any_base, any_allowed, notes
-    return parsed, base, allowed, notes
+            return any_parsed, any_base, any_allowed, notes, expansion.text
+    fuzzy = " ".join(f"{w}~{2 if len(w) >= 7 else 1}" for w in parsed.words if len(w) >= 4)
+    if fuzzy:
+        fuzzy_parsed = snap.parse(fuzzy, any_word=True)
+        fuzzy_base, fuzzy_allowed = _matches(snap, fuzzy_parsed, filter_masks, include_boilerplate)
+        if fuzzy_allowed.any():
+            notes.append(f"Nothing matches your words as spelled; showing words spelled like them: {fuzzy}.")
+            return fuzzy_parsed, fuzzy_base, fuzzy_allowed, notes, fuzzy
+    return parsed, base, allowed, notes, expansion.text
 
 
 def _matches(

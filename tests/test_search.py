@@ -51,7 +51,7 @@ def test_stemmed_words_match_their_forms(kb):
 def test_words_are_all_required(kb):
     results = kb.search("seizures hallucinations")
     assert ids(results) == ["doc1-0"]
-    assert results.total == 1 and not results.notes
+    assert results.total == 1 and not any("any of them" in n for n in results.notes)
 
 
 def test_no_passage_with_every_word_falls_back_to_any_word_and_says_so(kb):
@@ -125,8 +125,34 @@ def test_boilerplate_is_hidden_unless_asked_for(kb):
 
 def test_suggestion_from_the_index_words(kb):
     results = kb.search("halucinations")
-    assert results.total == 0
     assert results.suggestion == "hallucinations"
+
+
+def test_no_match_falls_back_to_words_spelled_alike_and_says_so(kb):
+    results = kb.search("halucinations")
+    assert ids(results) == ["doc1-0"]
+    assert any("spelled like" in n for n in results.notes)
+    assert results.searched == "halucinations~2"
+    assert kb.search("halucinations", synonyms=False).total == 1
+
+
+def test_a_name_misspelt_in_the_source_is_found_by_its_right_spelling(make_index):
+    docs = [D("Story", [P("In 2009 a cardiologist named Olivier Amiesen recovered with baclofen.")])]
+    with KnowledgeBase.open(make_index(docs)) as kb:
+        assert kb.search("Ameisen").total == 1
+
+
+def test_synonyms_expand_plain_words_and_say_what_was_added(kb):
+    results = kb.search("sleepiness")
+    assert set(ids(results)) == {"doc0-0", "doc1-2"}  # both say drowsiness
+    assert "drowsiness" in results.expanded["sleepiness"]
+    assert any("sleepiness → drowsiness" in n for n in results.notes)
+    assert kb.search("sleepiness", synonyms=False).total == 0
+    assert kb.search('"sleepiness"').total == 0  # a quoted phrase is searched as typed
+
+
+def test_brand_names_search_the_generic(kb):
+    assert kb.search("Lioresal alcohol").total == 1
 
 
 def test_no_suggestion_when_the_query_finds_enough(kb):
