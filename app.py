@@ -65,9 +65,14 @@ def run_search(path: str, generation: str, state: page.SearchState) -> Results:
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
-def overview(path: str, generation: str) -> dict:
+def collection_stats(path: str, generation: str) -> dict:
+    return open_kb(path).stats()
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def overview_extras(path: str, generation: str) -> dict:
     kb = open_kb(path)
-    return {"stats": kb.stats(), "documents": kb.documents(),
+    return {"documents": kb.documents(),
             "severity_by_source": page.crosstab_rows(kb, "source", "severity", missing="(source not named)")}
 
 
@@ -86,7 +91,7 @@ try:
     ensure_index(INDEX)
     kb = open_kb(str(INDEX))
     generation = page.generation_token(kb)
-    stats = overview(str(INDEX), generation)["stats"]
+    stats = collection_stats(str(INDEX), generation)
 except (KbError, OSError) as exc:
     st.error(f"The knowledge base at `{INDEX}` cannot be opened: {exc}")
     st.stop()
@@ -126,8 +131,8 @@ if "search" not in ss:
 
 state: page.SearchState = ss.search
 results = run_search(str(INDEX), generation, state)
-if page.clamp_page(state, results.total) != state:
-    state = ss.search = page.clamp_page(state, results.total)
+if (clamped := page.clamp_page(state, results.total)) != state:  # an old link's page past the end
+    state = ss.search = clamped
     results = run_search(str(INDEX), generation, state)
 
 # Widgets show the state, set before they are drawn (every run: a facet's option labels carry counts,
@@ -200,14 +205,13 @@ if search_tab.open:
                            on_change=lambda: set_state(ss.search.with_sort(ss.w_sort)))
         size_col.selectbox("Per page", page.PAGE_SIZES, key=WIDGETS["size"],
                            on_change=lambda: set_state(ss.search.with_size(ss.w_size)))
-        export_state, kb_path = state, str(INDEX)
         csv_col.download_button(
-            "CSV", data=lambda: page.export_bytes(open_kb(kb_path), export_state, "csv"),
+            "CSV", data=lambda kb=kb, state=state: page.export_bytes(kb, state, "csv"),
             file_name=page.export_filename(state.query, "csv"), mime="text/csv", key="w_csv", on_click="ignore",
             icon=":material/download:", disabled=not results.total, width="stretch",
             help=f"Every matching passage ({results.total:,}), same columns as `kb search --format csv`.")
         json_col.download_button(
-            "JSON", data=lambda: page.export_bytes(open_kb(kb_path), export_state, "json"),
+            "JSON", data=lambda kb=kb, state=state: page.export_bytes(kb, state, "json"),
             file_name=page.export_filename(state.query, "json"), mime="application/json", key="w_json",
             on_click="ignore", icon=":material/download:", disabled=not results.total, width="stretch",
             help=f"Every matching passage ({results.total:,}), as `kb search --format json`.")
@@ -237,8 +241,8 @@ if search_tab.open:
 
 if overview_tab.open:
     with overview_tab:
-        data = overview(str(INDEX), generation)
-        s = data["stats"]
+        data = overview_extras(str(INDEX), generation)
+        s = stats
         cols = st.columns(4)
         cols[0].metric("Documents", f"{s['documents']:,}")
         cols[1].metric("Passages", f"{s['passages']:,}")
