@@ -19,9 +19,9 @@ if TYPE_CHECKING:
 #: The export's columns, in order. Multi-valued facets are joined with LIST_SEPARATOR.
 COLUMNS: tuple[str, ...] = (
     "rank", "score", "passage_id", "title", "source", "section", "position", "page", "text",
-    *TAG_FACETS, "boilerplate", "doc_id", "path", "char_start", "char_end",
+    *TAG_FACETS, "boilerplate", "duplicates", "doc_id", "path", "char_start", "char_end",
 )
-LIST_COLUMNS: tuple[str, ...] = TAG_FACETS
+LIST_COLUMNS: tuple[str, ...] = (*TAG_FACETS, "duplicates")
 LIST_SEPARATOR = "; "
 #: Spreadsheets read a cell that starts with one of these as a formula (CSV injection).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")

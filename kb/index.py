@@ -44,6 +44,7 @@ from whoosh.qparser import syntax as wsyntax
 from whoosh.system import pack_uint
 from whoosh.util.numeric import byte_to_length
 
+from kb import dedupe
 from kb.model import FACETS, TAG_FACETS, Document, IndexIncompatible, IndexMissing, KbError, Passage
 
 SCHEMA_VERSION = 1
@@ -228,6 +229,7 @@ def build_schema() -> fields.Schema:
         position=fields.COLUMN(columns.NumericColumn("I")),
         path=fields.COLUMN(columns.VarBytesColumn()),
         state=fields.COLUMN(columns.VarBytesColumn()),
+        sig=fields.COLUMN(columns.VarBytesColumn()),  # MinHash of the passage (kb.dedupe)
         record=fields.STORED(),
         **facet_fields,
     )
@@ -358,6 +360,7 @@ class IndexWriter:
                 title=p.title,
                 title_key=f"{p.title.casefold()}\x00{p.doc_id}".encode(),
                 position=p.position,
+                sig=dedupe.signature(p.text),
                 record=passage_record(p),
                 **{k: v for k, v in values.items() if v},
             )
@@ -521,6 +524,13 @@ class Snapshot:
     @cached_property
     def boilerplate(self) -> np.ndarray:
         return self.mask_of(self._ids("boilerplate", "1"))
+
+    @cached_property
+    def duplicate_groups(self) -> np.ndarray:
+        """A group label per document number; passages with one label say the same thing."""
+        if not self.size:
+            return np.zeros(0, dtype=np.int64)
+        return dedupe.groups(list(self._searcher.reader().column_reader("sig")))
 
     @cached_property
     def document_count(self) -> int:
@@ -755,17 +765,24 @@ class Snapshot:
     def word_frequency(self, word: str) -> int:
         return self._searcher.doc_frequency(EXACT_FIELD, word.lower())
 
-    def suggest_word(self, word: str) -> str | None:
-        """The index's closest word to a misspelt one, or None when the word is known.
+    def may_be_misspelt(self, word: str) -> bool:
+        """A word the collection does not know, long enough to correct.
 
-        Short words and stop words are left alone: "if" is not a typo of "it".
+        Short words and stop words are never corrected ("if" is not a typo of "it"), and a word
+        is known when it, or its stem, occurs anywhere ("miss" is known when the text says
+        "missed"), boilerplate included.
         """
         lower = word.lower()
         if len(lower) < 4 or lower in STOP_WORDS or self.word_frequency(lower) > 0:
-            return None
+            return False
         stems = [t.text for t in self._stem(lower)]
-        if stems and self._searcher.doc_frequency("text", stems[0]) > 0:
-            return None  # "miss" is known when the text says "missed"
+        return not (stems and self._searcher.doc_frequency("text", stems[0]) > 0)
+
+    def suggest_word(self, word: str) -> str | None:
+        """The index's closest word to a misspelt one, or None when the word is known."""
+        lower = word.lower()
+        if not self.may_be_misspelt(lower):
+            return None
         found = self._searcher.corrector(EXACT_FIELD).suggest(lower, limit=1, maxdist=2, prefix=1)
         return found[0] if found else None
 

@@ -28,6 +28,8 @@ DEFAULT_INDEX = "index"
 SORTS: tuple[str, ...] = ("relevance", "document", "source")
 #: Below this many matches a spelling suggestion is offered.
 SUGGEST_BELOW = 3
+#: How many duplicates of a hit are listed by id (all are counted in the facets and totals).
+MAX_DUPLICATES_LISTED = 50
 #: A highlighted fragment is the whole passage up to this many characters, else a window.
 FRAGMENT_CHARS = 320
 
@@ -95,6 +97,9 @@ class Hit:
     score: float
     highlight: str  # a fragment of the passage with matches between ** and **
     spans: tuple[tuple[int, int], ...]  # character spans of matches in passage.text
+    #: Other matching passages that say the same thing (kb.dedupe), and their sources.
+    duplicates: tuple[str, ...] = ()
+    duplicate_sources: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         p = self.passage
@@ -107,6 +112,7 @@ class Hit:
         for name in TAG_FACETS:
             out[name] = list(p.tags.get(name, ()))
         out["highlight"] = self.highlight
+        out["duplicates"] = list(self.duplicates)
         return out
 
 
@@ -124,6 +130,8 @@ class Results:
     notes: list[str] = field(default_factory=list)
     include_boilerplate: bool = False
     searched: str = ""  # the query as it was finally searched (synonyms added, or a fallback)
+    #: With collapse_duplicates: how many distinct statements the matches make (paging counts these).
+    statements: int | None = None
     expanded: dict[str, list[str]] = field(default_factory=dict)  # typed words -> synonyms added
 
     def to_frame(self) -> Any:
@@ -200,11 +208,14 @@ class KnowledgeBase:
         include_boilerplate: bool = False,
         facet_size: int | None = None,
         synonyms: bool = True,
+        collapse_duplicates: bool = False,
     ) -> Results:
         """Passages matching ``query`` within ``filters``; ``limit=None`` returns every match.
 
         With ``synonyms`` the vocabulary's synonyms of the query's plain words are searched too
-        ("sleepiness" also finds drowsiness); the results say what was added.
+        ("sleepiness" also finds drowsiness); the results say what was added. With
+        ``collapse_duplicates`` passages that say the same thing as a better-placed one are left out
+        of the hits (each hit lists them in ``duplicates``); totals and facets still count passages.
         """
         if sort not in SORTS:
             raise KbError(f"Unknown sort '{sort}'. Sort by one of: {', '.join(SORTS)}.")
@@ -219,13 +230,15 @@ class KnowledgeBase:
                                                               include_boilerplate)
             total = int(np.count_nonzero(allowed))
             facets = _count_facets(snap, base, filter_masks, chosen, facet_size)
-            hits = self._hits(snap, parsed, allowed, sort=sort, offset=offset, limit=limit, total=total)
+            hits = self._hits(snap, parsed, allowed, sort=sort, offset=offset, limit=limit, total=total,
+                              collapse=collapse_duplicates)
+            statements = (int(np.unique(snap.duplicate_groups[allowed]).size) if collapse_duplicates else None)
             as_typed = 0 if searched != expansion.text else total  # a fuzzy fallback found "spelled like"
             suggestion = self._suggest(snap, query, as_typed, chosen, include_boilerplate)
         return Results(
             query=query, filters=chosen, total=total, offset=offset, limit=limit, sort=sort,
             hits=hits, facets=facets, suggestion=suggestion, notes=notes,
-            include_boilerplate=include_boilerplate, searched=searched,
+            include_boilerplate=include_boilerplate, searched=searched, statements=statements,
             expanded=expansion.added if searched == expansion.text else {},
         )
 
@@ -244,27 +257,56 @@ class KnowledgeBase:
 
     def _hits(
         self, snap: Snapshot, parsed: ParsedQuery, allowed: np.ndarray, *, sort: str, offset: int,
-        limit: int | None, total: int,
+        limit: int | None, total: int, collapse: bool,
     ) -> list[Hit]:
         if offset >= total or limit == 0:
             return []
+        groups = snap.duplicate_groups
         if sort == "relevance" and not parsed.browse:
-            docnums, scores = snap.top(parsed, allowed, offset=offset, limit=limit)
+            if collapse:
+                docnums, scores = self._top_statements(snap, parsed, allowed, offset=offset, limit=limit, total=total)
+            else:
+                docnums, scores = snap.top(parsed, allowed, offset=offset, limit=limit)
         else:
             candidates = np.flatnonzero(allowed)
             key = snap.doc_order[candidates]
             if sort == "source":
                 key = _source_rank(snap)[candidates] * (snap.size + 1) + key
             ordered = candidates[np.argsort(key, kind="stable")]
+            if collapse:
+                _, first = np.unique(groups[ordered], return_index=True)
+                ordered = ordered[np.sort(first)]
             docnums = ordered[offset: None if limit is None else offset + limit]
             scores = self._scores_for(snap, parsed, docnums)
         stems = snap.match_terms(parsed)
         hits = []
-        for i, (passage, score) in enumerate(zip(snap.passages(docnums), scores, strict=True)):
+        for i, (passage, score, n) in enumerate(zip(snap.passages(docnums), scores, docnums, strict=True)):
             spans = tuple(snap.spans(passage.text, stems))
+            same = np.flatnonzero(allowed & (groups == groups[n]))
+            others = snap.passages(same[same != n][:MAX_DUPLICATES_LISTED]) if len(same) > 1 else []
             hits.append(Hit(passage=passage, rank=offset + i + 1, score=float(score),
-                            highlight=fragment(passage.text, spans), spans=spans))
+                            highlight=fragment(passage.text, spans), spans=spans,
+                            duplicates=tuple(p.passage_id for p in others),
+                            duplicate_sources=tuple(sorted({p.source for p in others if p.source}))))
         return hits
+
+    @staticmethod
+    def _top_statements(
+        snap: Snapshot, parsed: ParsedQuery, allowed: np.ndarray, *, offset: int, limit: int | None, total: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The best-ranked passage of each group of duplicates, best first, for one page."""
+        groups = snap.duplicate_groups
+        want = None if limit is None else offset + limit
+        k = total if want is None else min(total, want * 2)
+        while True:
+            docnums, scores = snap.top(parsed, allowed, offset=0, limit=k)
+            _, first = np.unique(groups[docnums], return_index=True)
+            keep = np.sort(first)
+            if want is None or len(keep) >= want or k >= total:
+                break
+            k = min(total, k * 4)
+        end = None if want is None else want
+        return docnums[keep][offset:end], scores[keep][offset:end]
 
     @staticmethod
     def _scores_for(snap: Snapshot, parsed: ParsedQuery, docnums: np.ndarray) -> np.ndarray:
@@ -349,8 +391,9 @@ def _resolve(
 
     Words are ANDed, so a count means "passages with all of these words" (or their synonyms). A
     plain query that no passage matches whole falls back to any of its words, ranked; one that
-    matches nothing at all falls back to words spelled within one or two letters of its own. Each
-    fallback says so in the notes.
+    matches nothing at all falls back to words spelled within one or two letters of those of its
+    words the collection does not know (misspellings, not words that merely match nothing here).
+    Each fallback says so in the notes.
     """
     parsed = snap.parse(expansion.text)
     notes = list(parsed.notes)
@@ -365,7 +408,8 @@ def _resolve(
         if any_allowed.any():
             notes.append("No passage contains all of your words; showing passages with any of them, best first.")
             return any_parsed, any_base, any_allowed, notes, expansion.text
-    fuzzy = " ".join(f"{w}~{2 if len(w) >= 7 else 1}" for w in parsed.words if len(w) >= 4)
+    typed = parsed.words if expansion.text == query else snap.parse(query).words
+    fuzzy = " ".join(f"{w}~{2 if len(w) >= 6 else 1}" for w in typed if snap.may_be_misspelt(w))
     if fuzzy:
         fuzzy_parsed = snap.parse(fuzzy, any_word=True)
         fuzzy_base, fuzzy_allowed = _matches(snap, fuzzy_parsed, filter_masks, include_boilerplate)
