@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also show passages flagged as boilerplate (calls to action, disclaimers, ...)")
     p.add_argument("--no-synonyms", action="store_true",
                    help="search the words as typed, without the vocabulary's synonyms and brand names")
+    p.add_argument("--collapse-duplicates", action="store_true",
+                   help="show each statement once: leave out passages that say the same as a better-placed one")
 
     p = sub.add_parser("show", help="a passage with its neighbours and provenance")
     p.add_argument("passage_id")
@@ -140,7 +142,7 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
     with KnowledgeBase.open(_index(args)) as kb:
         results = kb.search(args.query, args.filter, limit=None if limit == 0 else limit, offset=args.offset,
                             sort=args.sort, include_boilerplate=args.include_boilerplate,
-                            synonyms=not args.no_synonyms)
+                            synonyms=not args.no_synonyms, collapse_duplicates=args.collapse_duplicates)
     target: TextIO = open(args.output, "w", encoding="utf-8", newline="") if args.output else out  # noqa: SIM115
     try:
         if args.format == "csv":
@@ -160,7 +162,8 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
 
 def _print_table(results: Any, out: TextIO) -> None:
     shown = f"{results.offset + 1}-{results.offset + len(results.hits)} of " if results.hits else ""
-    print(f"{shown}{results.total} passages", file=out)
+    statements = f" ({results.statements} distinct statements)" if results.statements is not None else ""
+    print(f"{shown}{results.total} passages{statements}", file=out)
     for note in results.notes:
         print(f"note: {note}", file=out)
     if results.suggestion:
@@ -173,6 +176,9 @@ def _print_table(results: Any, out: TextIO) -> None:
         print(f"     id {p.passage_id}" + ("  (boilerplate)" if p.boilerplate else ""), file=out)
         for line in textwrap.wrap(hit.highlight, width=100):
             print(f"     {line}", file=out)
+        if hit.duplicates:
+            sources = ", ".join(hit.duplicate_sources) or "the same source"
+            print(f"     also stated by {len(hit.duplicates)} other passage(s): {sources}", file=out)
         tags = "; ".join(f"{k}: {', '.join(v)}" for k, v in p.tags.items() if v)
         if tags:
             print(f"     [{tags}]", file=out)

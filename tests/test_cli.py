@@ -145,3 +145,12 @@ def test_python_dash_m_and_console_script_agree(index):
     proc = subprocess.run([sys.executable, "-m", "kb", "search", "orally", "--index", index, "--format", "json"],
                           capture_output=True, text=True, cwd=REPO, check=True)
     assert json.loads(proc.stdout)["total"] == 1
+
+
+def test_collapsed_table_names_the_other_sources(make_index):
+    text = "Baclofen is a muscle relaxant that is used to treat spasticity caused by multiple sclerosis."
+    index = str(make_index([D("A", [P(text)], source="Site A"), D("B", [P(text)], source="Site B")]))
+    code, out = run("search", "spasticity", "--index", index, "--collapse-duplicates")
+    assert code == 0
+    assert "1-1 of 2 passages (1 distinct statements)" in out
+    assert "also stated by 1 other passage(s): Site" in out
