@@ -192,7 +192,7 @@ if search_tab.open:
             st.markdown(page.QUERY_HELP)
 
         for note in results.notes:
-            st.info(page.md_escape(note), icon=":material/info:")
+            st.caption(f":material/info: {page.md_escape(note)}")
         if results.suggestion:
             st.button(f"Did you mean: **{page.md_escape(results.suggestion)}**", key="w_suggestion",
                       type="tertiary", icon=":material/spellcheck:", on_click=apply_query, args=(results.suggestion,))

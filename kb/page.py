@@ -543,5 +543,7 @@ QUERY_HELP = """
 | `baclofin~` | fuzzy: close spellings (`~2` for two edits) |
 | `hallucinat*` `sei?ure` | wildcards: `*` any letters, `?` one letter |
 
-An empty query lists every passage. A malformed query is searched as plain words, and the page says so.
+Plain words also find their synonyms and brand names from the vocabulary (*Lioresal* finds *baclofen*), and a
+word found nowhere is searched as close spellings; the note above the results says when. An empty query lists
+every passage; a malformed one is searched as plain words.
 """

@@ -194,7 +194,7 @@ def test_did_you_mean_is_one_click(app, sample_index: Path) -> None:
 def test_notes_are_shown(app, sample_index: Path) -> None:
     at = app(sample_index, q='"unclosed seizures').run()
     assert not at.exception
-    assert any("unclosed quote" in i.value for i in at.info)
+    assert any("unclosed quote" in c.value for c in at.caption)
 
 
 def test_query_parameters_restore_a_search(app, sample_index: Path) -> None:

@@ -269,9 +269,9 @@ def test_readme_screenshot(server, page, tmp_path: Path) -> None:
     """A representative search for the README; copied to docs/ when KB_README_SCREENSHOT=1."""
     from playwright.sync_api import expect
 
-    page.goto(server.url + "/?q=baclofen+withdrawal&severity=serious")
+    page.goto(server.url + "/?q=seizures&topic=withdrawal")
     expect(page.locator(".kb-hit").first).to_be_visible()
-    total = search(server.index, "baclofen withdrawal", {"severity": ["serious"]}, limit=0).total
+    total = search(server.index, "seizures", {"topic": ["withdrawal"]}, limit=0).total
     expect(summary(page)).to_contain_text(f"{total} passage")
     settle(page)
     page.wait_for_timeout(500)
