@@ -264,6 +264,21 @@ def sample_texts(jsonl: Path, k: int, seed: int) -> list[str]:
 # The measures
 
 
+def failed(notes: list[str], what: str, exc: BaseException) -> None:
+    """A measure that crashed (the tree may be mid-edit): noted in the report, the run goes on."""
+    msg = f"{what} FAILED: {type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
+    notes.append(msg)
+    log(msg)
+
+
+def forget_queries(kb) -> None:
+    """Empties kb's per-snapshot cache of query matches (if this kb has one), so the next search is
+    timed as a new query rather than a repeat; term postings and facet tables stay warm."""
+    cache = getattr(kb.snapshot(), "_match_cache", None)
+    if isinstance(cache, dict):
+        cache.clear()
+
+
 def timed(fn: Callable[[], object]) -> float:
     t0 = time.perf_counter()
     fn()
@@ -366,6 +381,7 @@ def page_reruns_library(kb, peer_db: peer.Peer | None, queries: Sequence[BenchQu
 
     kb_t, peer_t = [], []
     for q in queries[:n]:
+        forget_queries(kb)
         kb_t.append(timed(lambda q=q: kb.search(q.text, q.filters, limit=PAGE_SIZE, facet_size=50).to_frame()))
         if peer_db is not None:
             peer_t.append(timed(lambda q=q: peer_page(q)))
@@ -407,9 +423,7 @@ def relevance(kb, peer_db: peer.Peer, corpus: Corpus, limit: int | None) -> list
 # Header
 
 
-def machine_header(corpus: Corpus, passages: int, args: argparse.Namespace, page_how: str) -> str:
-    import psutil
-
+def git_commit() -> str:
     try:
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True, check=True).stdout.strip()
@@ -418,6 +432,12 @@ def machine_header(corpus: Corpus, passages: int, args: argparse.Namespace, page
         commit += " (+ uncommitted changes)" if dirty else ""
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
+    return commit
+
+
+def machine_header(corpus: Corpus, passages: int, args: argparse.Namespace, page_how: str, commit: str) -> str:
+    import psutil
+
     ram = psutil.virtual_memory().total / 2**30
     return "\n".join([
         f"## {corpus.name} — {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}",
@@ -428,6 +448,8 @@ def machine_header(corpus: Corpus, passages: int, args: argparse.Namespace, page
         f"(kb read them as {corpus.input_format}); commit {commit}",
         f"- queries: {args.queries} unfiltered + {args.queries} filtered, mixed kinds (1-3 terms, phrases, questions)",
         f"- page rerun: {page_how}",
+        "- kb's per-snapshot cache of query matches is emptied before each timed library search (each is a new "
+        "query); term postings and facet tables stay warm, as in a long-running page",
         "- peer: SQLite FTS5 (porter), bm25 weights text 1.0 / section 0.6 / title 0.25, indexing kb's own passages; "
         "its ingest time is indexing only (kb's includes reading, chunking and tagging)",
     ])
@@ -468,6 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.queries < 200:
         log(f"--queries {args.queries}: fewer than 200, fine for a check but not for a report")
     workdir: Path = args.workdir.resolve()
+    commit = git_commit()
     workdir.mkdir(parents=True, exist_ok=True)
     corpus = prepare_corpus(args, workdir)
     if corpus is None:
@@ -489,12 +512,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     kb_rate = passages / ing["elapsed_s"] if ing["elapsed_s"] else float("nan")
     kb_mem = max(ing["maxrss_mb"], ing["children_maxrss_mb"])
 
-    reingest = []
-    for _ in range(args.reingest_runs):
-        r = run_child("ingest", {"paths": [str(p) for p in corpus.inputs], "index": str(index), "rebuild": False})
-        reingest.append(r["elapsed_s"])
-        if r["passages"]:
-            notes.append(f"re-ingest of the unchanged corpus rewrote {r['passages']} passages ({r['summary']})")
+    reingest: list[float] = []
+    try:
+        for _ in range(args.reingest_runs):
+            r = run_child("ingest", {"paths": [str(p) for p in corpus.inputs], "index": str(index), "rebuild": False})
+            reingest.append(r["elapsed_s"])
+            if r["passages"]:
+                notes.append(f"re-ingest of the unchanged corpus rewrote {r['passages']} passages ({r['summary']})")
+    except RuntimeError as exc:
+        notes.append(f"re-ingest FAILED: {str(exc).strip().splitlines()[-1]}")
     log(f"re-ingest: {[round(x, 2) for x in reingest]} s")
 
     from kb.search import KnowledgeBase
@@ -545,15 +571,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     s_kb, s_pe, f_kb, f_pe, fl_kb, fl_pe = [], [], [], [], [], []
     agree = 0
     for q in base:
+        forget_queries(kb)
         s_kb.append(timed(lambda q=q: [h.highlight for h in kb.search(q.text, limit=10).hits]))
         if pdb:
             s_pe.append(timed(lambda q=q: pdb.search(q.text, limit=10, facets=False)))
         res: list = []
+        forget_queries(kb)
         f_kb.append(timed(lambda q=q, res=res: res.append(kb.search(q.text, limit=10, facet_size=None))))
         if pdb:
             f_pe.append(timed(lambda q=q, res=res: res.append(pdb.search(q.text, limit=10, facets=True))))
             agree += res[0].total == res[1].total
     for q in filtered:
+        forget_queries(kb)
         fl_kb.append(timed(lambda q=q: kb.search(q.text, q.filters, limit=10)))
         if pdb:
             fl_pe.append(timed(lambda q=q: pdb.search(q.text, q.filters, limit=10, facets=True)))
@@ -578,11 +607,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     from kb.export import COLUMNS, write_csv
 
     n_rows = min(10_000, kb_all.total)
-    ex_kb, ex_pe = [], []
-    for _ in range(args.export_runs):
-        ex_kb.append(timed(lambda: write_csv(kb.search("", limit=n_rows), io.StringIO())))
-        if pdb:
-            ex_pe.append(timed(lambda: pdb.export_csv("", None, io.StringIO(), COLUMNS, limit=n_rows)))
+    ex_kb: list[float] = []
+    ex_pe: list[float] = []
+    try:
+        for _ in range(args.export_runs):
+            ex_kb.append(timed(lambda: write_csv(kb.search("", limit=n_rows), io.StringIO())))
+            if pdb:
+                ex_pe.append(timed(lambda: pdb.export_csv("", None, io.StringIO(), COLUMNS, limit=n_rows)))
+    except Exception as exc:
+        failed(notes, "kb CSV export", exc)
     rows.append(Row(f"CSV export of {n_rows:,} rows (search + write)", "ms", ex_kb, ex_pe))
 
     # ---- page rerun after a filter click
@@ -594,20 +627,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             pg_kb, page_how = page_reruns_apptest(app, index, filtered, args.page_runs)
         except Exception as exc:
-            notes.append(f"AppTest of {app.name} failed ({type(exc).__name__}: {exc}); timed the library path")
-    lib_kb, pg_pe = page_reruns_library(kb, pdb, filtered, args.page_runs)
+            failed(notes, f"AppTest of {app.name} (the library path is timed instead)", exc)
+    try:
+        lib_kb, pg_pe = page_reruns_library(kb, pdb, filtered, args.page_runs)
+    except Exception as exc:
+        failed(notes, "the page's library path", exc)
+        lib_kb, pg_pe = [], []
     if not pg_kb:
         pg_kb = lib_kb
-        page_how = ("no Streamlit page found: the library call path the page makes (search with filters, "
-                    f"{PAGE_SIZE} hits, facets, DataFrame)")
+        page_how = (f"the library calls a rerun makes (filtered search, {PAGE_SIZE} hits, facets, DataFrame), "
+                    + ("as no Streamlit page was found" if app is None else "as the page's AppTest failed"))
+    page_how += "; peer: the same search, facets and DataFrame"
     rows.append(Row("page rerun after a filter click" + (" (library path)" if pg_kb is lib_kb else " (AppTest)"),
                     "ms", pg_kb, pg_pe, "< 300 (p95)", lambda _a, b, _c: b < 300))
 
     # ---- cold open + first search, each in a fresh process
     cold_kb, cold_pe, imports = [], [], []
-    first = filtered[0]
-    for _ in range(args.cold_runs):
-        r = run_child("cold_kb", {"index": str(index), "query": first.text, "filters": first.filters})
+    for i in range(args.cold_runs):
+        first = filtered[i % len(filtered)]
+        try:
+            r = run_child("cold_kb", {"index": str(index), "query": first.text, "filters": first.filters})
+        except RuntimeError as exc:
+            notes.append(f"cold open FAILED: {str(exc).strip().splitlines()[-1]}")
+            break
         cold_kb.append(r["open_search_s"] * 1000)
         imports.append(r["import_s"] * 1000)
         if pdb:
@@ -621,12 +663,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     # ---- relevance
     if corpus.questions and pdb:
         log("scoring MedQuAD questions ...")
-        rows += relevance(kb, pdb, corpus, args.relevance_queries or None)
+        try:
+            rows += relevance(kb, pdb, corpus, args.relevance_queries or None)
+        except Exception as exc:
+            failed(notes, "relevance", exc)
     elif corpus.questions:
         notes.append("relevance needs the peer (run without --skip-peer)")
 
     table = render(rows)
-    header = machine_header(corpus, passages, args, page_how)
+    end_commit = git_commit()
+    if end_commit != commit:
+        notes.append(f"the working tree changed during the run (commit {commit} at the start, {end_commit} at the end)")
+    header = machine_header(corpus, passages, args, page_how, commit)
     text = "\n".join([header, "", table, "", *(f"- {n}" for n in notes), ""])
     print(text)
     if args.out:
@@ -671,9 +719,21 @@ def profile(args: argparse.Namespace, corpus: Corpus, kb, queries: Sequence[Benc
     profiler = Profiler(interval=0.0005)
     profiler.start()
     for q in queries:
+        forget_queries(kb)
         kb.search(q.text, limit=10, facet_size=None)
     profiler.stop()
     parts += ["", format_summary(f"kb search + facets, {len(queries)} queries", profiler.last_session)]
+    app = find_app()
+    if app is not None:
+        profiler = Profiler(interval=0.001)
+        profiler.start()
+        try:
+            page_reruns_apptest(app, kb.root, [q for q in queries if q.kind != "question"], 5)
+        except Exception as exc:
+            parts += ["", f"(page profile failed: {type(exc).__name__}: {exc})"]
+        profiler.stop()
+        parts += ["", format_summary("page: AppTest, 5 x (type a query, click a facet value)",
+                                     profiler.last_session)]
     shutil.rmtree(pindex, ignore_errors=True)
     return "\n".join(parts)
 
