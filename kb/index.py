@@ -47,7 +47,9 @@ from whoosh.util.numeric import byte_to_length
 from kb import dedupe
 from kb.model import FACETS, TAG_FACETS, Document, IndexIncompatible, IndexMissing, KbError, Passage
 
-SCHEMA_VERSION = 1
+#: Bump whenever the schema or a stored record changes: an older index is then refused with a
+#: clear message (and `kb ingest` builds a new one) instead of failing half-way through a search.
+SCHEMA_VERSION = 2
 META_FILE = "kb.json"
 
 #: Fields a free-text query searches, with their weight in the ranking.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import hashlib
+import json
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from typing import Any
 
 from kb import chunk as chunk_mod
 from kb import readers
-from kb.index import SCHEMA_VERSION, IndexMeta, IndexWriter, ManifestEntry, open_writer, remove_stale_stores
+from kb.index import SCHEMA_VERSION, IndexWriter, ManifestEntry, open_writer, remove_stale_stores
 from kb.model import Document, KbError, Passage, UnreadableFile
 
 #: How many passages to buffer before a commit makes them searchable (and safe from a crash).
@@ -211,10 +212,12 @@ def ingest(
 
 
 def known_roots(index: Path) -> list[str]:
-    """The files and folders ingested into ``index`` so far (from its kb.json)."""
+    """The files and folders ingested into ``index`` so far (from its kb.json), read even from
+    an index of an older schema, so that refreshing it rebuilds what it held."""
     try:
-        return list(IndexMeta.read(index).settings.get("roots", []))
-    except KbError:
+        data = json.loads((index / "kb.json").read_text(encoding="utf-8"))
+        return [str(r) for r in data.get("settings", {}).get("roots", [])]
+    except (OSError, ValueError, AttributeError, TypeError):
         return []
 
 

@@ -212,7 +212,8 @@ def read_document(path: Path, *, doc_id: str, title: str | None = None, source: 
     """Read one file into a Document, or raise UnreadableFile saying why in plain words.
 
     The bytes are read once; ``sha256`` is of those bytes so ingest can tell an unchanged file.
-    An explicit ``title`` wins over the one the reader guesses; ``source`` is the caller's.
+    An explicit ``title`` wins over the one the reader guesses; so does the caller's ``source`` over
+    the reader's (an HTML page's site name).
     """
     path = Path(path)
     func = _READERS.get(path.suffix.lower())
@@ -233,7 +234,7 @@ def read_document(path: Path, *, doc_id: str, title: str | None = None, source: 
         doc_id=doc_id,
         path=str(path),
         title=title.strip() if title and title.strip() else doc.title,
-        source=source or "",
+        source=source or doc.source,
         sha256=hashlib.sha256(raw).hexdigest(),
     )
 
@@ -415,6 +416,141 @@ def read_markdown(path: Path, raw: bytes) -> Document:
         text=text,
         format="markdown",
     )
+
+@reader(".html", ".htm")
+def read_html(path: Path, raw: bytes) -> Document:
+    """A web page's main text as Markdown (``#`` headings, ``- `` items, pipe tables), without its
+    navigation, ads, banners and footer: trafilatura in precision mode, offline (it is given the
+    bytes, never a URL). Keeps the page's URL (canonical link) and site name (og:site_name, else
+    the URL's host), which is also the default source."""
+    import trafilatura
+
+    page = decode_text(path, raw)  # as every text file: BOM, UTF-8, else a legacy encoding; binary refused
+    text = trafilatura.extract(page, output_format="markdown", favor_precision=True, include_comments=False,
+                               include_tables=True, include_images=False, include_links=False)
+    if not text or not text.strip():
+        raise UnreadableFile(str(path), "no main text found: the page holds only navigation, links or boilerplate")
+    text = normalise_newlines(text)
+    info = trafilatura.extract_metadata(page)
+    meta = {key: value for key, value in (("url", info.url), ("site_name", info.sitename)) if value}
+    title = _clean_title(info.title or "") or guess_title(text, path, markdown=True)
+    return Document(doc_id="", path=str(path), title=title, source=meta.get("site_name", ""), text=text,
+                    format="markdown", meta=meta)
+
+
+#: PDF metadata titles that name a file or a tool, not the document ("Microsoft Word - label.docx").
+_JUNK_PDF_TITLE = re.compile(r"^(?:untitled|microsoft \w+ - .*|.*\.(?:docx?|pdf|rtf|tmp|indd|qxd))$", re.IGNORECASE)
+
+
+@reader(".pdf")
+def read_pdf(path: Path, raw: bytes) -> Document:
+    """A PDF's text layer (pypdf), page by page with "\\n\\n" between pages; ``meta["page_starts"]``
+    says where each page begins, so every passage knows its page(s). A scanned PDF (no text
+    layer), a password-protected or a damaged one is an UnreadableFile saying so."""
+    import pypdf
+    from pypdf.errors import DependencyError, PyPdfError
+
+    try:
+        pdf = pypdf.PdfReader(io.BytesIO(raw))
+        if pdf.is_encrypted and not pdf.decrypt(""):
+            raise UnreadableFile(str(path), "the PDF is password-protected; save an unprotected copy to ingest it")
+        pages = [normalise_newlines(page.extract_text() or "").strip() for page in pdf.pages]
+        info_title = str((pdf.metadata or {}).get("/Title") or "").strip()
+    except DependencyError as exc:
+        raise UnreadableFile(str(path), f"the PDF is encrypted and cannot be opened ({exc})") from None
+    except (PyPdfError, ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
+        # pypdf reports a damaged file with whichever exception its parser ran into
+        raise UnreadableFile(str(path), f"the PDF is damaged or truncated and cannot be read ({exc})") from None
+    if not pages:
+        raise UnreadableFile(str(path), "the PDF has no pages")
+    if not any(pages):
+        raise UnreadableFile(str(path), "no text layer: the PDF looks scanned; OCR it first")
+    starts, offset = [], 0
+    for page in pages:
+        starts.append(offset)
+        offset += len(page) + 2
+    text = "\n\n".join(pages)
+    title = "" if _JUNK_PDF_TITLE.match(info_title) else info_title
+    return Document(doc_id="", path=str(path), title=title or guess_title(text, path), source="", text=text,
+                    format="text", meta={"page_starts": starts})
+
+
+_DOCX_HEADING = re.compile(r"^Heading ([1-9])$")
+_DOCX_LIST_LEVEL = re.compile(r"^List (?:Bullet|Number|Continue)? ?[2-9]$")
+
+
+@reader(".docx")
+def read_docx(path: Path, raw: bytes) -> Document:
+    """A Word document's body as Markdown (python-docx): Heading 1-6 (and Title) styles become ``#``
+    headings, numbered and bulleted paragraphs ``- `` items (indented by level), tables pipe rows,
+    a paragraph in bold throughout ``**...**``. Headers, footers and comments are left out."""
+    import zipfile
+
+    import docx
+    from docx.table import Table
+
+    try:
+        word = docx.Document(io.BytesIO(raw))
+    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise UnreadableFile(str(path), f"not a readable Word .docx file ({exc})") from None
+    blocks: list[str] = []
+    in_list = False
+    for item in word.iter_inner_content():
+        line, is_item = _docx_table(item) if isinstance(item, Table) else _docx_paragraph(item)
+        if not line:
+            continue
+        if is_item and in_list:
+            blocks[-1] += "\n" + line
+        else:
+            blocks.append(line)
+        in_list = is_item
+    text = normalise_newlines("\n\n".join(blocks))
+    title = _clean_title(word.core_properties.title or "") or guess_title(text, path, markdown=True)
+    return Document(doc_id="", path=str(path), title=title, source="", text=text, format="markdown")
+
+
+def _docx_paragraph(paragraph: Any) -> tuple[str, bool]:
+    """One paragraph as a Markdown line, and whether it is a list item."""
+    text = paragraph.text.strip()
+    if not text:
+        return "", False
+    style = paragraph.style
+    name = style.name if style is not None else ""
+    heading = _DOCX_HEADING.match(name or "")
+    if heading or name == "Title":
+        level = min(int(heading.group(1)), 6) if heading else 1
+        return "#" * level + " " + " ".join(text.split()), False
+    num_pr = paragraph._p.pPr.numPr if paragraph._p.pPr is not None else None
+    while num_pr is None and style is not None:  # a list style ("List Bullet") numbers its paragraphs itself
+        num_pr = style.element.pPr.numPr if style.element.pPr is not None else None
+        style = style.base_style
+    if num_pr is not None:
+        if num_pr.ilvl is not None:
+            level = num_pr.ilvl.val
+        else:  # "List Bullet 2" is the second level
+            level = int(name[-1]) - 1 if _DOCX_LIST_LEVEL.match(name or "") else 0
+        return "  " * level + "- " + " ".join(text.split()), True
+    runs = [run for run in paragraph.runs if run.text.strip()]
+    if runs and all(run.bold for run in runs) and "\n" not in text:
+        return f"**{text}**", False
+    return text, False
+
+
+def _docx_table(table: Any) -> tuple[str, bool]:
+    """A table as pipe rows, the first one a header row; merged cells count once."""
+    rows = []
+    for row in table.rows:
+        cells, seen = [], set()
+        for cell in row.cells:
+            if id(cell._tc) in seen:
+                continue
+            seen.add(id(cell._tc))
+            cells.append(" ".join(cell.text.split()).replace("|", "\\|"))
+        if any(cells):
+            rows.append("| " + " | ".join(cells) + " |")
+            if len(rows) == 1:
+                rows.append("|" + " --- |" * len(cells))
+    return "\n".join(rows), False
 
 
 # --------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from kb.ingest import ingest, page_label, passage_ids
+from kb.model import IndexIncompatible
 from kb.readers import TableColumns
 from kb.search import KnowledgeBase
 
@@ -318,3 +319,18 @@ def test_a_table_that_becomes_unreadable_keeps_its_rows(tmp_path):
 def test_page_label_from_page_starts(start, end, label):
     assert page_label([0, 10, 30], start, end) == label
     assert page_label([], start, end) == ""
+
+
+def test_an_index_of_an_older_schema_is_refused_clearly_and_rebuilt_by_ingest(corpus, tmp_path):
+    index = tmp_path / "index"
+    ingest([corpus], index=index)
+    meta = json.loads((index / "kb.json").read_text())
+    meta["schema_version"] = 1
+    (index / "kb.json").write_text(json.dumps(meta))
+    with pytest.raises(IndexIncompatible, match="kb ingest --rebuild"):
+        KnowledgeBase.open(index)
+    report = ingest(index=index)  # no paths: what the old index held, into a new store
+    assert len(report.added) == 2
+    with KnowledgeBase.open(index) as kb:
+        assert kb.stats()["documents"] == 2
+    assert len(list(index.glob("store-*"))) == 1

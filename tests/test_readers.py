@@ -137,8 +137,9 @@ def test_undecodable_bytes(tmp_path: Path) -> None:
 
 
 def test_unsupported_suffix_names_the_supported_ones(tmp_path: Path) -> None:
-    reason = unreadable(write(tmp_path, "label.pdf", b"%PDF-1.4 ...")).reason
-    assert "unsupported" in reason and ".pdf" in reason and ".txt" in reason and ".md" in reason
+    reason = unreadable(write(tmp_path, "label.doc", b"\xd0\xcf\x11\xe0 legacy Word")).reason
+    assert "unsupported file type (.doc)" in reason
+    assert all(suffix in reason for suffix in (".txt", ".md", ".html", ".pdf", ".docx"))
 
 
 def test_file_without_suffix(tmp_path: Path) -> None:
@@ -243,7 +244,7 @@ def make_tree(root: Path) -> None:
     for name in [
         "b.txt",
         "a.md",
-        "notes.pdf",
+        "notes.doc",
         "kb-metadata.json",
         ".hidden.txt",
         ".git/config.txt",
@@ -263,7 +264,7 @@ def test_iter_files_walks_folders_sorted_skipping_hidden_and_unsupported(tmp_pat
 
 def test_iter_files_yields_explicit_files_even_unsupported_or_missing(tmp_path: Path) -> None:
     make_tree(tmp_path)
-    given = [tmp_path / "notes.pdf", tmp_path / "missing.txt", tmp_path / "b.txt"]
+    given = [tmp_path / "notes.doc", tmp_path / "missing.txt", tmp_path / "b.txt"]
     assert list(iter_files(given)) == given
 
 
