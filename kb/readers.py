@@ -417,11 +417,12 @@ def read_markdown(path: Path, raw: bytes) -> Document:
         format="markdown",
     )
 
+
 @reader(".html", ".htm")
 def read_html(path: Path, raw: bytes) -> Document:
     """A web page's main text as Markdown (``#`` headings, ``- `` items, pipe tables), without its
     navigation, ads, banners and footer: trafilatura in precision mode, offline (it is given the
-    bytes, never a URL). Keeps the page's URL (canonical link) and site name (og:site_name, else
+    decoded text, never a URL). Keeps the page's URL (canonical link) and site name (og:site_name, else
     the URL's host), which is also the default source."""
     import trafilatura
 
