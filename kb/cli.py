@@ -68,6 +68,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--collapse-duplicates", action="store_true",
                    help="show each statement once: leave out passages that say the same as a better-placed one")
 
+    p = sub.add_parser("compare", help="what each source says, side by side, with conflicting doses flagged",
+                       description="Groups the passages matching QUERY (any of its plain words) by source, reads "
+                       "the dose statements in them (amount, frequency, route, kind, mg/day) and flags sources "
+                       "that disagree: the same drug, kind of dose (starting, maintenance, maximum) and route, "
+                       "with no mg/day value in common.")
+    p.add_argument("query", nargs="?", default="", help="the query (empty: every passage, with --topic or --filter)")
+    with_index(p)
+    p.add_argument("--filter", action="append", default=[], metavar="FIELD=VALUE",
+                   help=f"keep passages with this facet value (as in search). Fields: {', '.join(FACETS)}")
+    p.add_argument("--topic", metavar="T", help="only passages on this topic (e.g. dosage)")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+
     p = sub.add_parser("show", help="a passage with its neighbours and provenance")
     p.add_argument("passage_id")
     with_index(p)
@@ -184,6 +196,20 @@ def _print_table(results: Any, out: TextIO) -> None:
             print(f"     [{tags}]", file=out)
 
 
+def cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
+    from kb.compare import compare
+    from kb.search import KnowledgeBase
+
+    with KnowledgeBase.open(_index(args)) as kb:
+        comparison = compare(kb, args.query, args.filter, topic=args.topic)
+    if args.format == "json":
+        json.dump(comparison.to_dict(), out, ensure_ascii=False, indent=2)
+        out.write("\n")
+    else:
+        print(comparison.to_text(), file=out)
+    return 0
+
+
 def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     from kb.index import passage_record
     from kb.search import KnowledgeBase
@@ -226,4 +252,7 @@ def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
-COMMANDS = {"ingest": cmd_ingest, "search": cmd_search, "show": cmd_show, "stats": cmd_stats}
+COMMANDS = {
+    "ingest": cmd_ingest, "search": cmd_search, "show": cmd_show, "stats": cmd_stats,
+    "compare": cmd_compare,
+}
