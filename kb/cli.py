@@ -89,6 +89,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("stats", help="documents, passages and counts per facet value")
     with_index(p)
     p.add_argument("--format", choices=("table", "json"), default="table")
+
+    p = sub.add_parser("eval", help="measure ranking against a relevance set (MRR, nDCG, recall)",
+                       description="Runs each question of a relevance set (JSONL: id, query, filters, relevant "
+                       "passages by id or text snippet) through search and scores the top k: MRR@k, nDCG@k, "
+                       "Recall@k and the questions with no relevant hit. See kb/data/relevance/ for an example.")
+    p.add_argument("queries", metavar="QUERIES.jsonl", help="the relevance set")
+    with_index(p)
+    p.add_argument("--k", type=int, default=10, help="score the top k hits (default 10)")
+    p.add_argument("--unit", choices=("passage", "document"), default="passage",
+                   help="what counts as one result: a passage, or its document (a table's row); default passage")
+    p.add_argument("--format", choices=("table", "json"), default="table")
+    p.add_argument("--per-query", action="store_true", help="also one row per question, to see which fail")
     return parser
 
 
@@ -252,7 +264,19 @@ def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
     return 0
 
 
+def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
+    from kb.evaluate import evaluate_file
+
+    ev = evaluate_file(args.queries, _index(args), k=args.k, unit=args.unit)
+    if args.format == "json":
+        json.dump(ev.to_dict(per_query=args.per_query), out, ensure_ascii=False, indent=2)
+        out.write("\n")
+    else:
+        out.write(ev.format_table(per_query=args.per_query))
+    return 0
+
+
 COMMANDS = {
-    "ingest": cmd_ingest, "search": cmd_search, "show": cmd_show, "stats": cmd_stats,
+    "ingest": cmd_ingest, "search": cmd_search, "show": cmd_show, "stats": cmd_stats, "eval": cmd_eval,
     "compare": cmd_compare,
 }
