@@ -12,6 +12,7 @@ the values of a facet stay visible (as alternatives) after one of them is chosen
 from __future__ import annotations
 
 import os
+import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -225,8 +226,9 @@ class KnowledgeBase:
         with self._lock:
             snap = self.snapshot()
             filter_masks = {name: snap.facet_mask(name, values) for name, values in chosen.items()}
-            expansion = self.expander().expand(query) if synonyms else Expansion(query)
-            parsed, base, allowed, notes, searched = _resolve(snap, query, expansion, filter_masks,
+            wanted = natural_query(query)
+            expansion = self.expander().expand(wanted) if synonyms else Expansion(wanted)
+            parsed, base, allowed, notes, searched = _resolve(snap, wanted, expansion, filter_masks,
                                                               include_boilerplate)
             total = int(np.count_nonzero(allowed))
             facets = _count_facets(snap, base, filter_masks, chosen, facet_size)
@@ -234,7 +236,7 @@ class KnowledgeBase:
                               collapse=collapse_duplicates)
             statements = (int(np.unique(snap.duplicate_groups[allowed]).size) if collapse_duplicates else None)
             as_typed = 0 if searched != expansion.text else total  # a fuzzy fallback found "spelled like"
-            suggestion = self._suggest(snap, query, as_typed, chosen, include_boilerplate)
+            suggestion = self._suggest(snap, wanted, as_typed, chosen, include_boilerplate)
         return Results(
             query=query, filters=chosen, total=total, offset=offset, limit=limit, sort=sort,
             hits=hits, facets=facets, suggestion=suggestion, notes=notes,
@@ -384,16 +386,39 @@ class KnowledgeBase:
             }
 
 
+#: Words that make a question a question but say nothing about its subject: dropped from plain
+#: queries ("how does baclofen work" searches baclofen work) when other words remain.
+QUESTION_WORDS = frozenset({
+    "how", "what", "which", "who", "whom", "whose", "why", "where", "does", "do", "did", "doing", "should",
+    "could", "would", "shall", "might", "must", "i", "me", "my", "mine", "am", "im", "i'm", "we", "our",
+})
+
+
+def natural_query(query: str) -> str:
+    """A query as a person writes it, read as a search: "can baclofen help with alcoholism?"
+
+    A question mark that ends a word (or stands alone) is punctuation, not a one-letter
+    wildcard; in a query of plain words, question words are dropped when other words remain.
+    Wildcards inside words (``h?llo``), quoted phrases, fields and operators are left alone.
+    """
+    text = re.sub(r"(?<=[\w\"')\]])\?+(?=\s|$)|(?:(?<=\s)|^)\?+(?=\s|$)", " ", query).strip()
+    if re.search(r'["():*?~^]|\b(AND|OR|NOT)\b', text):
+        return text
+    words = text.split()
+    content = [w for w in words if w.lower().strip(".,;:!") not in QUESTION_WORDS]
+    return " ".join(content) if content else text
+
+
 def _resolve(
     snap: Snapshot, query: str, expansion: Expansion, filter_masks: dict[str, np.ndarray], include_boilerplate: bool
 ) -> tuple[ParsedQuery, np.ndarray, np.ndarray, list[str], str]:
     """Reads a query and finds its matches: (parsed, matches before filters, after, notes, searched).
 
     Words are ANDed, so a count means "passages with all of these words" (or their synonyms). A
-    plain query that no passage matches whole falls back to any of its words, ranked; one that
-    matches nothing at all falls back to words spelled within one or two letters of those of its
-    words the collection does not know (misspellings, not words that merely match nothing here).
-    Each fallback says so in the notes.
+    plain query that matches nothing first has the words the collection does not know (its
+    misspellings, not words that merely match nothing here) widened to words spelled within one
+    or two letters; then, if it still matches nothing, any of its words is enough, ranked. Each
+    fallback says so in the notes.
     """
     parsed = snap.parse(expansion.text)
     notes = list(parsed.notes)
@@ -402,20 +427,24 @@ def _resolve(
     base, allowed = _matches(snap, parsed, filter_masks, include_boilerplate)
     if allowed.any() or parsed.browse or not snap.is_plain(query) or not parsed.words:
         return parsed, base, allowed, notes, expansion.text
-    if len(parsed.words) > 1:
-        any_parsed = snap.parse(expansion.text, any_word=True)
-        any_base, any_allowed = _matches(snap, any_parsed, filter_masks, include_boilerplate)
-        if any_allowed.any():
-            notes.append("No passage contains all of your words; showing passages with any of them, best first.")
-            return any_parsed, any_base, any_allowed, notes, expansion.text
     typed = parsed.words if expansion.text == query else snap.parse(query).words
-    fuzzy = " ".join(f"{w}~{2 if len(w) >= 6 else 1}" for w in typed if snap.may_be_misspelt(w))
-    if fuzzy:
-        fuzzy_parsed = snap.parse(fuzzy, any_word=True)
-        fuzzy_base, fuzzy_allowed = _matches(snap, fuzzy_parsed, filter_masks, include_boilerplate)
-        if fuzzy_allowed.any():
-            notes.append(f"Nothing matches your words as spelled; showing words spelled like them: {fuzzy}.")
-            return fuzzy_parsed, fuzzy_base, fuzzy_allowed, notes, fuzzy
+    misspelt = [w for w in typed if snap.may_be_misspelt(w)]
+    spelled = expansion.text
+    for word in misspelt:
+        spelled = _replace_word(spelled, word, f"{word}~{2 if len(word) >= 6 else 1}")
+    attempts = []
+    if misspelt:
+        attempts.append((spelled, False, "Nothing matches {typed} as spelled; showing words spelled like "
+                                         "them: {searched}."))
+    if len(typed) > 1:
+        attempts.append((spelled, True, "No passage contains all of your words; showing passages with any of them, "
+                                        "best first."))
+    for text, any_word, note in attempts:
+        tried = snap.parse(text, any_word=any_word)
+        tried_base, tried_allowed = _matches(snap, tried, filter_masks, include_boilerplate)
+        if tried_allowed.any():
+            notes.append(note.format(typed=", ".join(misspelt), searched=text))
+            return tried, tried_base, tried_allowed, notes, text
     return parsed, base, allowed, notes, expansion.text
 
 
@@ -469,8 +498,6 @@ def _source_rank(snap: Snapshot) -> np.ndarray:
 
 
 def _replace_word(query: str, word: str, better: str) -> str:
-    import re
-
     return re.sub(rf"(?<![\w:]){re.escape(word)}(?!\w)", better, query, count=1)
 
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from kb.index import open_writer
 from kb.model import FACETS, Document, IndexMissing, KbError, Passage
-from kb.search import FilterError, KnowledgeBase, fragment, parse_filters
+from kb.search import FilterError, KnowledgeBase, fragment, natural_query, parse_filters
 from tests.conftest import D, P, build_index
 
 CORPUS = [
@@ -310,3 +310,25 @@ def test_property_facet_counts_match_filtered_totals(tmp_path_factory, tags, cho
         for name in FACETS:
             for fv in results.facets[name].values:
                 assert kb.search("baclofen", {**filters, name: [fv.value]}).total == fv.count
+
+
+@pytest.mark.parametrize(("typed", "read"), [
+    ("What are the serious side effects of baclofen?", "are the serious side effects of baclofen"),
+    ("how does baclofen work", "baclofen work"),
+    ("is baclofen an opioid ?", "is baclofen an opioid"),
+    ("h?llo", "h?llo"),  # a wildcard inside a word stays one
+    ('"how does" it', '"how does" it'),  # phrases and operators are searched as typed
+    ("how", "how"),  # nothing but question words: kept
+])
+def test_natural_questions_are_read_as_searches(typed, read):
+    assert natural_query(typed) == read
+
+
+def test_a_question_mark_is_not_a_wildcard(kb):
+    assert ids(kb.search("what are the side effects?"))[0] == "doc0-0"
+
+
+def test_a_typo_is_corrected_before_any_word_is_enough(kb):
+    results = kb.search("hallucinations stoping")
+    assert ids(results) == ["doc1-0"]
+    assert any("spelled like" in n for n in results.notes)
