@@ -46,6 +46,7 @@ from whoosh.util.numeric import byte_to_length
 
 from kb import dedupe
 from kb.model import FACETS, TAG_FACETS, Document, IndexIncompatible, IndexMissing, KbError, Passage
+from kb.synonyms import SYNONYM_WEIGHT
 
 #: Bump whenever the schema or a stored record changes: an older index is then refused with a
 #: clear message (and `kb ingest` builds a new one) instead of failing half-way through a search.
@@ -643,6 +644,10 @@ class Snapshot:
             return q
         if isinstance(q, wq.Term) and q.fieldname in FACETS:
             return wq.Term(q.fieldname, self.resolve_value(q.fieldname, str(q.text)), boost=q.boost)
+        if isinstance(q, wq.Or) and any(abs(sub.boost - SYNONYM_WEIGHT) < 1e-9 for sub in q.subqueries):
+            # A word and its synonyms (kb.synonyms): scored by the best of them, not their sum, so
+            # a passage naming five brands of a drug does not outrank one that answers the query.
+            return wq.DisjunctionMax([self._clean(sub) for sub in q.subqueries], boost=q.boost).normalize()
         if isinstance(q, wq.compound.CompoundQuery):
             return q.__class__([self._clean(sub) for sub in q.subqueries], boost=q.boost).normalize()
         if isinstance(q, wq.Not):

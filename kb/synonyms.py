@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 EXPANDING_FACETS: tuple[str, ...] = ("side_effect", "condition", "substance", "drug", "route")
 #: The most alternatives one term expands to, shortest first (a huge OR slows every search).
 MAX_ALTERNATIVES = 16
+#: A synonym's weight in the ranking beside the word typed (1.0): synonyms widen what is found
+#: but rank below the user's own word, so a passage listing five brand names does not outrank
+#: one that answers the question. Chosen with `kb eval` on the sample relevance set (BENCHMARKS.md).
+SYNONYM_WEIGHT = 0.3
 #: The longest vocabulary phrase, in words, looked for in a query.
 MAX_PHRASE_WORDS = 6
 
@@ -94,7 +98,8 @@ class Expander:
                 out.append(typed)
             else:
                 added[typed] = alternatives
-                out.append("(" + " OR ".join(_quote(t) for t in [typed, *alternatives]) + ")")
+                weighted = [_quote(typed)] + [f"{_quote(t)}^{SYNONYM_WEIGHT}" for t in alternatives]
+                out.append("(" + " OR ".join(weighted) + ")")
             i += n_words
         return Expansion(text=" ".join(out), added=added)
 

@@ -333,10 +333,13 @@ def test_eval_errors_are_one_error_message(index, tmp_path, capsys):
 
 # Search on the shipped set, measured 2026-11-23 (commit 46c81ea + this change):
 #   MRR@10 0.670, nDCG@10 0.614, Recall@10 0.700, 5 of 35 questions with no relevant passage in the top 10.
+# After reading questions as searches, widening queries whose every word is in few passages, and
+# scoring a synonym group by its best member (same day):
+#   MRR@10 0.859, nDCG@10 0.808, Recall@10 0.890, no question without a relevant passage in the top 10.
 # For comparison, through the same code: a searcher that ignores the query (document order) scores
 # MRR 0.25 / Recall 0.28, and random rankings average MRR 0.15 / Recall 0.20 (best of 200 seeds: 0.27 / 0.35).
-MRR_FLOOR = 0.62
-RECALL_FLOOR = 0.65
+MRR_FLOOR = 0.80
+RECALL_FLOOR = 0.84
 
 
 def test_shipped_set_is_well_formed_and_packaged():

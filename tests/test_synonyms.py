@@ -21,17 +21,17 @@ def expander() -> Expander:
 
 
 @pytest.mark.parametrize(("query", "searched"), [
-    ("sleepiness", "(sleepiness OR drowsiness OR somnolence)"),  # drowsy is drowsiness to the stemmer
-    ("Lioresal dose", "(Lioresal OR baclofen OR Gablofen) dose"),
-    ("ITB", '(ITB OR intrathecal OR "spinal injection")'),  # "intrathecal pump" is covered by intrathecal
+    ("sleepiness", "(sleepiness OR drowsiness^0.3 OR somnolence^0.3)"),  # drowsy = drowsiness to the stemmer
+    ("Lioresal dose", "(Lioresal OR baclofen^0.3 OR Gablofen^0.3) dose"),
+    ("ITB", '(ITB OR intrathecal^0.3 OR "spinal injection"^0.3)'),  # "intrathecal pump" is covered
     ("itb", "itb"),  # abbreviations expand only in capitals
-    ("MS", '(MS OR "multiple sclerosis")'),
+    ("MS", '(MS OR "multiple sclerosis"^0.3)'),
     ("ms", "ms"),
-    ("spinal injection risks", '("spinal injection" OR intrathecal OR ITB) risks'),
+    ("spinal injection risks", '("spinal injection" OR intrathecal^0.3 OR ITB^0.3) risks'),
     ('"sleepiness" OR topic:sleepiness', '"sleepiness" OR topic:sleepiness'),
     ("sleepi* sleepiness~", "sleepi* sleepiness~"),
-    ("(sleepiness AND NOT Lioresal)", "( (sleepiness OR drowsiness OR somnolence) AND NOT "
-                                      "(Lioresal OR baclofen OR Gablofen) )"),
+    ("(sleepiness AND NOT Lioresal)", "( (sleepiness OR drowsiness^0.3 OR somnolence^0.3) AND NOT "
+                                      "(Lioresal OR baclofen^0.3 OR Gablofen^0.3) )"),
     ("seizure", "seizure"),
 ])
 def test_expansion(expander, query, searched):
