@@ -28,7 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--index", metavar="DIR", help="index folder (default: $KB_INDEX or ./index)")
 
     p = sub.add_parser("ingest", help="add documents to the index (default: refresh, or the bundled sample)",
-                       description="Reads .txt and .md files (and folders of them), cuts them into passages, "
+                       description="Reads documents (.txt, .md, .html, .pdf, .docx; tables .jsonl, .csv, .tsv "
+                       "with one document a row), and folders of them, cuts them into passages, "
                        "tags them and indexes them. Unchanged files are skipped; changed ones replaced; files "
                        "gone from an ingested folder removed. With no PATH it refreshes everything ingested "
                        "before, or ingests the bundled baclofen sample into a new index.")
@@ -40,6 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-words", type=int, default=40, help="smallest passage to aim for (default 40)")
     p.add_argument("--max-words", type=int, default=150, help="largest passage to aim for (default 150)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--verbose", action="store_true", help="list every document added, updated or removed")
     p.add_argument("--text-field", default="text", metavar="NAME",
                    help="in tables (.jsonl, .csv, .tsv: one document a row), the column with the text")
     p.add_argument("--title-field", default="title", metavar="NAME", help="the tables' title column")
@@ -148,7 +150,7 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
     finally:
         if bar is not None:
             bar.close()
-    for line in iter_report_lines(report):
+    for line in iter_report_lines(report, most=None if args.verbose else 20):
         print(line, file=out)
     print(report.summary(), file=out)
     return 0

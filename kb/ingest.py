@@ -290,9 +290,13 @@ def _ingest_table(
         seen.update(p for p in manifest if p.startswith(f"{path}#"))  # keep what was indexed
 
 
-def iter_report_lines(report: IngestReport) -> Iterator[str]:
+def iter_report_lines(report: IngestReport, *, most: int | None = 20) -> Iterator[str]:
+    """What changed, a line a document (the first ``most`` of each kind; None for all), then
+    every skipped file with its reason: those always need the user's attention."""
     for label, items in (("added", report.added), ("updated", report.updated), ("removed", report.removed)):
-        for path in items:
+        for path in items[:most]:
             yield f"{label}: {path}"
+        if most is not None and len(items) > most:
+            yield f"{label}: ... and {len(items) - most} more (--verbose lists them all)"
     for path, reason in report.skipped:
         yield f"skipped: {path} ({reason})"

@@ -154,3 +154,16 @@ def test_collapsed_table_names_the_other_sources(make_index):
     assert code == 0
     assert "1-1 of 2 passages (1 distinct statements)" in out
     assert "also stated by 1 other passage(s): Site" in out
+
+
+def test_ingest_lists_the_first_documents_and_counts_the_rest(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i in range(25):
+        (folder / f"d{i:02d}.txt").write_text(f"Note {i}\nBaclofen note number {i}.\n", encoding="utf-8")
+    code, out = run("ingest", str(folder), "--index", str(tmp_path / "index"), "--quiet")
+    assert code == 0
+    assert out.count("added: ") == 21 and "added: ... and 5 more (--verbose lists them all)" in out
+    (folder / "d00.txt").write_text("", encoding="utf-8")
+    code, out = run("ingest", str(folder), "--index", str(tmp_path / "index"), "--quiet", "--verbose")
+    assert f"skipped: {(folder / 'd00.txt').resolve()}" in out
