@@ -25,7 +25,9 @@ def top_functions(
     cum_t: dict[str, float] = defaultdict(float)
 
     def walk(frame: Any, active: frozenset[str]) -> None:
-        if frame.is_synthetic:
+        if frame.is_synthetic:  # "[self]" leaves, or the "[root]" that joins combined sessions
+            for child in frame.children:
+                walk(child, active)
             return
         key = _key(frame)
         self_t[key] += frame.total_self_time
