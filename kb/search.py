@@ -428,38 +428,38 @@ def _resolve(
     if expansion.note():
         notes.append(expansion.note())
     base, allowed = _matches(snap, parsed, filter_masks, include_boilerplate)
+    searched = expansion.text
     if parsed.browse or not snap.is_plain(query) or not parsed.words:
-        return parsed, base, allowed, notes, expansion.text
+        return parsed, base, allowed, notes, searched
     typed = parsed.words if expansion.text == query else snap.parse(query).words
     found = int(np.count_nonzero(allowed))
-    if found >= WIDEN_BELOW or (found and len(typed) < 2):
-        return parsed, base, allowed, notes, expansion.text
-    if found:  # a few passages have every word: rank them first, then those with some of the words
-        wide = snap.parse(expansion.text, any_word=True)
-        wide_base, wide_allowed = _matches(snap, wide, filter_masks, include_boilerplate)
-        if np.count_nonzero(wide_allowed) > found:
+    misspelt = [w for w in typed if snap.may_be_misspelt(w)] if not found else []
+    if misspelt:  # 1. words the collection does not know: widen them to words spelled like them
+        spelled = searched
+        for word in misspelt:
+            spelled = _replace_word(spelled, word, f"{word}~{2 if len(word) >= 6 else 1}")
+        fuzzy = snap.parse(spelled)
+        fuzzy_base, fuzzy_allowed = _matches(snap, fuzzy, filter_masks, include_boilerplate)
+        if fuzzy_allowed.any():
+            notes.append(f"Nothing matches {', '.join(misspelt)} as spelled; showing words spelled like them: "
+                         f"{spelled}.")
+            parsed, base, allowed, searched = fuzzy, fuzzy_base, fuzzy_allowed, spelled
+            found = int(np.count_nonzero(allowed))
+        else:
+            searched = spelled  # the any-word attempt below still uses the spelled-like words
+    if found >= WIDEN_BELOW or len(typed) < 2:
+        return parsed, base, allowed, notes, searched
+    # 2. few or no passages have every word: any of the words will do, those with all ranked first
+    wide = snap.parse(searched, any_word=True)
+    wide_base, wide_allowed = _matches(snap, wide, filter_masks, include_boilerplate)
+    if np.count_nonzero(wide_allowed) > found:
+        if found:
             notes.append(f"Only {found} passage{'s' if found > 1 else ''} contain{'' if found > 1 else 's'} all of "
                          "your words; they come first, then passages with some of them.")
-            return wide, wide_base, wide_allowed, notes, expansion.text
-        return parsed, base, allowed, notes, expansion.text
-    misspelt = [w for w in typed if snap.may_be_misspelt(w)]
-    spelled = expansion.text
-    for word in misspelt:
-        spelled = _replace_word(spelled, word, f"{word}~{2 if len(word) >= 6 else 1}")
-    attempts = []
-    if misspelt:
-        attempts.append((spelled, False, "Nothing matches {typed} as spelled; showing words spelled like "
-                                         "them: {searched}."))
-    if len(typed) > 1:
-        attempts.append((spelled, True, "No passage contains all of your words; showing passages with any of them, "
-                                        "best first."))
-    for text, any_word, note in attempts:
-        tried = snap.parse(text, any_word=any_word)
-        tried_base, tried_allowed = _matches(snap, tried, filter_masks, include_boilerplate)
-        if tried_allowed.any():
-            notes.append(note.format(typed=", ".join(misspelt), searched=text))
-            return tried, tried_base, tried_allowed, notes, text
-    return parsed, base, allowed, notes, expansion.text
+        else:
+            notes.append("No passage contains all of your words; showing passages with any of them, best first.")
+        return wide, wide_base, wide_allowed, notes, searched
+    return parsed, base, allowed, notes, searched
 
 
 def _matches(

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from whoosh import fields
 
-from kb.index import StemmedText, ValuesField, WordsField, exact_analyzer, stemming_analyzer
+from kb.index import StemmedText, ValuesField, WordsField, exact_analyzer, open_writer, stemming_analyzer
+from kb.search import KnowledgeBase
+from tests.conftest import D, P, build_index
 
 words = st.sampled_from(["Seizures", "the", "half-life", "a", "MS", "U.S.", "2.5", "mg", "don't", "İstanbul",
                          "naïve", "drowsiness,", "(baclofen)", "x", "can", "ÆON", "straße", "e.g.", "-", "\n"])
@@ -31,9 +35,46 @@ def test_fast_words_field_indexes_exactly_what_the_analyzer_would(text):
     assert {w: (f, wt) for w, f, wt, _ in fast.index(text)} == {w: (f, wt) for w, f, wt, _ in slow.index(text)}
 
 
-@given(st.lists(st.text(alphabet=st.characters(blacklist_characters="\n"), min_size=1, max_size=20), max_size=6))
+@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"),
+                               min_size=1, max_size=20), max_size=6))
 def test_facet_values_index_as_whole_values(values):
     field = ValuesField()
     indexed = {w.decode("utf-8") for w, _, _, _ in field.index("\n".join(values))}
     assert indexed == set(values)
     assert indexed == {t.text for t in field.analyzer("\n".join(values))}
+
+
+WORDS = ["seizure", "alcohol", "dose", "pump", "rash"]
+boolean_queries = st.recursive(
+    st.sampled_from(WORDS),
+    lambda inner: st.one_of(
+        st.tuples(inner, st.sampled_from([" AND ", " OR ", " AND NOT "]), inner).map(lambda t: f"({''.join(t)})"),
+        inner.map(lambda q: f"NOT {q}"),
+    ),
+    max_leaves=5,
+)
+
+
+@given(query=boolean_queries)
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_numpy_matching_equals_whoosh_matching(deleted_index, query):
+    snap = deleted_index.snapshot()
+    parsed = snap.parse(query, any_word=False)
+    expected = snap.mask_of(np.fromiter(snap._searcher.docs_for_query(parsed.query), dtype=np.int64)) & snap.live
+    assert np.array_equal(snap.match_mask(parsed), expected), parsed.query
+
+
+@pytest.fixture(scope="module")
+def deleted_index(tmp_path_factory):
+    import random
+
+    rng = random.Random(7)
+    docs = [D(f"Doc {d}", [P(" ".join(rng.sample(WORDS, rng.randint(1, 3))) + f" note {d}-{i}.")
+                           for i in range(rng.randint(1, 4))]) for d in range(40)]
+    root = build_index(tmp_path_factory.mktemp("del") / "index", docs)
+    writer, _, _ = open_writer(root, rebuild=False, settings={})
+    for d in range(0, 40, 3):
+        writer.delete_document(f"doc{d}")  # deletions live beside the postings until a merge
+    writer.commit()
+    with KnowledgeBase.open(root) as kb:
+        yield kb

@@ -343,3 +343,9 @@ def test_a_typo_is_corrected_before_any_word_is_enough(kb):
     results = kb.search("hallucinations stoping")
     assert ids(results) == ["doc1-0"]
     assert any("spelled like" in n for n in results.notes)
+
+
+@pytest.mark.parametrize("query", ["NOT NOT seizures", "NOT", "AND OR NOT", "((()))", "seizures NOT NOT NOT"])
+def test_operator_tangles_never_raise(kb, query):
+    results = kb.search(query)
+    assert results.total >= 0 and (results.notes or results.total == 0 or "seizures" in query)
