@@ -1,6 +1,7 @@
 """kb's research page: ``streamlit run app.py``.
 
-A thin script: it lays out widgets and calls kb.page (state, URL, HTML, exports) and kb.search.
+A thin script: it lays out widgets and calls kb.page (state, URL, HTML, exports), kb.search,
+kb.selection (the passages a researcher keeps, saved in the index folder) and kb.compare.
 The index is $KB_INDEX or ./index; a missing index is built from the bundled sample on first start.
 """
 
@@ -15,8 +16,18 @@ import streamlit as st
 
 from kb import page
 from kb.index import index_exists
-from kb.model import FACETS, KbError
+from kb.model import FACETS, TOPICS, KbError, Passage
 from kb.search import KnowledgeBase, Results
+from kb.selection import MAX_NOTE_CHARS, SelectionError, SelectionStore
+from kb.selection import bibtex as selection_bibtex
+from kb.selection import csv_bytes as selection_csv
+from kb.selection import json_bytes as selection_json
+from kb.selection import markdown as selection_markdown
+
+try:
+    from kb.compare import Comparison, compare
+except ImportError:  # a kb without kb.compare: the page has no "Compare sources" tab
+    compare = None
 
 st.set_page_config(page_title="kb · drug-information passages", page_icon=":material/pill:", layout="wide")
 st.html(page.CSS)
@@ -61,7 +72,33 @@ def open_kb(path: str) -> KnowledgeBase:
 @st.cache_data(max_entries=256, show_spinner=False)
 def run_search(path: str, generation: str, state: page.SearchState) -> Results:
     return open_kb(path).search(state.query, state.filter_dict(), limit=state.size, offset=state.offset,
-                                sort=state.sort, include_boilerplate=state.boilerplate)
+                                **state.search_kwargs())
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def passages_by_id(path: str, generation: str, ids: tuple[str, ...]) -> dict[str, Passage | None]:
+    """Passages by id; None for an id no longer in the index (a kept passage a re-ingest removed)."""
+    kb = open_kb(path)
+    out: dict[str, Passage | None] = {}
+    for pid in ids:
+        try:
+            out[pid] = kb.passage(pid)
+        except KbError:
+            out[pid] = None
+    return out
+
+
+@st.cache_resource(show_spinner=False)
+def selection_store(path: str) -> SelectionStore:
+    return SelectionStore.for_index(path)  # one per index: each index has its own selection
+
+
+if compare is not None:
+    # A resource, not data: a broad comparison holds tens of thousands of passages, and cache_data would
+    # copy (unpickle) them on every rerun while the tab is open. The page never changes a Comparison.
+    @st.cache_resource(max_entries=8, show_spinner=False)
+    def run_compare(path: str, generation: str, query: str, filters: page.Filters, topic: str | None) -> Comparison:
+        return compare(open_kb(path), query, dict(filters), topic=topic)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -99,7 +136,8 @@ except (KbError, OSError) as exc:
 
 # ---- search state: session <-> widgets <-> URL -------------------------------------------------------------
 
-WIDGETS = {"query": "w_query", "sort": "w_sort", "size": "w_size", "boilerplate": "w_boilerplate", "page": "w_page"}
+WIDGETS = {"query": "w_query", "sort": "w_sort", "size": "w_size", "boilerplate": "w_boilerplate", "page": "w_page",
+           "synonyms": "w_synonyms", "collapse": "w_collapse"}
 
 
 def facet_key(name: str) -> str:
@@ -126,19 +164,58 @@ def apply_query(query: str) -> None:
     set_state(ss.search.with_query(query))
 
 
+# ---- the selection: saved in the index folder, read each run (only re-parsed when the file changed) ---------
+
+store = selection_store(str(INDEX))
+
+
+def on_keep(passage: Passage) -> None:
+    """Keep a passage, or let go of one already kept (the button says which)."""
+    try:
+        if passage.passage_id in store.load():
+            store.remove(passage.passage_id)
+        else:
+            store.add(passage, query=ss.search.query)
+    except SelectionError as exc:
+        ss.selection_error = str(exc)
+
+
+def on_note(passage_id: str) -> None:
+    try:
+        store.set_note(passage_id, ss[f"w_note_{passage_id}"])
+    except SelectionError as exc:
+        ss.selection_error = str(exc)
+
+
+def on_remove(passage_id: str) -> None:
+    try:
+        store.remove(passage_id)
+    except SelectionError as exc:
+        ss.selection_error = str(exc)
+
+
+def keep_button(container, passage: Passage, key: str, kept_ids: set[str]) -> None:
+    kept = passage.passage_id in kept_ids
+    container.button(":blue[**Kept**]" if kept else "Keep", key=key, on_click=on_keep, args=(passage,), type="tertiary",
+                     icon=":material/bookmark_added:" if kept else ":material/bookmark_add:",
+                     help="In your selection: click to remove it" if kept
+                     else "Add this passage to your selection (the Selection tab)")
+
+
 if "search" not in ss:
     ss.search = page.state_from_params({k: st.query_params.get_all(k) for k in st.query_params})
 
 state: page.SearchState = ss.search
 results = run_search(str(INDEX), generation, state)
-if (clamped := page.clamp_page(state, results.total)) != state:  # an old link's page past the end
+if (clamped := page.clamp_page(state, page.paged_total(results))) != state:  # an old link's page past the end
     state = ss.search = clamped
     results = run_search(str(INDEX), generation, state)
 
 # Widgets show the state, set before they are drawn (every run: a facet's option labels carry counts,
 # so the browser's copy of a selection must be refreshed when the counts change); callbacks change the state.
 shown = {WIDGETS["query"]: state.query, WIDGETS["sort"]: state.sort, WIDGETS["size"]: state.size,
-         WIDGETS["boilerplate"]: state.boilerplate, WIDGETS["page"]: state.page}
+         WIDGETS["boilerplate"]: state.boilerplate, WIDGETS["page"]: state.page,
+         WIDGETS["synonyms"]: state.synonyms, WIDGETS["collapse"]: state.collapse}
 for name in FACETS:
     shown[facet_key(name)] = page.canonical_selection(state.selected(name), results.facets[name].counts())
 for key, value in shown.items():
@@ -156,6 +233,15 @@ with st.sidebar:
     st.caption("Counts are for the current search. Values in one facet are combined with OR; facets with AND.")
     st.button(f"Clear all filters ({state.filter_count})" if state.filter_count else "Clear all filters",
               key="w_clear", on_click=on_clear, disabled=not state.filter_count, icon=":material/filter_alt_off:")
+    st.toggle("Synonyms", key=WIDGETS["synonyms"],
+              on_change=lambda: set_state(ss.search.with_synonyms(ss.w_synonyms)),
+              help="Also search the vocabulary's synonyms and brand names of your plain words "
+                   "(*sleepiness* finds *drowsiness*, *Lioresal* finds *baclofen*).")
+    st.toggle("Show each statement once", key=WIDGETS["collapse"],
+              on_change=lambda: set_state(ss.search.with_collapse(ss.w_collapse)),
+              help="Passages that say the same thing (copied between sites, repeated in labels) are shown once, "
+                   "at the best-ranked one; the others are listed under it. Totals and facet counts still count "
+                   "every passage.")
     st.toggle("Show boilerplate passages", key=WIDGETS["boilerplate"],
               on_change=lambda: set_state(ss.search.with_boilerplate(ss.w_boilerplate)),
               help="Calls to action, disclaimers, cross-links and tables of contents are hidden by default.")
@@ -172,16 +258,24 @@ with st.sidebar:
 
 # ---- main area --------------------------------------------------------------------------------------------
 
+selection = store.load()
+kept_ids = set(selection.ids)
+
 st.markdown("#### kb · drug-information passages")
 st.caption(f"{stats['documents']:,} documents · {stats['passages']:,} passages "
-           f"({stats['boilerplate_passages']:,} flagged as boilerplate) · index `{INDEX}`")
+           f"({stats['boilerplate_passages']:,} flagged as boilerplate) · index `{INDEX}`"
+           + (f" · {len(selection):,} kept in your selection" if selection else ""))
+if error := ss.pop("selection_error", None):
+    st.error(error)
 
 if stats["passages"] == 0:
     st.info(f"The index at `{INDEX}` holds no passages yet. Add documents with "
             f"`kb ingest PATH --index {INDEX}` (with no PATH it ingests the bundled sample corpus), then reload.")
     st.stop()
 
-search_tab, overview_tab = st.tabs(["Search", "Overview"], key="w_tab", on_change="rerun")
+TABS = ["Search", "Selection", *(["Compare sources"] if compare is not None else []), "Overview"]
+tabs = dict(zip(TABS, st.tabs(TABS, key="w_tab", on_change="rerun"), strict=True))
+search_tab, selection_tab, overview_tab = tabs["Search"], tabs["Selection"], tabs["Overview"]
 
 if search_tab.open:
     with search_tab:
@@ -191,30 +285,34 @@ if search_tab.open:
         with help_col.popover("Syntax", icon=":material/help:", width="stretch"):
             st.markdown(page.QUERY_HELP)
 
-        for note in results.notes:
+        for note in page.notes_to_show(results):
             st.caption(f":material/info: {page.md_escape(note)}")
         if results.suggestion:
             st.button(f"Did you mean: **{page.md_escape(results.suggestion)}**", key="w_suggestion",
                       type="tertiary", icon=":material/spellcheck:", on_click=apply_query, args=(results.suggestion,))
 
         summary, sort_col, size_col, csv_col, json_col = st.columns([5, 2, 1.2, 1.3, 1.3], vertical_alignment="bottom")
-        summary.container(key="summary").markdown(f"**{page.summary_line(results.total, state, len(results.hits))}**"
-                         + (f" · {state.filter_count} filter{'s' * (state.filter_count > 1)}" if state.filter_count
-                            else ""))
+        line = page.summary_line(results.total, state, len(results.hits), results.statements)
+        with summary.container(key="summary", gap=None):
+            st.markdown(f"**{line}**" + (f" · {state.filter_count} filter{'s' * (state.filter_count > 1)}"
+                                         if state.filter_count else ""))
+            if results.expanded:
+                st.html(page.expansion_html(results))
         sort_col.selectbox("Sort by", page.SORTS, key=WIDGETS["sort"], format_func=page.SORT_LABELS.get,
                            on_change=lambda: set_state(ss.search.with_sort(ss.w_sort)))
         size_col.selectbox("Per page", page.PAGE_SIZES, key=WIDGETS["size"],
                            on_change=lambda: set_state(ss.search.with_size(ss.w_size)))
+        what = page.export_what(results)
         csv_col.download_button(
             "CSV", data=lambda kb=kb, state=state: page.export_bytes(kb, state, "csv"),
             file_name=page.export_filename(state.query, "csv"), mime="text/csv", key="w_csv", on_click="ignore",
             icon=":material/download:", disabled=not results.total, width="stretch",
-            help=f"Every matching passage ({results.total:,}), same columns as `kb search --format csv`.")
+            help=f"{what}, same columns as `kb search --format csv`.")
         json_col.download_button(
             "JSON", data=lambda kb=kb, state=state: page.export_bytes(kb, state, "json"),
             file_name=page.export_filename(state.query, "json"), mime="application/json", key="w_json",
             on_click="ignore", icon=":material/download:", disabled=not results.total, width="stretch",
-            help=f"Every matching passage ({results.total:,}), as `kb search --format json`.")
+            help=f"{what}, as `kb search --format json`.")
 
         if not results.hits:
             st.caption("Try fewer words, `OR`, a fuzzy term (`word~`), or clear the filters.")
@@ -222,7 +320,22 @@ if search_tab.open:
         for hit in results.hits:
             pid = hit.passage.passage_id
             with hits_box.container(gap="xxsmall", key=f"hit-{hit.rank}"):
-                st.html(page.hit_html(hit))
+                card, keep_col = st.columns([12, 1.1], gap="small")
+                card.html(page.hit_html(hit))
+                keep_button(keep_col, hit.passage, f"w_keep_hit_{pid}", kept_ids)
+                if hit.duplicates:
+                    same = st.expander(page.duplicates_label(hit), key=f"w_dup_{pid}", on_change="rerun",
+                                       icon=":material/content_copy:")
+                    if same.open:
+                        with same:
+                            others = passages_by_id(str(INDEX), generation, hit.duplicates)
+                            for dup_id, other in others.items():
+                                if other is None:
+                                    st.caption(f"`{dup_id}` is no longer in the index.")
+                                    continue
+                                text_col, dup_keep = st.columns([12, 1.1], gap="small")
+                                text_col.html(page.passage_card_html(other))
+                                keep_button(dup_keep, other, f"w_keep_dup_{pid}_{dup_id}", kept_ids)
                 context = st.expander("Context: neighbouring passages and the whole document", key=f"w_ctx_{pid}",
                                       on_change="rerun", icon=":material/article:")
                 if context.open:
@@ -234,10 +347,105 @@ if search_tab.open:
                                       + ("" if doc["located"] else " · this passage was not found in the stored text"))
                         whole.html(doc_html)
 
-        pages = page.page_count(results.total, state.size)
+        pages = page.page_count(page.paged_total(results), state.size)
         if pages > 1:
             st.pagination(pages, key=WIDGETS["page"], max_visible_pages=9,
                           on_change=lambda: set_state(ss.search.with_page(ss.w_page)))
+
+if selection_tab.open:
+    with selection_tab:
+        if store.problem:
+            st.warning(store.problem)
+        if not selection:
+            st.info("Your selection is empty. **Keep** a passage from a search to collect it here, with a note; "
+                    "it is saved with the index and stays after a reload.")
+        else:
+            current = passages_by_id(str(INDEX), generation, selection.ids)
+            refreshed, missing = selection.refreshed(current.get)
+            gone = f" · {len(missing)} no longer in the index" if missing else ""
+            head, *buttons = st.columns([4, 1, 1, 1.3, 1.2], vertical_alignment="bottom")
+            head.markdown(f"**{len(selection):,} kept passage{'s' * (len(selection) != 1)}**{gone}")
+            head.caption(f"Saved in `{store.path}`")
+            exports = [("CSV", "csv", "text/csv", lambda s=refreshed, m=missing: selection_csv(s, m)),
+                       ("JSON", "json", "application/json",
+                        lambda s=refreshed, m=missing: selection_json(s, m, index=str(INDEX.resolve()))),
+                       ("Markdown", "md", "text/markdown",
+                        lambda s=refreshed, m=missing: selection_markdown(s, m, index=str(INDEX.resolve()))),
+                       ("BibTeX", "bib", "application/x-bibtex", lambda s=refreshed, m=missing: selection_bibtex(s, m))]
+            helps = {"CSV": "One row per passage with its provenance and note (spreadsheet-safe cells).",
+                     "JSON": "Every kept passage with its provenance, note and the search it came from.",
+                     "Markdown": "A numbered list of citations with the quoted text and your notes.",
+                     "BibTeX": "One @misc entry per passage: source, title, section, page, position, id, path, "
+                               "note, quote."}
+            for col, (label, ext, mime, data) in zip(buttons, exports, strict=True):
+                col.download_button(label, data=data, file_name=page.selection_filename(ext), mime=mime,
+                                    key=f"w_sel_{ext}", on_click="ignore", icon=":material/download:",
+                                    width="stretch", help=helps[label])
+            for kept in refreshed:
+                pid = kept.passage_id
+                ss[f"w_note_{pid}"] = kept.note  # the saved note, also when another tab changed it
+                with st.container(border=True, key=f"kept-{pid}", gap="xsmall"):
+                    st.html(page.kept_html(kept, pid in missing))
+                    note_col, remove_col = st.columns([8, 1], vertical_alignment="bottom")
+                    note_col.text_input("Note", key=f"w_note_{pid}", on_change=on_note, args=(pid,),
+                                        max_chars=MAX_NOTE_CHARS, placeholder="Add a short note (Enter saves it)",
+                                        label_visibility="collapsed")
+                    remove_col.button("Remove", key=f"w_rm_{pid}", on_click=on_remove, args=(pid,),
+                                      icon=":material/delete:", width="stretch")
+
+if compare is not None and tabs["Compare sources"].open:
+    with tabs["Compare sources"]:
+        st.caption("What each source says about the current search (its query and filters), doses in mg/day, "
+                   "and where sources disagree on the same drug, kind of dose and route. A plain query of several "
+                   "words matches passages with any of them.")
+        topic = st.columns([1, 3])[0].selectbox("Topic", [None, *TOPICS], key="w_compare_topic",
+                                                format_func=lambda t: "Any topic" if t is None
+                                                else page.value_label(t),
+                                                help="Narrow the comparison to passages on one topic "
+                                                     "(added to the current filters).")
+        if not (state.query or state.filters or topic):
+            st.info("Type a query, choose filters or pick a topic to compare what the sources say about it.")
+        else:
+            try:
+                with st.spinner("Reading the doses in every matching passage…"):
+                    comparison = run_compare(str(INDEX), generation, state.query, state.filters, topic)
+            except KbError as exc:
+                st.error(str(exc))
+                comparison = None
+            if comparison is not None:
+                for note in comparison.notes:
+                    st.caption(f":material/info: {page.md_escape(note)}")
+                st.markdown(f"**{comparison.total:,} passage{'s' * (comparison.total != 1)} from "
+                            f"{len(comparison.sources):,} source{'s' * (len(comparison.sources) != 1)} · "
+                            f"{len(comparison.conflicts)} conflict{'s' * (len(comparison.conflicts) != 1)}**")
+                evidence = page.evidence_passages(comparison)
+                for n, conflict in enumerate(comparison.conflicts[:page.MAX_CONFLICTS_SHOWN]):
+                    st.html(page.conflict_html(conflict))
+                    with st.expander(f"Evidence passages ({sum(len(c.passage_ids) for c in conflict.claims)})",
+                                     key=f"w_evidence_{n}", icon=":material/fact_check:"):
+                        for claim in conflict.claims:
+                            for pid in claim.passage_ids:
+                                text_col, keep_col = st.columns([12, 1.1], gap="small")
+                                text_col.html(page.passage_card_html(
+                                    evidence[pid], page.text_marks(evidence[pid].text, claim.texts)))
+                                keep_button(keep_col, evidence[pid], f"w_keep_ev_{n}_{pid}", kept_ids)
+                if len(comparison.conflicts) > page.MAX_CONFLICTS_SHOWN:
+                    st.caption(f"… and {len(comparison.conflicts) - page.MAX_CONFLICTS_SHOWN:,} more conflicts, "
+                               "highlighted in the tables below. Narrow the search, the filters or the topic to "
+                               "see each one with its evidence.")
+                grid, flags = page.side_by_side(comparison)
+                if not grid.empty:
+                    st.markdown("##### Side by side: doses in mg/day")
+                    st.dataframe(grid.style.apply(
+                        lambda col: ["background-color:#fee2e2;color:#991b1b;font-weight:600" if f else ""
+                                     for f in flags[col.name]], axis=0), width="stretch")
+                silent = [v.label for v in comparison.sources if not v.doses]
+                if silent:
+                    st.caption("No dose stated in the matching passages of: " + page.md_escape(", ".join(silent)))
+                if comparison.sources:
+                    st.markdown("##### Each source's doses, with their wording and passages")
+                    st.dataframe(page.comparison_rows(comparison), hide_index=True, width="stretch",
+                                 column_config={"passage_ids": st.column_config.TextColumn("passages")})
 
 if overview_tab.open:
     with overview_tab:

@@ -1,11 +1,14 @@
 """The research page's decisions, as plain functions: ``app.py`` only lays out widgets and calls these.
 
-- ``SearchState``: what a search is (query, filters, sort, page, page size, boilerplate toggle),
-  and its round trip to URL query parameters, so a search can be bookmarked and shared.
+- ``SearchState``: what a search is (query, filters, sort, page, page size, the boilerplate, synonyms
+  and "each statement once" toggles), and its round trip to URL query parameters, so a search can be
+  bookmarked and shared.
 - HTML: a hit, its neighbours and the whole document with the passage marked. Every piece of
   document text is escaped with ``html.escape`` first; ``<mark>`` is added afterwards, from the
   character spans the search reports, so a document containing ``<script>`` shows as text.
 - Exports: file names that carry the query and the date, and the exported bytes.
+- The selection (``kb.selection``) and the comparison of sources (``kb.compare``) as escaped HTML and
+  tables.
 - Overview: the facet distributions as tidy rows for charts.
 """
 
@@ -26,8 +29,12 @@ from typing import TYPE_CHECKING, Any
 from kb.model import FACETS
 
 if TYPE_CHECKING:
+    import pandas as pd
+
+    from kb.compare import Comparison, Conflict
     from kb.model import Passage
     from kb.search import Hit, KnowledgeBase, Results
+    from kb.selection import Kept
 
 DEFAULT_INDEX = "index"
 SORTS: tuple[str, ...] = ("relevance", "document", "source")
@@ -38,6 +45,8 @@ DEFAULT_SIZE = PAGE_SIZES[0]
 MAX_PASSAGE_CHARS = 1600
 #: Neighbouring passages shown on each side in a hit's context.
 CONTEXT_NEIGHBOURS = 2
+#: Conflicts shown one by one with their evidence in "Compare sources"; the tables flag every one.
+MAX_CONFLICTS_SHOWN = 20
 
 FACET_LABELS: dict[str, str] = {
     "topic": "Topic", "severity": "Severity", "route": "Route", "side_effect": "Side effect",
@@ -46,7 +55,10 @@ FACET_LABELS: dict[str, str] = {
 
 #: URL query parameter names; each facet uses its own name (``?topic=dosage&topic=overdose``).
 P_QUERY, P_SORT, P_PAGE, P_SIZE, P_BOILERPLATE = "q", "sort", "page", "size", "boilerplate"
+#: The two toggles that are on by default appear in a link only when off (``?synonyms=0&collapse=0``).
+P_SYNONYMS, P_COLLAPSE = "synonyms", "collapse"
 _TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
 
 
 def index_path(environ: Mapping[str, str] | None = None) -> Path:
@@ -90,16 +102,20 @@ class SearchState:
     page: int = 1  # 1-based
     size: int = DEFAULT_SIZE
     boilerplate: bool = False
+    synonyms: bool = True  # search the vocabulary's synonyms of plain words too
+    collapse: bool = True  # show each statement once (duplicates reachable from their best passage)
 
     @classmethod
     def make(
         cls, query: str = "", filters: Mapping[str, Iterable[str]] | None = None, *, sort: str = "relevance",
-        page: int = 1, size: int = DEFAULT_SIZE, boilerplate: bool = False,
+        page: int = 1, size: int = DEFAULT_SIZE, boilerplate: bool = False, synonyms: bool = True,
+        collapse: bool = True,
     ) -> SearchState:
         return cls(
             query=(query or "").strip(), filters=normalize_filters(filters),
             sort=sort if sort in SORTS else "relevance", page=max(1, int(page)),
             size=size if size in PAGE_SIZES else DEFAULT_SIZE, boilerplate=bool(boilerplate),
+            synonyms=bool(synonyms), collapse=bool(collapse),
         )
 
     @property
@@ -136,6 +152,17 @@ class SearchState:
     def with_boilerplate(self, on: bool) -> SearchState:
         return replace(self, boilerplate=bool(on), page=1)
 
+    def with_synonyms(self, on: bool) -> SearchState:
+        return replace(self, synonyms=bool(on), page=1)
+
+    def with_collapse(self, on: bool) -> SearchState:
+        return replace(self, collapse=bool(on), page=1)
+
+    def search_kwargs(self) -> dict[str, Any]:
+        """``KnowledgeBase.search`` keywords for this state (all but query, filters, limit, offset)."""
+        return {"sort": self.sort, "include_boilerplate": self.boilerplate, "synonyms": self.synonyms,
+                "collapse_duplicates": self.collapse}
+
     def with_page(self, page: int) -> SearchState:
         return replace(self, page=max(1, int(page)))
 
@@ -150,6 +177,12 @@ def _values(params: Mapping[str, str | Sequence[str]], key: str) -> list[str]:
 def _last(params: Mapping[str, str | Sequence[str]], key: str) -> str:
     values = _values(params, key)
     return values[-1] if values else ""
+
+
+def _flag(params: Mapping[str, str | Sequence[str]], key: str, default: bool) -> bool:
+    """A yes/no parameter: ``1/true/yes/on`` or ``0/false/no/off``; absent or anything else is ``default``."""
+    value = _last(params, key).strip().lower()
+    return True if value in _TRUE else False if value in _FALSE else default
 
 
 def _int(text: str, default: int) -> int:
@@ -171,7 +204,9 @@ def state_from_params(params: Mapping[str, str | Sequence[str]]) -> SearchState:
         sort=_last(params, P_SORT) or "relevance",
         page=_int(_last(params, P_PAGE) or "1", 1),
         size=_int(_last(params, P_SIZE) or str(DEFAULT_SIZE), DEFAULT_SIZE),
-        boilerplate=_last(params, P_BOILERPLATE).strip().lower() in _TRUE,
+        boilerplate=_flag(params, P_BOILERPLATE, False),
+        synonyms=_flag(params, P_SYNONYMS, True),
+        collapse=_flag(params, P_COLLAPSE, True),
     )
 
 
@@ -190,6 +225,10 @@ def state_to_params(state: SearchState) -> dict[str, str | list[str]]:
         out[P_PAGE] = str(state.page)
     if state.boilerplate:
         out[P_BOILERPLATE] = "1"
+    if not state.synonyms:
+        out[P_SYNONYMS] = "0"
+    if not state.collapse:
+        out[P_COLLAPSE] = "0"
     return out
 
 
@@ -205,20 +244,33 @@ def page_count(total: int, size: int) -> int:
     return max(1, math.ceil(total / size)) if size > 0 else 1
 
 
+def paged_total(results: Results) -> int:
+    """What the pages count: distinct statements when duplicates are collapsed, else passages."""
+    return results.total if results.statements is None else results.statements
+
+
 def clamp_page(state: SearchState, total: int) -> SearchState:
     """A page past the end (an old link, a narrowed search) shows the last page instead."""
     last = page_count(total, state.size)
     return state.with_page(last) if state.page > last else state
 
 
-def summary_line(total: int, state: SearchState, shown: int) -> str:
+def _plural(n: int, noun: str) -> str:
+    return f"{n:,} {noun}{'' if n == 1 else 's'}"
+
+
+def summary_line(total: int, state: SearchState, shown: int, statements: int | None = None) -> str:
+    """``1–10 of 57 passages``; when duplicates are collapsed, ``57 passages, 41 distinct statements ·
+    showing 1–10`` (the pages then count statements)."""
     if total == 0:
         return "No passages match."
-    noun = "passage" if total == 1 else "passages"
+    first, last = state.offset + 1, state.offset + shown
+    if statements is not None:
+        line = f"{_plural(total, 'passage')}, {_plural(statements, 'distinct statement')}"
+        return line if shown >= statements else f"{line} · showing {first:,}–{last:,}"
     if shown == total:
-        return f"{total:,} {noun}"
-    first = state.offset + 1
-    return f"{first:,}–{state.offset + shown:,} of {total:,} {noun}"
+        return _plural(total, "passage")
+    return f"{first:,}–{last:,} of {_plural(total, 'passage')}"
 
 
 # ---- labels ---------------------------------------------------------------------------------------
@@ -401,6 +453,171 @@ def context_html(before: Sequence[Passage], target: Passage, after: Sequence[Pas
     return '<div class="kb-context">' + "".join(parts) + "</div>"
 
 
+# ---- synonyms and duplicates ------------------------------------------------------------------------
+
+
+def notes_to_show(results: Results) -> list[str]:
+    """The search's notes, less the one listing the synonyms added (``expansion_html`` shows those)."""
+    from kb.synonyms import Expansion
+
+    own = Expansion(results.searched, results.expanded).note()
+    return [n for n in results.notes if n != own]
+
+
+def expansion_html(results: Results) -> str:
+    """What was searched besides the words typed: every synonym added, each word's own, escaped;
+    the whole query as searched in the tooltip. Empty when nothing was added."""
+    if not results.expanded:
+        return ""
+    parts = [f'<b>{html.escape(typed)}</b> → {html.escape(", ".join(added))}'
+             for typed, added in results.expanded.items()]
+    return (f'<div class="kb-expanded" title="Searched: {html.escape(results.searched)}">'
+            f'<span class="kb-exp-label">Also searched</span> {" · ".join(parts)}</div>')
+
+
+def duplicates_label(hit: Hit) -> str:
+    """``Also stated by 2 other passages (Source A, Source B)``; empty when the hit has no duplicates.
+
+    The library lists at most ``kb.search.MAX_DUPLICATES_LISTED`` of them: a full list says "N+".
+    """
+    from kb.search import MAX_DUPLICATES_LISTED
+
+    n = len(hit.duplicates)
+    if not n:
+        return ""
+    count = f"{n:,}+" if n >= MAX_DUPLICATES_LISTED else f"{n:,}"
+    noun = "passage" if n == 1 else "passages"
+    sources = f" ({', '.join(hit.duplicate_sources)})" if hit.duplicate_sources else ""
+    return f"Also stated by {count} other {noun}{sources}"
+
+
+def passage_card_html(passage: Passage, marks: Sequence[tuple[int, int]] = (), *,
+                      max_chars: int = MAX_PASSAGE_CHARS) -> str:
+    """A passage shown outside the hit list (a duplicate, a conflict's evidence): title, provenance,
+    text with ``marks`` highlighted, every piece escaped."""
+    title = html.escape(passage.title) if passage.title else '<span class="kb-missing">untitled document</span>'
+    return (f'<div class="kb-card" data-passage="{html.escape(passage.passage_id)}">'
+            f'<div class="kb-card-title">{title}</div>{provenance_html(passage)}'
+            f'<div class="kb-text">{passage_html(passage.text, marks, max_chars)}</div></div>')
+
+
+# ---- the selection ------------------------------------------------------------------------------------
+
+
+def kept_html(kept: Kept, missing: bool = False) -> str:
+    """A kept passage with its full provenance (title, source, section, page, position, id, path) and
+    its saved text; one no longer in the index says so."""
+    from kb.selection import MISSING_LABEL
+
+    k = kept
+    title = html.escape(k.title) if k.title else '<span class="kb-missing">untitled document</span>'
+    source = html.escape(k.source) if k.source else '<span class="kb-missing">source not named</span>'
+    parts = [f'<span class="kb-source">{source}</span>']
+    if k.section:
+        parts.append(f'<span class="kb-section">§ {html.escape(k.section)}</span>')
+    if k.page:
+        parts.append(f"p. {html.escape(k.page)}")
+    parts.append(f"passage {k.position + 1}")
+    parts.append(f'<span class="kb-id" title="passage id">{html.escape(k.passage_id)}</span>')
+    sep = ' <span class="kb-sep">·</span> '
+    flag = f'<span class="kb-gone">{MISSING_LABEL}</span>' if missing else ""
+    found = (f'kept from the search <q>{html.escape(k.query)}</q>' if k.query else "kept while browsing")
+    return (f'<div class="kb-kept{" kb-kept-gone" if missing else ""}" data-passage="{html.escape(k.passage_id)}">'
+            f'<div class="kb-card-title">{title}{flag}</div>'
+            f'<div class="kb-prov">{sep.join(parts)}</div>'
+            f'<div class="kb-prov kb-path">{html.escape(k.path)}{sep}{found}'
+            f'{sep + html.escape(k.added[:10]) if k.added else ""}</div>'
+            f'<div class="kb-text">{html.escape(k.text)}</div></div>')
+
+
+def selection_filename(extension: str, today: dt.date | None = None) -> str:
+    return f"kb-selection-{(today or dt.date.today()).isoformat()}.{extension.lstrip('.')}"
+
+
+# ---- comparing sources ----------------------------------------------------------------------------------
+
+
+def evidence_passages(comparison: Comparison) -> dict[str, Passage]:
+    """Every passage of a comparison by id (the evidence of its conflicts among them)."""
+    return {p.passage_id: p for view in comparison.sources for p in view.passages}
+
+
+def text_marks(text: str, needles: Iterable[str]) -> list[tuple[int, int]]:
+    """Where each of ``needles`` (doses as written) occurs in ``text``."""
+    spans = []
+    for needle in {n for n in needles if n}:
+        start = text.find(needle)
+        while start >= 0:
+            spans.append((start, start + len(needle)))
+            start = text.find(needle, start + len(needle))
+    return spans
+
+
+def conflict_html(conflict: Conflict) -> str:
+    """One conflict: the field, then each source's value in mg/day, its wording and the ids of the
+    passages that state it; escaped."""
+    claims = "".join(
+        f'<tr><td class="kb-cf-source">{html.escape(c.source)}</td>'
+        f'<td class="kb-cf-value">{html.escape(c.values)} mg/day</td>'
+        f'<td>{html.escape("; ".join(dict.fromkeys(c.texts)))}'
+        f'{" <span class=kb-cf-assumed>(route not stated)</span>" if c.route_assumed else ""}</td>'
+        f'<td>{" ".join(f"<code class=kb-id>{html.escape(pid)}</code>" for pid in c.passage_ids)}</td></tr>'
+        for c in conflict.claims)
+    note = f'<div class="kb-cf-note">{html.escape(conflict.note)}</div>' if conflict.note else ""
+    return (f'<div class="kb-conflict"><div class="kb-cf-field">Conflict: {html.escape(conflict.field)}</div>'
+            f'<table class="kb-cf"><thead><tr><th>source</th><th>says</th><th>as written</th>'
+            f'<th>evidence passages</th></tr></thead><tbody>{claims}</tbody></table>{note}</div>')
+
+
+def side_by_side(comparison: Comparison) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The comparison as a grid: one row per drug, route and kind of dose, one column per source, each
+    cell that source's doses in mg/day (its wording when it gives none); and a grid of the same shape,
+    True where that cell is in conflict. Sources that state no dose have no column.
+
+    A dose that states no route but was compared as the one route the other sources give (see
+    ``kb.compare``) sits in that route's row, marked "(route not stated)", beside the doses it
+    conflicts with."""
+    import pandas as pd
+
+    frame = comparison.to_frame()
+    frame = frame[frame["kind"] != ""]
+    if frame.empty:
+        empty = pd.DataFrame()
+        return empty, empty
+    labels = {v.name: v.label for v in comparison.sources}
+    assumed = {(c.drug, c.kind, claim.source): c.route for c in comparison.conflicts for claim in c.claims
+               if claim.route_assumed and c.route}
+    routes, cells = [], []
+    for source, drug, kind, route, daily, written in zip(frame["source"], frame["drug"], frame["kind"],
+                                                          frame["route"], frame["mg_per_day"], frame["as_written"],
+                                                          strict=True):
+        cell = f"{daily} mg/day" if daily else f"{written} (no mg/day)"
+        if not route and (drug, kind, source) in assumed:
+            route, cell = assumed[(drug, kind, source)], f"{cell} (route not stated)"
+        routes.append(route or "route not stated")
+        cells.append(cell)
+    frame = frame.assign(route=routes, drug=frame["drug"].replace("", "drug not named"),
+                         source=frame["source"].map(labels), cell=cells)
+    keys = ["kind", "drug", "route"]
+    order = {k: i for i, k in enumerate(("starting", "maintenance", "maximum", "usual", "unspecified"))}
+    values = frame.pivot_table(index=keys, columns="source", values="cell", aggfunc="; ".join, sort=False)
+    flags = frame.pivot_table(index=keys, columns="source", values="conflict", aggfunc="any", sort=False)
+    columns = [labels[v.name] for v in comparison.sources if labels[v.name] in values.columns]
+    rows = sorted(values.index, key=lambda r: (order.get(r[0], len(order)), r[1], r[2]))
+    values = values.reindex(index=rows, columns=columns).fillna("")
+    flags = flags.reindex(index=rows, columns=columns).fillna(False).astype(bool)
+    return values, flags
+
+
+def comparison_rows(comparison: Comparison) -> pd.DataFrame:
+    """``Comparison.to_frame()`` for reading: lists joined, the columns a researcher checks."""
+    frame = comparison.to_frame()
+    frame = frame.assign(passage_ids=frame["passage_ids"].map(" ".join),
+                         sentences=frame["sentences"].map(" / ".join))
+    return frame[["source", "kind", "drug", "route", "mg_per_day", "as_written", "conflicts_with", "passage_ids",
+                  "sentences", "note"]]
+
+
 #: The page's stylesheet: dense, readable, provenance in a muted line under each title.
 CSS = """
 <style>
@@ -444,6 +661,30 @@ mark.kb-passage{background:#dbeafe;color:inherit;outline:2px solid #93c5fd;borde
 .kb-ctx-target{border-left-color:#3b82f6;background:#f5f9ff;}
 .kb-ctx-target .kb-text{color:inherit;}
 .kb-ctx-where{font-size:.72rem;color:#6b7280;}
+.kb-expanded{font-size:.8rem;color:#374151;margin:-.2rem 0 .2rem 0;}
+.kb-exp-label{font-size:.7rem;text-transform:uppercase;letter-spacing:.04em;color:#6b7280;margin-right:.3rem;}
+[class*="st-key-w_dup_"]{margin-left:2.1rem;width:auto;}
+[class*="st-key-w_dup_"] summary{padding:.15rem .6rem;font-size:.78rem;min-height:0;}
+[class*="st-key-w_dup_"] summary p{font-size:.78rem;color:#92400e;}
+[class*="st-key-w_dup_"] details{border-color:#fde68a;background:#fffbeb;}
+[class*="st-key-w_keep_hit_"] button{min-height:0;padding:.1rem .5rem;}
+.kb-card{padding:.3rem .2rem .4rem .2rem;border-bottom:1px dashed rgba(49,51,63,.12);}
+.kb-card .kb-prov,.kb-card .kb-text,.kb-kept .kb-prov,.kb-kept .kb-text{margin-left:0;}
+.kb-card-title{font-weight:600;font-size:.92rem;}
+.kb-kept{padding:.2rem 0;}
+.kb-kept .kb-text{font-size:.86rem;border-left:3px solid #cbd5e1;padding-left:.6rem;}
+.kb-kept-gone .kb-text{border-left-color:#fca5a5;color:#4b5563;}
+.kb-gone{font-size:.7rem;font-weight:600;color:#991b1b;background:#fee2e2;border:1px solid #fca5a5;
+  border-radius:.6rem;padding:.05rem .45rem;margin-left:.5rem;vertical-align:middle;}
+.kb-path{font-family:ui-monospace,SFMono-Regular,Menlo,monospace;font-size:.72rem;margin-top:-.2rem;}
+.kb-conflict{border:1px solid #fca5a5;background:#fef2f2;border-radius:.4rem;padding:.5rem .7rem;margin:.3rem 0;}
+.kb-cf-field{font-weight:600;color:#991b1b;margin-bottom:.3rem;}
+table.kb-cf{border-collapse:collapse;font-size:.84rem;width:100%;}
+table.kb-cf th{text-align:left;font-weight:600;color:#6b7280;font-size:.72rem;padding:.1rem .5rem .1rem 0;}
+table.kb-cf td{padding:.15rem .5rem .15rem 0;vertical-align:top;border-top:1px solid #fecaca;}
+.kb-cf-value{font-weight:700;white-space:nowrap;}
+.kb-cf-note{font-size:.76rem;color:#6b7280;margin-top:.3rem;}
+.kb-cf-assumed{font-style:italic;color:#6b7280;}
 </style>
 """
 
@@ -468,10 +709,19 @@ def export_filename(query: str, extension: str, today: dt.date | None = None) ->
     return f"kb-{slug}-{day}.{extension.lstrip('.')}"
 
 
+def export_what(results: Results) -> str:
+    """What the CSV and JSON buttons download, for their help text."""
+    distinct = paged_total(results)
+    if distinct < results.total:
+        return (f"Each distinct statement ({distinct:,} of {results.total:,} passages; the column `duplicates` "
+                "names the passages that repeat it)")
+    return f"Every matching passage ({results.total:,})"
+
+
 def export_results(kb: KnowledgeBase, state: SearchState) -> Results:
-    """Every passage the search matches (not only the page shown), in the page's sort order."""
-    return kb.search(state.query, state.filter_dict(), limit=None, sort=state.sort,
-                     include_boilerplate=state.boilerplate)
+    """Every result of the search (not only the page shown), in the page's order: every matching
+    passage, or each distinct statement when the page shows each once (``duplicates`` names the rest)."""
+    return kb.search(state.query, state.filter_dict(), limit=None, **state.search_kwargs())
 
 
 def export_bytes(kb: KnowledgeBase, state: SearchState, fmt: str) -> bytes:
@@ -543,7 +793,8 @@ QUERY_HELP = """
 | `baclofin~` | fuzzy: close spellings (`~2` for two edits) |
 | `hallucinat*` `sei?ure` | wildcards: `*` any letters, `?` one letter |
 
-Plain words also find their synonyms and brand names from the vocabulary (*Lioresal* finds *baclofen*), and a
-word found nowhere is searched as close spellings; the note above the results says when. An empty query lists
+Plain words also find their synonyms and brand names from the vocabulary (*Lioresal* finds *baclofen*; the line
+under the result count lists what was added, and the **Synonyms** switch turns it off), and a word found nowhere
+is searched as close spellings; the note above the results says when. An empty query lists
 every passage; a malformed one is searched as plain words.
 """

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import io
+import json
 import re
+import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from kb.index import index_exists
 from kb.ingest import ingest
 from kb.search import KnowledgeBase
+from kb.selection import Kept, Selection, SelectionStore
 
 APP = str(Path(__file__).resolve().parents[1] / "app.py")
 TIMEOUT = 60
@@ -51,7 +57,8 @@ def app(monkeypatch: pytest.MonkeyPatch):
 
 
 def summary(at: AppTest) -> str:
-    """The bold results line, e.g. "1–10 of 49 passages" or "5 passages · 1 filter"."""
+    """The bold results line, e.g. "1–10 of 49 passages" or "57 passages, 41 distinct statements · showing
+    1–10 · 1 filter"."""
     return next(m.value for m in at.markdown if re.match(r"\*\*(\d|No passages)", m.value))
 
 
@@ -84,6 +91,8 @@ def option(at: AppTest, index: Path, facet: str, i: int) -> tuple[str, str]:
 
 
 def search(index: Path, query: str = "", filters=None, **kw):
+    """The library's answer, with the page's defaults (each statement once, synonyms)."""
+    kw.setdefault("collapse_duplicates", True)
     with KnowledgeBase.open(index) as kb:
         return kb.search(query, filters, **kw)
 
@@ -158,7 +167,7 @@ def test_paging_and_page_size(app, sample_index: Path) -> None:
     at.get("pagination")[0].set_value(2).run()
     assert not at.exception
     assert ranks(at) == list(range(11, 21))
-    assert summary(at).startswith(f"**11–20 of {total}")
+    assert summary(at) == f"**{total} passages, {total} distinct statements · showing 11–20**"
     assert at.query_params["page"] in ("2", ["2"])
     at.selectbox(key="w_size").select(20).run()
     assert ranks(at) == list(range(1, 21))  # a new page size starts again at page 1
@@ -312,3 +321,273 @@ def test_an_index_that_cannot_be_built_gives_a_clear_message(app, tmp_path: Path
     assert not at.exception
     assert at.error and "cannot be opened" in at.error[0].value
     assert not hit_cards(at)
+
+
+# ---- synonyms, each statement once, the selection, comparing sources ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def mirror_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The sample plus two made-up sites that copy its side-effects paragraph: statements said thrice."""
+    from tests.mirror_corpus import write_mirror_corpus
+
+    docs = write_mirror_corpus(tmp_path_factory.mktemp("mirror") / "docs")
+    index = tmp_path_factory.mktemp("mirror-idx") / "index"
+    ingest([docs], index=index)
+    return index
+
+
+@pytest.fixture()
+def own_index(sample_index: Path, tmp_path: Path) -> Path:
+    """A copy of the sample index for one test: the selection is saved in the index folder."""
+    copy = tmp_path / "index"
+    shutil.copytree(sample_index, copy)
+    return copy
+
+
+@pytest.fixture()
+def downloads(monkeypatch: pytest.MonkeyPatch):
+    """``downloads(button)``: the bytes a download button would send (its data is made on click)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    made: dict[str, object] = {}
+    real = MediaFileManager.add_deferred
+
+    def record(self, data_callable, *args, **kwargs):
+        file_id = real(self, data_callable, *args, **kwargs)
+        made[file_id] = data_callable
+        return file_id
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", record)
+
+    def data(button) -> bytes:
+        out = made[button.proto.deferred_file_id]()
+        return out.encode("utf-8") if isinstance(out, str) else out
+
+    return data
+
+
+def open_tab(at: AppTest, name: str) -> AppTest:
+    at.session_state["w_tab"] = name  # as if the researcher clicked the tab
+    return at.run()
+
+
+def keep_buttons(at: AppTest) -> dict[str, object]:
+    return {b.key.removeprefix("w_keep_hit_"): b for b in at.button if (b.key or "").startswith("w_keep_hit_")}
+
+
+def kept_cards(at: AppTest) -> list[str]:
+    return [h.value for h in at.html if 'class="kb-kept' in h.value]
+
+
+def download(at: AppTest, key: str):
+    return next(b for b in at.get("download_button") if b.proto.id.endswith(f"-{key}"))
+
+
+def test_synonyms_toggle_and_what_was_searched(app, sample_index: Path) -> None:
+    at = app(sample_index, q="sleepiness").run()
+    assert not at.exception
+    with_synonyms = search(sample_index, "sleepiness", limit=0)
+    assert with_synonyms.expanded and total_shown(at) == with_synonyms.total
+    searched = next(h.value for h in at.html if 'class="kb-expanded"' in h.value)
+    for word in with_synonyms.expanded["sleepiness"]:  # every synonym added, next to the count
+        assert word in searched
+    assert not any("Also searched synonyms" in c.value for c in at.caption)  # not said twice
+    at.toggle(key="w_synonyms").set_value(False).run()
+    assert not at.exception
+    without = search(sample_index, "sleepiness", synonyms=False, limit=0)
+    assert total_shown(at) == without.total < with_synonyms.total
+    assert not any('class="kb-expanded"' in h.value for h in at.html)
+    assert at.query_params["synonyms"] in ("0", ["0"])
+    at.toggle(key="w_synonyms").set_value(True).run()
+    assert "synonyms" not in at.query_params and total_shown(at) == with_synonyms.total
+
+
+def test_a_link_with_synonyms_and_collapsing_off_opens_them_off(app, mirror_index: Path) -> None:
+    at = app(mirror_index, q="seizures", synonyms="0", collapse="0").run()
+    assert not at.exception
+    assert at.toggle(key="w_synonyms").value is False and at.toggle(key="w_collapse").value is False
+    expected = search(mirror_index, "seizures", synonyms=False, collapse_duplicates=False, limit=10)
+    assert summary(at) == f"**1–10 of {expected.total} passages**"
+    assert [h.passage.passage_id for h in expected.hits] == [
+        re.search(r'data-passage="([^"]+)"', c).group(1) for c in hit_cards(at)]
+
+
+def test_each_statement_once_toggle(app, mirror_index: Path) -> None:
+    at = app(mirror_index, q="side effects").run()
+    assert not at.exception
+    collapsed = search(mirror_index, "side effects", limit=10)
+    assert 10 < collapsed.statements < collapsed.total, "the mirrors repeat a statement about side effects"
+    assert summary(at) == (f"**{collapsed.total} passages, {collapsed.statements} distinct statements"
+                           " · showing 1–10**")
+    assert ranks(at) == list(range(1, 11))
+    assert at.get("pagination")[0].proto.num_pages == -(-collapsed.statements // 10)  # pages count statements
+    at.toggle(key="w_collapse").set_value(False).run()
+    assert not at.exception
+    assert summary(at) == f"**1–10 of {collapsed.total} passages**"
+    assert at.query_params["collapse"] in ("0", ["0"])
+    every = search(mirror_index, "side effects", collapse_duplicates=False, limit=None)
+    assert [h.passage.passage_id for h in every.hits[:10]] == [
+        re.search(r'data-passage="([^"]+)"', c).group(1) for c in hit_cards(at)]
+    at.get("pagination")[0].set_value(4).run()  # the last page holds passages the collapsed view left out
+    assert ranks(at) == list(range(31, collapsed.total + 1))
+    at.toggle(key="w_collapse").set_value(True).run()
+    assert "collapse" not in at.query_params and ranks(at) == list(range(1, 11))
+
+
+def test_a_hit_stated_elsewhere_opens_the_other_passages(app, mirror_index: Path) -> None:
+    at = app(mirror_index, q="seizures", topic="withdrawal").run()
+    assert not at.exception
+    hits = search(mirror_index, "seizures", {"topic": ["withdrawal"]}, limit=10).hits
+    hit = next(h for h in hits if h.duplicates)
+    pid = hit.passage.passage_id
+    expander = next(e for e in at.expander if e.proto.label.startswith("Also stated by"))
+    assert expander.proto.label == (f"Also stated by {len(hit.duplicates)} other passages "
+                                    f"({', '.join(hit.duplicate_sources)})")
+    assert set(hit.duplicate_sources) >= {"The Recovery Village"}
+    at.session_state[f"w_dup_{pid}"] = True  # the researcher opens it
+    at.run()
+    assert not at.exception
+    cards = [h.value for h in at.html if 'class="kb-card"' in h.value]
+    assert [re.search(r'data-passage="([^"]+)"', c).group(1) for c in cards] == list(hit.duplicates)
+    with KnowledgeBase.open(mirror_index) as kb:
+        for card, dup in zip(cards, hit.duplicates, strict=True):
+            other = kb.passage(dup)
+            assert other.source in card and f"passage {other.position + 1}" in card
+    # A duplicate can be kept from there too.
+    assert at.button(key=f"w_keep_dup_{pid}_{hit.duplicates[0]}").label == "Keep"
+
+
+def test_keep_note_and_remove(app, own_index: Path) -> None:
+    at = app(own_index, q="seizures").run()
+    first, second = search(own_index, "seizures", limit=2).hits
+    keep_buttons(at)[first.passage.passage_id].click().run()
+    assert not at.exception
+    assert keep_buttons(at)[first.passage.passage_id].label == ":blue[**Kept**]"
+    assert "1 kept in your selection" in at.caption[0].value
+    at.text_input(key="w_query").input("baclofen withdrawal").run()  # a second search adds to the same selection
+    other = search(own_index, "baclofen withdrawal", limit=1).hits[0].passage
+    assert other.passage_id not in (first.passage.passage_id, second.passage.passage_id)
+    keep_buttons(at)[other.passage_id].click().run()
+    assert not at.exception
+
+    open_tab(at, "Selection")
+    assert not at.exception
+    cards = kept_cards(at)
+    assert [re.search(r'data-passage="([^"]+)"', c).group(1) for c in cards] == [first.passage.passage_id,
+                                                                                  other.passage_id]
+    p = first.passage
+    assert p.title in cards[0] and p.source in cards[0] and f"passage {p.position + 1}" in cards[0]
+    assert p.path in cards[0] and "seizures" in cards[0] and "no longer in the index" not in cards[0]
+
+    at.text_input(key=f"w_note_{p.passage_id}").input("dose-dependent? check the label").run()
+    assert not at.exception
+    saved = SelectionStore.for_index(own_index).load()
+    assert saved.get(p.passage_id).note == "dose-dependent? check the label"
+    assert saved.get(other.passage_id).query == "baclofen withdrawal"
+
+    at.button(key=f"w_rm_{p.passage_id}").click().run()
+    assert not at.exception
+    assert SelectionStore.for_index(own_index).load().ids == (other.passage_id,)
+    assert len(kept_cards(at)) == 1
+    at.button(key=f"w_rm_{other.passage_id}").click().run()
+    assert not kept_cards(at) and any("selection is empty" in i.value for i in at.info)
+
+
+def test_the_selection_survives_a_reload(app, own_index: Path) -> None:
+    at = app(own_index, q="seizures").run()
+    hit = search(own_index, "seizures", limit=1).hits[0]
+    keep_buttons(at)[hit.passage.passage_id].click().run()
+    open_tab(at, "Selection")
+    at.text_input(key=f"w_note_{hit.passage.passage_id}").input("cited in chapter 2").run()
+    st.cache_resource.clear()  # and even a server restart: nothing held in memory
+    st.cache_data.clear()
+
+    again = app(own_index).run()  # a new session: the page opened afresh, no query
+    assert not again.exception
+    assert "1 kept in your selection" in again.caption[0].value
+    open_tab(again, "Selection")
+    assert not again.exception
+    [card] = kept_cards(again)
+    assert hit.passage.passage_id in card
+    assert again.text_input(key=f"w_note_{hit.passage.passage_id}").value == "cited in chapter 2"
+
+
+def test_selection_exports(app, own_index: Path, downloads) -> None:
+    hits = search(own_index, "seizures", limit=2).hits
+    store = SelectionStore.for_index(own_index)
+    for hit in hits:
+        store.add(hit.passage, query="seizures")
+    store.set_note(hits[0].passage.passage_id, "=1+1 looks like a formula")
+    at = open_tab(app(own_index).run(), "Selection")
+    assert not at.exception
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert labels[-4:] == ["CSV", "JSON", "Markdown", "BibTeX"]
+    frame = pd.read_csv(io.BytesIO(downloads(download(at, "w_sel_csv"))), encoding="utf-8-sig", dtype=str,
+                        keep_default_na=False)
+    assert list(frame["passage_id"]) == [h.passage.passage_id for h in hits]
+    assert frame["note"][0] == "'=1+1 looks like a formula"  # formula-safe, as kb.export
+    data = json.loads(downloads(download(at, "w_sel_json")))
+    assert [p["passage_id"] for p in data["passages"]] == [h.passage.passage_id for h in hits]
+    assert data["index"] == str(own_index.resolve())
+    markdown = downloads(download(at, "w_sel_md")).decode("utf-8")
+    assert markdown.startswith("# Selected passages\n") and f"`{hits[1].passage.passage_id}`" in markdown
+    bib = downloads(download(at, "w_sel_bib")).decode("utf-8")
+    assert bib.count("@misc{") == 2 and f"passageid    = {{{hits[0].passage.passage_id}}}" in bib
+    assert all(b.proto.help for b in at.get("download_button"))
+
+
+def test_a_kept_passage_gone_from_the_index_stays_with_its_text(app, own_index: Path, downloads) -> None:
+    hit = search(own_index, "seizures", limit=1).hits[0]
+    gone = Kept(passage_id="0123456789ab-deadbeef", text="An older wording about seizures.", title="Old article",
+                source="Old Source", section="Warnings", position=2, path="/gone/old.txt", note="from v1")
+    store = SelectionStore.for_index(own_index)
+    store.save(Selection((gone,)).add(hit.passage))
+    at = open_tab(app(own_index).run(), "Selection")
+    assert not at.exception
+    old, current = kept_cards(at)
+    assert "no longer in the index" in old and "An older wording about seizures." in old and "kb-kept-gone" in old
+    assert "no longer in the index" not in current
+    assert "1 no longer in the index" in summary_of_selection(at)
+    frame = pd.read_csv(io.BytesIO(downloads(download(at, "w_sel_csv"))), encoding="utf-8-sig", dtype=str,
+                        keep_default_na=False)
+    assert list(frame["in_index"]) == ["False", "True"]
+
+
+def summary_of_selection(at: AppTest) -> str:
+    return next(m.value for m in at.markdown if re.match(r"\*\*\d+ kept passage", m.value))
+
+
+def test_a_corrupt_selection_file_is_set_aside_with_a_clear_message(app, own_index: Path) -> None:
+    (own_index / "selection.json").write_text("{ this is not json", encoding="utf-8")
+    st.cache_resource.clear()
+    at = open_tab(app(own_index).run(), "Selection")
+    assert not at.exception
+    assert at.warning and "could not be read" in at.warning[0].value and "selection.json.bad" in at.warning[0].value
+    assert (own_index / "selection.json.bad").read_text(encoding="utf-8") == "{ this is not json"
+    assert any("selection is empty" in i.value for i in at.info)
+
+
+def test_compare_sources_shows_the_80_vs_100_conflict(app, sample_index: Path) -> None:
+    pytest.importorskip("kb.compare")
+    at = open_tab(app(sample_index, q="maximum dose").run(), "Compare sources")
+    assert not at.exception
+    [conflict] = [h.value for h in at.html if 'class="kb-conflict"' in h.value]
+    assert "maximum dose of baclofen (oral), mg/day" in conflict
+    assert re.search(r"Addiction Intervention</td><td class=\"kb-cf-value\">100 mg/day", conflict)
+    assert re.search(r"Baclofen: Uses, Side Effects, Dosage and Precautions</td><td class=\"kb-cf-value\">"
+                     r"80 mg/day", conflict)
+    from kb.compare import compare
+
+    with KnowledgeBase.open(sample_index) as kb:
+        expected = compare(kb, "maximum dose")
+    for pids in expected.conflicts[0].evidence.values():
+        assert all(pid in conflict for pid in pids)
+    grid = at.dataframe[0].value
+    assert "100 mg/day" in grid.to_string() and "80 mg/day" in grid.to_string()
+    # The topic picker alone is enough, and finds the same conflict.
+    at = open_tab(app(sample_index).run(), "Compare sources")
+    assert any("pick a topic" in i.value for i in at.info)
+    at.selectbox(key="w_compare_topic").select("dosage").run()
+    assert not at.exception
+    assert len([h for h in at.html if 'class="kb-conflict"' in h.value]) == 1

@@ -1,4 +1,5 @@
-"""The research page in a real headless Chromium: `streamlit run app.py` on the bundled sample.
+"""The research page in a real headless Chromium: `streamlit run app.py` on the bundled sample, plus two
+made-up sites that copy one of its paragraphs (tests/mirror_corpus.py), so some statements are repeated.
 
 Uses Debian's /usr/bin/chromium driven by Playwright (no browser download). Skipped when either is
 missing, except under CI (the CI variable set), where a missing browser is a failure.
@@ -27,6 +28,8 @@ import pytest
 from kb.export import read_csv
 from kb.ingest import ingest
 from kb.search import KnowledgeBase
+from kb.selection import Selection, SelectionStore
+from tests.mirror_corpus import write_mirror_corpus
 
 pytestmark = pytest.mark.browser
 
@@ -75,9 +78,9 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(browser: object, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimpleNamespace]:
-    """`streamlit run app.py` on a fresh index of the bundled sample; stopped after the module."""
+    """`streamlit run app.py` on a fresh index of the mirror corpus; stopped after the module."""
     index = tmp_path_factory.mktemp("browser") / "index"
-    ingest(index=index)
+    ingest([write_mirror_corpus(index.parent / "docs")], index=index)
     port = _free_port()
     log_path = index.parent / "streamlit.log"
     env = {**os.environ, "KB_INDEX": str(index)}
@@ -127,6 +130,8 @@ def page(browser) -> Iterator[object]:
 
 
 def search(index: Path, query: str = "", filters=None, **kw):
+    """The library's answer, with the page's defaults (each statement once, synonyms)."""
+    kw.setdefault("collapse_duplicates", True)
     with KnowledgeBase.open(index) as kb:
         return kb.search(query, filters, **kw)
 
@@ -157,6 +162,11 @@ def pick_facet(tab, facet: str, value_label: str) -> int:
     return int(re.search(r"\(([\d,]+)\)$", text.strip()).group(1).replace(",", ""))
 
 
+def button(tab, key: str):
+    """The button of widget ``key`` (a button with a tooltip is also drawn hidden, to measure it)."""
+    return tab.locator(f".st-key-{key} button:visible")
+
+
 def chips(tab, facet: str) -> list[str]:
     return [t.strip() for t in tab.locator(f".st-key-w_facet_{facet} [data-tag]").all_inner_texts()]
 
@@ -166,8 +176,8 @@ def test_search_filter_and_download_csv(server, page, tmp_path: Path) -> None:
 
     page.goto(server.url)
     expect(page.locator(".kb-hit").first).to_be_visible()
-    everything = search(server.index, limit=0).total
-    expect(summary(page)).to_contain_text(f"of {everything} passages")
+    everything = search(server.index, limit=0)
+    expect(summary(page)).to_contain_text(f"{everything.total} passages, {everything.statements} distinct statements")
 
     run_query(page, "seizures")
     total = search(server.index, "seizures", limit=0).total
@@ -177,18 +187,18 @@ def test_search_filter_and_download_csv(server, page, tmp_path: Path) -> None:
 
     count = pick_facet(page, "topic", "withdrawal")
     expected = search(server.index, "seizures", {"topic": ["withdrawal"]}, limit=None)
-    assert count == expected.total > 0
-    expect(summary(page)).to_contain_text(f"{count} passage")
+    assert count == expected.total > expected.statements == len(expected.hits)
+    expect(summary(page)).to_contain_text(f"{count} passages, {expected.statements} distinct statements")
     settle(page)
-    expect(page.locator(".kb-hit")).to_have_count(min(count, 10))
+    expect(page.locator(".kb-hit")).to_have_count(min(expected.statements, 10))
     assert "topic=withdrawal" in page.url
 
     with page.expect_download() as download_info:
         page.get_by_role("button", name="CSV", exact=True).click()
     download = download_info.value
     assert download.suggested_filename == f"kb-seizures-{dt.date.today().isoformat()}.csv"
-    frame = read_csv(download.path())
-    assert len(frame) == expected.total
+    frame = read_csv(download.path())  # each distinct statement, with the passages repeating it named
+    assert len(frame) == len(expected.hits)
     assert list(frame["passage_id"]) == [h.passage.passage_id for h in expected.hits]
     assert all("withdrawal" in topics for topics in frame["topic"])
 
@@ -203,10 +213,11 @@ def test_a_shared_link_restores_the_search(server, page) -> None:
     shared = "/?q=baclofen&topic=side_effects&topic=withdrawal&sort=document&size=20&page=2"
     expected = search(server.index, "baclofen", {"topic": ["side_effects", "withdrawal"]}, sort="document",
                       limit=20, offset=20)
-    assert expected.total > 20, "the sample should give this search a second page"
+    assert expected.statements > 20, "the sample should give this search a second page"
     page.goto(server.url + shared)
     expect(page.locator(".kb-hit").first).to_be_visible()
-    expect(summary(page)).to_contain_text(f"21–{min(40, expected.total)} of {expected.total} passages")
+    expect(summary(page)).to_contain_text(f"{expected.total} passages, {expected.statements} distinct statements · "
+                                          f"showing 21–{min(40, expected.statements)}")
     expect(page.get_by_label("Search passages")).to_have_value("baclofen")
     assert [c.split(" (")[0] for c in chips(page, "topic")] == ["side effects", "withdrawal"]
     expect(page.locator(".st-key-w_sort input")).to_have_value("Document order")
@@ -265,19 +276,58 @@ def test_context_marks_the_passage_in_the_whole_document(server, page) -> None:
     assert inside
 
 
+def test_a_kept_passage_is_still_there_after_a_reload(server, page) -> None:
+    from playwright.sync_api import expect
+
+    store = SelectionStore.for_index(server.index)
+    store.save(Selection())  # start from an empty selection
+    page.goto(server.url + "/?q=baclofen+withdrawal")
+    first = page.locator(".kb-hit").first
+    expect(first).to_be_visible()
+    pid = first.get_attribute("data-passage")
+    button(page, f"w_keep_hit_{pid}").click()
+    expect(button(page, f"w_keep_hit_{pid}")).to_contain_text("Kept")
+    page.get_by_role("tab", name="Selection").click()
+    note = page.locator(f".st-key-w_note_{pid} input")
+    note.fill("compare with the FDA label")
+    note.press("Enter")
+    settle(page)
+    assert store.load().get(pid).note == "compare with the FDA label"
+
+    page.reload()  # a new session: nothing but the file remembers
+    expect(page.locator(".kb-hit").first).to_be_visible()
+    expect(button(page, f"w_keep_hit_{pid}")).to_contain_text("Kept")
+    page.get_by_role("tab", name="Selection").click()
+    card = page.locator(f'.kb-kept[data-passage="{pid}"]')
+    expect(card).to_be_visible()
+    with KnowledgeBase.open(server.index) as kb:
+        passage = kb.passage(pid)
+    assert passage.title in card.inner_text() and passage.source in card.inner_text()
+    expect(page.locator(f".st-key-w_note_{pid} input")).to_have_value("compare with the FDA label")
+
+    button(page, f"w_rm_{pid}").click()
+    expect(card).to_have_count(0)
+    assert pid not in store.load()
+
+
 def test_readme_screenshot(server, page, tmp_path: Path) -> None:
     """A representative search for the README; copied to docs/ when KB_README_SCREENSHOT=1."""
     from playwright.sync_api import expect
 
+    expected = search(server.index, "seizures", {"topic": ["withdrawal"]}, limit=1)
+    store = SelectionStore.for_index(server.index)
+    store.save(Selection().add(expected.hits[0].passage, query="seizures"))  # a passage kept earlier
     page.goto(server.url + "/?q=seizures&topic=withdrawal")
     expect(page.locator(".kb-hit").first).to_be_visible()
-    total = search(server.index, "seizures", {"topic": ["withdrawal"]}, limit=0).total
-    expect(summary(page)).to_contain_text(f"{total} passage")
+    expect(button(page, f"w_keep_hit_{expected.hits[0].passage.passage_id}")).to_contain_text("Kept")
+    expect(summary(page)).to_contain_text(f"{expected.total} passages, {expected.statements} distinct statements")
+    expect(page.locator("[class*='st-key-w_dup_'] summary").first).to_contain_text("Also stated by 2 other passages")
     settle(page)
     page.wait_for_timeout(500)
     shot = tmp_path / "screenshot.png"
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000
+    store.save(Selection())
     if os.environ.get("KB_README_SCREENSHOT"):
         (REPO / "docs").mkdir(exist_ok=True)
         shutil.copyfile(shot, REPO / "docs" / "screenshot.png")

@@ -7,6 +7,7 @@ import html
 import io
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -18,7 +19,7 @@ from kb import page
 from kb.export import COLUMNS, read_csv
 from kb.ingest import ingest
 from kb.model import FACETS, Passage
-from kb.search import Hit, KnowledgeBase
+from kb.search import Hit, KnowledgeBase, Results
 
 DAY = dt.date(2026, 11, 23)
 
@@ -42,6 +43,9 @@ def url_round_trip(state: page.SearchState) -> page.SearchState:
                                                    "condition": ["multiple sclerosis"]}, sort="source"),
     page.SearchState.make("", {"side_effect": ["a, b", "c;d", "x=y&z"], "drug": ["α-methyldopa"]},
                           boilerplate=True, page=2, size=20),
+    page.SearchState.make("sleepiness", synonyms=False),
+    page.SearchState.make("seizures", collapse=False, boilerplate=True),
+    page.SearchState.make("seizures", synonyms=False, collapse=False, page=2),
 ])
 def test_url_round_trip_restores_the_state_exactly(state: page.SearchState) -> None:
     assert url_round_trip(state) == state
@@ -55,10 +59,11 @@ facet_values = st.lists(st.text(min_size=1, max_size=12).filter(lambda v: v.stri
     query=st.text(max_size=40).map(str.strip),
     filters=st.dictionaries(st.sampled_from(FACETS), facet_values, max_size=4),
     sort=st.sampled_from(page.SORTS), page_no=st.integers(1, 500), size=st.sampled_from(page.PAGE_SIZES),
-    boilerplate=st.booleans(),
+    boilerplate=st.booleans(), synonyms=st.booleans(), collapse=st.booleans(),
 )
-def test_url_round_trip_for_any_state(query, filters, sort, page_no, size, boilerplate) -> None:
-    state = page.SearchState.make(query, filters, sort=sort, page=page_no, size=size, boilerplate=boilerplate)
+def test_url_round_trip_for_any_state(query, filters, sort, page_no, size, boilerplate, synonyms, collapse) -> None:
+    state = page.SearchState.make(query, filters, sort=sort, page=page_no, size=size, boilerplate=boilerplate,
+                                  synonyms=synonyms, collapse=collapse)
     if "\x00" in query or any("\x00" in v for vs in filters.values() for v in vs):
         return  # a NUL byte cannot travel in a URL
     assert url_round_trip(state) == state
@@ -72,6 +77,11 @@ def test_params_are_short_and_readable() -> None:
         "q": "seizures", "topic": ["withdrawal"], "severity": ["serious", "mild"], "sort": "document",
         "size": "20", "page": "2", "boilerplate": "1",
     }
+    # Synonyms and "each statement once" are on by default: a link names them only when they are off.
+    assert page.state_to_params(page.SearchState.make("x", synonyms=False, collapse=False)) == {
+        "q": "x", "synonyms": "0", "collapse": "0"}
+    assert page.state_from_params({"q": "x", "synonyms": "0", "collapse": "off"}) == page.SearchState.make(
+        "x", synonyms=False, collapse=False)
 
 
 def test_a_hand_edited_url_opens_with_defaults_instead_of_failing() -> None:
@@ -80,6 +90,8 @@ def test_a_hand_edited_url_opens_with_defaults_instead_of_failing() -> None:
     assert state == page.SearchState(query="seizures", filters=(("topic", ("dosage",)),))
     assert page.state_from_params({"page": "two", "size": "lots"}) == page.SearchState()
     assert page.state_from_params({"boilerplate": "true"}).boilerplate
+    odd = page.state_from_params({"synonyms": "maybe", "collapse": ""})
+    assert odd.synonyms and odd.collapse  # anything but a clear "off" keeps the defaults
 
 
 def test_repeated_parameters_are_alternatives_and_the_last_single_value_wins() -> None:
@@ -103,6 +115,10 @@ def test_every_change_but_paging_returns_to_page_one() -> None:
     assert state.with_filter("topic", []).filters == ()
     assert state.without_filters() == page.SearchState.make("x")
     assert state.with_sort("source").page == state.with_size(50).page == state.with_boilerplate(True).page == 1
+    assert state.with_synonyms(False).page == state.with_collapse(False).page == 1
+    assert not state.with_synonyms(False).synonyms and not state.with_collapse(False).collapse
+    assert state.search_kwargs() == {"sort": "relevance", "include_boilerplate": False, "synonyms": True,
+                                     "collapse_duplicates": True}
 
 
 def test_paging_arithmetic() -> None:
@@ -116,6 +132,12 @@ def test_paging_arithmetic() -> None:
     assert page.summary_line(0, state, 0) == "No passages match."
     assert page.summary_line(1, page.SearchState(), 1) == "1 passage"
     assert page.summary_line(1234, page.SearchState.make(page=2, size=10), 10) == "11–20 of 1,234 passages"
+    # Collapsing duplicates: the pages count statements; the line says both.
+    second = page.SearchState.make(page=2, size=10)
+    assert page.summary_line(57, second, 10, 41) == "57 passages, 41 distinct statements · showing 11–20"
+    assert page.summary_line(57, page.SearchState(), 41, 41) == "57 passages, 41 distinct statements"
+    assert page.summary_line(1, page.SearchState(), 1, 1) == "1 passage, 1 distinct statement"
+    assert page.summary_line(0, page.SearchState(), 0, 0) == "No passages match."
 
 
 def test_same_params_ignores_single_value_versus_list() -> None:
@@ -268,6 +290,116 @@ def test_context_marks_the_target_between_escaped_neighbours() -> None:
 
 def test_markdown_escaping_keeps_user_text_literal() -> None:
     assert page.md_escape("**bold** [x](javascript:y) `c`") == r"\*\*bold\*\* \[x\]\(javascript\:y\) \`c\`"
+
+
+# ---- synonyms, duplicates, the selection, comparisons ---------------------------------------------------------
+
+
+def results(**fields) -> Results:
+    values = dict(query="q", filters={}, total=3, offset=0, limit=10, sort="relevance", hits=[], facets={})
+    return Results(**(values | fields))
+
+
+def test_the_synonyms_added_are_listed_in_full_and_escaped_and_not_twice() -> None:
+    from kb.synonyms import Expansion
+
+    added = {"sleepiness": ["drowsiness", "somnolence", "sedated", "lethargy", "lethargic"], "<b>": ["a&b"]}
+    searched = "(sleepiness OR drowsiness OR somnolence OR sedated OR lethargy OR lethargic) (<b> OR a&b)"
+    own = Expansion(searched, added).note()
+    r = results(expanded=added, searched=searched, notes=["No passage contains all of your words.", own])
+    out = page.expansion_html(r)
+    assert "<b>sleepiness</b> → drowsiness, somnolence, sedated, lethargy, lethargic" in out  # all five, not +1 more
+    assert "<b>&lt;b&gt;</b> → a&amp;b" in out and "<b><b>" not in out
+    assert 'title="Searched: (sleepiness OR' in out and "(&lt;b&gt; OR a&amp;b)" in out
+    assert page.notes_to_show(r) == ["No passage contains all of your words."]
+    assert page.expansion_html(results()) == ""
+    assert page.notes_to_show(results(notes=["Query read as plain words."])) == ["Query read as plain words."]
+
+
+def test_a_hit_says_who_else_states_it() -> None:
+    from kb.search import MAX_DUPLICATES_LISTED
+
+    hit = make_hit("Stopping suddenly can cause seizures.")
+    assert page.duplicates_label(hit) == ""
+    two = replace(hit, duplicates=("a-1", "b-2"), duplicate_sources=("Drug Facts", "Health Library"))
+    assert page.duplicates_label(two) == "Also stated by 2 other passages (Drug Facts, Health Library)"
+    assert page.duplicates_label(replace(hit, duplicates=("a-1",))) == "Also stated by 1 other passage"
+    many = replace(hit, duplicates=tuple(f"p{i}" for i in range(MAX_DUPLICATES_LISTED)), duplicate_sources=("S",))
+    assert page.duplicates_label(many) == f"Also stated by {MAX_DUPLICATES_LISTED}+ other passages (S)"
+
+
+def test_a_passage_card_escapes_everything_and_marks_what_it_is_asked_to() -> None:
+    p = make_hit("Take <b>no more</b> than 100mg & rest.").passage
+    out = page.passage_card_html(p, page.text_marks(p.text, ["100mg", "absent"]))
+    assert "<b>no" not in out and "&lt;b&gt;no more&lt;/b&gt;" in out and "&amp; rest" in out
+    assert marked(out) == ["100mg"]
+    assert "Baclofen &lt;b&gt;label&lt;/b&gt;" in out and "§ Warnings &gt; &lt;img" in out
+    assert page.text_marks("5 mg, then 5 mg", ["5 mg"]) == [(0, 4), (11, 15)]
+
+
+def test_a_kept_passage_shows_its_provenance_escaped_and_whether_it_is_gone() -> None:
+    from kb.selection import Kept
+
+    kept = Kept(passage_id="d-1", text="<script>x</script> seizures", title="T <i>", source="", section="§ <s>",
+                page="3", position=4, path="/c/<odd>.txt", query="seiz<u>res", added="2026-11-23T10:00:00Z")
+    out = page.kept_html(kept)
+    assert "<script" not in out and "<i>" not in out and "<odd>" not in out and "<u>" not in out
+    assert "source not named" in out and "p. 3" in out and "passage 5" in out and "d-1" in out
+    assert "/c/&lt;odd&gt;.txt" in out and "2026-11-23" in out and "seiz&lt;u&gt;res" in out
+    assert "no longer in the index" not in out
+    assert "no longer in the index" in page.kept_html(kept, missing=True)
+    assert page.selection_filename("bib", DAY) == "kb-selection-2026-11-23.bib"
+
+
+def test_comparison_side_by_side_flags_the_conflicting_cells(sample_index: Path) -> None:
+    compare = pytest.importorskip("kb.compare").compare
+    with KnowledgeBase.open(sample_index) as kb:
+        c = compare(kb, "maximum dose")
+    [conflict] = c.conflicts
+    grid, flags = page.side_by_side(c)
+    assert grid.shape == flags.shape and list(grid.columns) == list(flags.columns)
+    named = "Addiction Intervention"
+    unnamed = "Baclofen: Uses, Side Effects, Dosage and Precautions (no publisher named)"
+    conflicting = {(row, col) for row in flags.index for col in flags.columns if flags.loc[row, col]}
+    # Side by side on one row: the source that names no route was compared as oral, and says so.
+    assert conflicting == {(("maximum", "baclofen", "oral"), named), (("maximum", "baclofen", "oral"), unnamed)}
+    assert grid.loc[("maximum", "baclofen", "oral"), named] == "100 mg/day (route not stated)"
+    assert grid.loc[("maximum", "baclofen", "oral"), unnamed] == "80 mg/day"
+    assert grid.loc[("starting", "baclofen", "oral"), unnamed] == "15 mg/day"
+    assert not flags.loc[("starting", "baclofen", "oral")].any()
+    assert list(grid.index.get_level_values(0)) == ["starting", "maximum"]
+    out = page.conflict_html(conflict)
+    assert "maximum dose of baclofen (oral), mg/day" in out
+    assert "<td class=\"kb-cf-value\">100 mg/day</td>" in out and "<td class=\"kb-cf-value\">80 mg/day</td>" in out
+    for pid in (p for claim in conflict.claims for p in claim.passage_ids):
+        assert f"<code class=kb-id>{pid}</code>" in out
+        assert pid in page.evidence_passages(c)
+    rows = page.comparison_rows(c)
+    assert set(rows["source"]) == {v.name for v in c.sources}
+    assert all(isinstance(v, str) for v in rows["passage_ids"])
+
+
+def test_a_conflict_is_escaped() -> None:
+    compare = pytest.importorskip("kb.compare")
+    claim_type, conflict_type = compare.Claim, compare.Conflict
+
+    claim = claim_type(source="<b>Site</b>", ranges=((80.0, 80.0),), passage_ids=("x<1>",), texts=("80 mg <i>",),
+                  route_assumed=True)
+    other = replace(claim, source="Other & co", ranges=((100.0, 100.0),))
+    out = page.conflict_html(conflict_type(drug="<svg>", kind="maximum", route="", claims=(claim, other),
+                                      note="<script>alert(1)</script>"))
+    assert not re.search(r"<(b|i|svg|script)[ >]", out)
+    assert "&lt;b&gt;Site&lt;/b&gt;" in out and "x&lt;1&gt;" in out and "Other &amp; co" in out
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in out and "route not stated" in out
+
+
+def test_export_help_says_what_is_downloaded() -> None:
+    assert page.export_what(results(total=57, statements=41)) == (
+        "Each distinct statement (41 of 57 passages; the column `duplicates` names the passages that repeat it)")
+    assert page.export_what(results(total=57, statements=57)) == "Every matching passage (57)"
+    assert page.export_what(results(total=57)) == "Every matching passage (57)"
+    assert page.paged_total(results(total=57, statements=41)) == 41
+    assert page.paged_total(results(total=57)) == 57
 
 
 # ---- export file names ------------------------------------------------------------------------------------------
