@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from kb import __version__
+from kb.ingest import COMMIT_EVERY
 from kb.model import FACETS, KbError
 
 DEFAULT_LIMIT = 10
@@ -42,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-words", type=int, default=150, help="largest passage to aim for (default 150)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--verbose", action="store_true", help="list every document added, updated or removed")
+    p.add_argument("--commit-every", type=int, default=COMMIT_EVERY, metavar="N",
+                   help=f"make work searchable (and safe from a crash) every N passages (default {COMMIT_EVERY})")
+    p.add_argument("--procs", type=int, default=None, metavar="N",
+                   help="indexing worker processes (default: one per core for large inputs, else 1)")
     p.add_argument("--text-field", default="text", metavar="NAME",
                    help="in tables (.jsonl, .csv, .tsv: one document a row), the column with the text")
     p.add_argument("--title-field", default="title", metavar="NAME", help="the tables' title column")
@@ -146,7 +151,8 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
         table = TableColumns(text=args.text_field, title=args.title_field, id=args.id_field,
                              source=args.source_field)
         report = ingest(args.paths, index=_index(args), rebuild=args.rebuild, vocab_dirs=args.vocab,
-                        min_words=args.min_words, max_words=args.max_words, progress=progress, table=table)
+                        min_words=args.min_words, max_words=args.max_words, progress=progress, table=table,
+                        procs=args.procs, commit_every=args.commit_every)
     finally:
         if bar is not None:
             bar.close()

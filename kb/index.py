@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import re
 import shutil
 import time
@@ -40,9 +41,13 @@ from whoosh import query as wq
 from whoosh.analysis import STOP_WORDS, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
 from whoosh.analysis.analyzers import Analyzer
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, W3PerDocReader
+from whoosh.filedb.filestore import FileStorage
+from whoosh.index import LockError
+from whoosh.multiproc import MpWriter, SubWriterTask
 from whoosh.qparser import syntax as wsyntax
 from whoosh.system import pack_uint
 from whoosh.util.numeric import byte_to_length
+from whoosh.writing import SegmentWriter
 
 from kb import dedupe
 from kb.model import FACETS, TAG_FACETS, Document, IndexIncompatible, IndexMissing, KbError, Passage
@@ -312,22 +317,85 @@ class ManifestEntry:
     settings: str  # the fingerprint of the settings the document was chunked and tagged with
 
 
-class IndexWriter:
-    """Adds and deletes documents with their passages; ``commit`` makes them visible at once."""
+class _SubWriterTask(SubWriterTask):
+    """Whoosh's indexing worker process, made to leave when its parent does.
 
-    def __init__(self, store_dir: Path, *, create: bool, limitmb: int = 256):
+    The stock worker waits on its job queue forever: an ingest killed mid-way would leave its
+    workers behind, blocked. This one looks up every second whether its parent is still there.
+    """
+
+    def run(self) -> None:
+        parent = os.getppid()
+        wait = self.jobqueue.get
+
+        def get() -> Any:
+            while True:
+                try:
+                    return wait(timeout=1.0)
+                except queue.Empty:
+                    if os.getppid() != parent:
+                        os._exit(1)  # the ingest is gone: nothing here will ever be committed
+
+        self.jobqueue.get = get
+        super().run()
+
+
+class _MpWriter(MpWriter):
+    """Whoosh's multi-process writer with workers that stop when it is cancelled or killed."""
+
+    def _new_task(self) -> Any:
+        task = _SubWriterTask(self.storage, self.indexname, self.jobqueue, self.resultqueue, self.subargs,
+                              self.multisegment)
+        self.tasks.append(task)
+        task.start()
+        return task
+
+    def cancel(self) -> None:
+        for task in self.tasks:  # the stock cancel only sets a flag in this process's copy
+            task.terminate()
+        for task in self.tasks:
+            task.join(5)
+        SegmentWriter.cancel(self)
+
+
+#: How long an ingest waits for another writer to release the index before giving up.
+LOCK_WAIT_SECONDS = 15.0
+
+
+class IndexWriter:
+    """Adds and deletes documents with their passages; ``commit`` makes them visible at once.
+
+    With ``procs`` > 1, indexing (analysis, postings, segment writing) runs in that many worker
+    processes while this one reads, chunks and tags: about twice the throughput on two cores.
+    Each commit is still one atomic table-of-contents write.
+    """
+
+    def __init__(self, store_dir: Path, *, create: bool, limitmb: int = 128, procs: int = 1):
+        # No memory-mapping for the writer: each batch reopens the segments, and their mapped
+        # pages stayed counted in the process's memory (+80 MB a batch on a 100k ingest).
+        storage = FileStorage(str(store_dir), supports_mmap=False)
         if create:
             store_dir.mkdir(parents=True, exist_ok=True)
-            self._ix = windex.create_in(str(store_dir), build_schema())
+            self._ix = storage.create_index(build_schema())
         else:
-            self._ix = windex.open_dir(str(store_dir))
+            self._ix = storage.open_index()
         self._limitmb = limitmb
+        self._procs = procs
         self._writer: Any = None
         self.pending = 0
 
     def _w(self) -> Any:
         if self._writer is None:
-            self._writer = self._ix.writer(limitmb=self._limitmb, codec=KbCodec())
+            try:
+                # Wait a little for the lock: the workers of an ingest that was just interrupted hold it
+                # for a second or so before they notice and leave.
+                if self._procs > 1:
+                    self._writer = _MpWriter(self._ix, procs=self._procs, multisegment=True, limitmb=self._limitmb,
+                                             codec=KbCodec(), timeout=LOCK_WAIT_SECONDS)
+                else:
+                    self._writer = self._ix.writer(limitmb=self._limitmb, codec=KbCodec(), timeout=LOCK_WAIT_SECONDS)
+            except LockError as exc:
+                raise KbError("Another ingest is writing to this index; wait for it to finish and try again.") from exc
         return self._writer
 
     def manifest(self) -> dict[str, ManifestEntry]:
@@ -371,9 +439,14 @@ class IndexWriter:
             )
         self.pending += 1 + len(passages)
 
-    def commit(self) -> None:
+    def commit(self, *, merge: bool = True) -> None:
+        """Makes everything written so far searchable, atomically.
+
+        ``merge=False`` (for the batches of a long ingest) leaves existing segments alone: merging
+        them at every batch made a long ingest's memory grow by about 85 MB a batch.
+        """
         if self._writer is not None:
-            self._writer.commit()
+            self._writer.commit(merge=merge)
             self._writer = None
         self.pending = 0
 
@@ -899,7 +972,9 @@ def _route_fuzzy_to_exact(node: Any) -> None:
 # Opening
 
 
-def open_writer(root: Path, *, rebuild: bool, settings: dict[str, Any]) -> tuple[IndexWriter, IndexMeta, bool]:
+def open_writer(
+    root: Path, *, rebuild: bool, settings: dict[str, Any], procs: int = 1
+) -> tuple[IndexWriter, IndexMeta, bool]:
     """A writer on the live store, or on a fresh store when rebuilding or when none exists.
 
     Returns (writer, the metadata to publish on success, whether the store is new).
@@ -912,9 +987,10 @@ def open_writer(root: Path, *, rebuild: bool, settings: dict[str, Any]) -> tuple
         except IndexIncompatible:
             meta = None  # an old index: start a new store; the old one stays live until we finish
     if meta is not None and (root / meta.store).is_dir():
-        return IndexWriter(root / meta.store, create=False), IndexMeta(meta.store, settings=settings), False
+        return (IndexWriter(root / meta.store, create=False, procs=procs), IndexMeta(meta.store, settings=settings),
+                False)
     name = _new_store_name(root)
-    return IndexWriter(root / name, create=True), IndexMeta(name, settings=settings), True
+    return IndexWriter(root / name, create=True, procs=procs), IndexMeta(name, settings=settings), True
 
 
 def open_snapshot(root: Path) -> Snapshot:

@@ -165,12 +165,14 @@ def ingest(
     progress: Callable[[Progress], None] | None = None,
     commit_every: int = COMMIT_EVERY,
     table: readers.TableColumns | None = None,
+    procs: int | None = None,
 ) -> IngestReport:
     """Brings the index at ``index`` up to date with ``paths``.
 
     With no paths it refreshes every file and folder ingested into this index before, or, for a
     new index, ingests the bundled sample corpus. In tables (.jsonl, .csv, .tsv) each row is a
-    document; ``table`` names the columns that hold its text, title, id and publisher.
+    document; ``table`` names the columns that hold its text, title, id and publisher. ``procs``
+    indexing worker processes (None: one per core for a large input, else none).
     """
     from kb.tag import Tagger
 
@@ -185,7 +187,7 @@ def ingest(
     settings = settings_fingerprint(tagger.fingerprint, min_words, max_words, table)
     all_roots = sorted({*(() if rebuild else known), *(str(r) for r in roots)})
     writer, meta, fresh = open_writer(
-        root, rebuild=rebuild,
+        root, rebuild=rebuild, procs=procs if procs is not None else writer_processes(files),
         settings={"min_words": min_words, "max_words": max_words, "roots": all_roots,
                   "vocab": [str(Path(d).resolve()) for d in vocab_dirs]},
     )
@@ -209,6 +211,26 @@ def ingest(
     if fresh or not had_live_index:
         remove_stale_stores(root, meta.store)
     return report
+
+
+#: Below this much input, starting worker processes costs more than it saves.
+PARALLEL_FROM_BYTES = 4_000_000
+
+
+def writer_processes(files: Sequence[SourceFile]) -> int:
+    """Indexing worker processes for this much input: one per core (at most 4) when it is large."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if cores < 2:
+        return 1
+    total = 0
+    for src in files:
+        try:
+            total += src.path.stat().st_size
+        except OSError:
+            continue
+        if total >= PARALLEL_FROM_BYTES:
+            return min(cores, 4)
+    return 1
 
 
 def known_roots(index: Path) -> list[str]:
@@ -235,7 +257,7 @@ def _ingest_files(
         report.passages += len(passages)
         (report.updated if before else report.added).append(doc.path)
         if writer.pending >= commit_every:
-            writer.commit()
+            writer.commit(merge=False)
             if publish:
                 publish()
 

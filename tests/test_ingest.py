@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kb.ingest import ingest, page_label, passage_ids
-from kb.model import IndexIncompatible
+from kb.model import IndexIncompatible, KbError
 from kb.readers import TableColumns
 from kb.search import KnowledgeBase
 
@@ -172,6 +172,25 @@ def run_ingest(paths: list[Path], index: Path, *extra: str) -> subprocess.Popen:
     )
 
 
+def orphans_of(pid: int, marker: str, timeout: float) -> list[int]:
+    """Processes the killed ingest ``pid`` (run on ``marker``, its index path) left running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = []
+        for status in Path("/proc").glob("[0-9]*/status"):
+            try:
+                fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+                cmdline = (status.parent / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if (fields.get("PPid", "").strip() == "1" and marker.encode() in cmdline
+                    and str(pid) != status.parent.name):
+                left.append(int(status.parent.name))
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.5)
+
+
 def kill_when(proc: subprocess.Popen, ready, timeout: float = 120) -> None:
     deadline = time.monotonic() + timeout
     while not ready():
@@ -182,27 +201,59 @@ def kill_when(proc: subprocess.Popen, ready, timeout: float = 120) -> None:
     proc.wait()
 
 
+def toc_generation(store: Path) -> int:
+    return max((int(p.stem.rsplit("_", 1)[1]) for p in store.glob("_MAIN_*.toc")), default=-1)
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            if f"PPid:\t{pid}\n" in status.read_text():
+                found.append(int(status.parent.name))
+        except OSError:
+            continue
+    return found
+
+
 @pytest.mark.slow
-def test_killed_ingest_leaves_a_complete_searchable_index(corpus, tmp_path):
+@pytest.mark.parametrize("procs", ["1", "2"])
+def test_killed_ingest_leaves_a_complete_searchable_index(corpus, tmp_path, procs):
     index = tmp_path / "index"
     ingest([corpus], index=index)
     with KnowledgeBase.open(index) as kb:
         before = kb.search("", limit=None).total
-    big = many_files(tmp_path / "big", 400)
-    proc = run_ingest([big], index)
     store = next(index.glob("store-*"))
-    # kill while the writer holds uncommitted segment files
-    kill_when(proc, lambda: any(p.suffix in (".seg", ".tmp") or p.name.startswith("_") for p in store.iterdir())
-              and any(store.glob("*.seg")))
+    generation = toc_generation(store)
+    big = many_files(tmp_path / "big", 600)
+    proc = run_ingest([big], index, "--procs", procs, "--commit-every", "200")
+    # kill once a batch is committed and more is being written (by the workers, with procs 2)
+    kill_when(proc, lambda: toc_generation(store) > generation and (procs == "1" or len(children(proc.pid)) >= 2))
     with KnowledgeBase.open(index) as kb:
-        assert kb.search("", limit=None).total >= before
+        assert kb.search("", limit=None).total > before  # the committed batches are there, whole
         assert kb.search("spasticity").total >= 1
+        assert kb.stats()["documents"] < 602  # and the ingest was really cut short
     consistent(index)
     report = ingest([big], index=index)  # a rerun finishes the job
-    assert not report.skipped
+    assert not report.skipped and report.unchanged
     with KnowledgeBase.open(index) as kb:
-        assert kb.stats()["documents"] == 402
+        assert kb.stats()["documents"] == 602
     consistent(index)
+
+
+@pytest.mark.slow
+def test_a_killed_parallel_ingest_leaves_no_workers_behind(tmp_path):
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("\n".join(json.dumps({"id": f"r{i}", "title": f"Row {i}", "text": ARTICLE + f" Row {i}."})
+                              for i in range(4000)), encoding="utf-8")
+    index = tmp_path / "index"
+    proc = subprocess.Popen([sys.executable, "-m", "kb", "ingest", str(rows), "--index", str(index), "--quiet",
+                             "--procs", "2"], cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = []
+    # kill in the first batch, while the workers wait for the next documents to index
+    kill_when(proc, lambda: len(children(proc.pid)) >= 2 and (started or started.append(time.monotonic()))
+              and time.monotonic() - started[0] > 1.5)
+    assert not orphans_of(proc.pid, str(index), timeout=10), "indexing workers outlived the killed ingest"
 
 
 @pytest.mark.slow
@@ -334,3 +385,20 @@ def test_an_index_of_an_older_schema_is_refused_clearly_and_rebuilt_by_ingest(co
     with KnowledgeBase.open(index) as kb:
         assert kb.stats()["documents"] == 2
     assert len(list(index.glob("store-*"))) == 1
+
+
+def test_a_second_ingest_at_the_same_time_is_told_to_wait(corpus, tmp_path, monkeypatch):
+    import kb.index
+
+    index = tmp_path / "index"
+    ingest([corpus], index=index)
+    monkeypatch.setattr(kb.index, "LOCK_WAIT_SECONDS", 0.5)
+    holder, _, _ = kb.index.open_writer(index, rebuild=False, settings={})
+    holder._w()  # takes the index's write lock
+    try:
+        write(corpus, "late.txt", "Late\nA late note about baclofen.\n")
+        with pytest.raises(KbError, match="Another ingest is writing to this index"):
+            ingest([corpus], index=index)
+    finally:
+        holder.cancel()
+    assert len(ingest([corpus], index=index).added) == 1  # and it goes through once the other is done
