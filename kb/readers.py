@@ -113,7 +113,7 @@ class Row:
     error: str = ""  # why this row is skipped ("" for a good row)
 
 
-TableReader = Callable[[Path, str, TableColumns], Iterator[dict[str, Any]]]
+TableReader = Callable[[Path, Any, TableColumns], Iterator[dict[str, Any] | str]]
 _TABLE_READERS: dict[str, TableReader] = {}
 
 
@@ -133,18 +133,52 @@ def is_table(path: Path) -> bool:
 
 
 def read_rows(path: Path, columns: TableColumns = TableColumns()) -> Iterator[Row]:
-    """The rows of a table file as documents-to-be. A bad row is yielded with its ``error``;
-    a file that cannot be read at all raises UnreadableFile."""
-    raw = _read_bytes(path)
-    if not raw.strip():
-        raise UnreadableFile(str(path), "the file is empty")
-    text = decode_text(path, raw)
+    """The rows of a table file as documents-to-be, read as a stream (a table may be larger than
+    memory). A bad row is yielded with its ``error``; a file that cannot be read at all raises
+    UnreadableFile."""
     seen: dict[str, int] = {}
-    for number, record in enumerate(_TABLE_READERS[path.suffix.lower()](path, text, columns), start=1):
-        if isinstance(record, str):  # the reader's word on a row it could not parse
-            yield Row(key=f"row{number}", error=record)
-            continue
-        yield _row(record, number, columns, seen)
+    with _open_table(path) as stream:
+        for number, record in enumerate(_TABLE_READERS[path.suffix.lower()](path, stream, columns), start=1):
+            if isinstance(record, str):  # the reader's word on a row it could not parse
+                yield Row(key=f"row{number}", error=record)
+            elif any(isinstance(v, str) and _UNDECODABLE.search(v) for v in record.values()):
+                yield Row(key=f"row{number}", error=f"row {number} has bytes that are not {stream.encoding}")
+            else:
+                yield _row(record, number, columns, seen)
+
+
+_HEAD_BYTES = 1 << 20
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+
+
+def _open_table(path: Path) -> Any:
+    """A text stream over a table, its encoding judged from the first megabyte as for any text."""
+    try:
+        with path.open("rb") as f:
+            head = f.read(_HEAD_BYTES)
+    except OSError:
+        _read_bytes(path)  # raises UnreadableFile with the reason in words
+        raise
+    if not head.strip():
+        raise UnreadableFile(str(path), "the file is empty")
+    if head.startswith(codecs.BOM_UTF8):
+        encoding = "utf-8-sig"
+    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    elif b"\x00" in head:
+        raise UnreadableFile(str(path), "this looks like a binary file (it contains NUL bytes)")
+    else:
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < _HEAD_BYTES)
+            encoding = "utf-8"
+        except UnicodeDecodeError:
+            legacy = _legacy_encoding(head)
+            if legacy is None:
+                raise UnreadableFile(str(path), "the bytes cannot be decoded: not UTF-8, and no known text "
+                                                "encoding fits") from None
+            encoding = legacy
+    # Bytes the encoding cannot read become lone surrogates, so that only their row is skipped.
+    return path.open("r", encoding=encoding, errors="surrogateescape", newline="")
 
 
 def _row(record: dict[str, Any], number: int, columns: TableColumns, seen: dict[str, int]) -> Row:
@@ -181,9 +215,9 @@ def row_document(path: Path, row: Row, *, doc_id: str, fmt: str) -> Document:
 
 
 @table_reader(".jsonl", ".ndjson")
-def read_jsonl(path: Path, text: str, columns: TableColumns) -> Iterator[dict[str, Any] | str]:
+def read_jsonl(path: Path, stream: Any, columns: TableColumns) -> Iterator[dict[str, Any] | str]:
     """One JSON object a line; blank lines are passed over."""
-    for number, line in enumerate(text.split("\n"), start=1):
+    for number, line in enumerate(stream, start=1):
         if not line.strip():
             continue
         try:
@@ -195,11 +229,11 @@ def read_jsonl(path: Path, text: str, columns: TableColumns) -> Iterator[dict[st
 
 
 @table_reader(".csv", ".tsv")
-def read_delimited(path: Path, text: str, columns: TableColumns) -> Iterator[dict[str, Any] | str]:
+def read_delimited(path: Path, stream: Any, columns: TableColumns) -> Iterator[dict[str, Any] | str]:
     """A header row, then one document a row (tab-separated for .tsv)."""
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     try:
-        yield from csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+        yield from csv.DictReader(stream, delimiter=delimiter)
     except csv.Error as exc:
         yield f"the table cannot be parsed ({exc})"
 
@@ -327,6 +361,11 @@ def _decode_utf8(raw: bytes) -> str | None:
 
 
 def _decode_legacy(raw: bytes) -> str | None:
+    encoding = _legacy_encoding(raw)
+    return None if encoding is None else raw.decode(encoding)
+
+
+def _legacy_encoding(raw: bytes) -> str | None:
     """Ask charset_normalizer; among its equally good guesses prefer Windows-1252."""
     matches = charset_normalizer.from_bytes(raw)
     best = matches.best()
@@ -338,10 +377,11 @@ def _decode_legacy(raw: bytes) -> str | None:
         for encoding in _PREFERRED_LEGACY:
             if encoding in match.could_be_from_charset:
                 try:
-                    return raw.decode(encoding)
+                    raw.decode(encoding)
+                    return encoding
                 except UnicodeDecodeError:
                     break
-    return str(best)
+    return best.encoding
 
 
 def _looks_binary(text: str) -> bool:

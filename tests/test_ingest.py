@@ -402,3 +402,21 @@ def test_a_second_ingest_at_the_same_time_is_told_to_wait(corpus, tmp_path, monk
     finally:
         holder.cancel()
     assert len(ingest([corpus], index=index).added) == 1  # and it goes through once the other is done
+
+
+def test_tables_in_legacy_encodings_and_with_a_bad_tail(tmp_path, monkeypatch):
+    import kb.readers
+
+    table = tmp_path / "notes.csv"
+    table.write_bytes("id,title,text\nn1,Caf\xe9,Baclofen and caf\xe9 patients.\n".encode("cp1252"))
+    report = ingest([table], index=tmp_path / "index")
+    assert report.added == [f"{table.resolve()}#n1"]
+    rows = tmp_path / "rows.jsonl"
+    good = json.dumps({"id": "g", "text": "Baclofen pump refills are monthly."}) + "\n"
+    rows.write_bytes(good.encode() * 1 + b'{"id": "h", "text": "\xff\xfe broken"}\n')
+    monkeypatch.setattr(kb.readers, "_HEAD_BYTES", 16)  # the encoding is judged on a head; the tail is bad
+    report = ingest([rows], index=tmp_path / "index")
+    assert report.added == [f"{rows.resolve()}#g"]
+    assert report.skipped == [(f"{rows.resolve()}#row2", "row 2 has bytes that are not utf-8")]
+    with KnowledgeBase.open(tmp_path / "index") as kb:
+        assert kb.search("café").total == 1
