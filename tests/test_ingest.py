@@ -420,3 +420,41 @@ def test_tables_in_legacy_encodings_and_with_a_bad_tail(tmp_path, monkeypatch):
     assert report.skipped == [(f"{rows.resolve()}#row2", "row 2 has bytes that are not utf-8")]
     with KnowledgeBase.open(tmp_path / "index") as kb:
         assert kb.search("café").total == 1
+
+
+def test_many_drugs_in_one_collection_filter_by_drug(shared_dir, tmp_path):
+    labels = shared_dir / "corpora" / "fda-labels"
+    if not labels.is_dir():
+        pytest.skip(f"{labels} is absent")
+    index = tmp_path / "index"
+    ingest(index=index)  # the bundled baclofen sample
+    ingest([labels], index=index)
+    with KnowledgeBase.open(index) as kb:
+        titles = {d["doc_id"]: d["title"] for d in kb.documents()}
+        baclofen = kb.search("", {"drug": ["baclofen"]}, limit=None)
+        assert {titles[h.passage.doc_id] for h in baclofen.hits} >= {
+            "Baclofen: Side Effects, Interactions and Signs of Abuse", "What is Baclofen Used For?"}
+        assert not any("haloperidol" in titles[h.passage.doc_id].lower() for h in baclofen.hits)
+        halo = kb.search("", {"drug": ["haloperidol"]}, limit=None)
+        assert halo.total and all("halo" in titles[h.passage.doc_id].lower() for h in halo.hits)
+        both = kb.search("seizures", {"drug": ["baclofen", "haloperidol"]}, limit=None)
+        assert {h.passage.doc_id for h in both.hits} >= {h.passage.doc_id for h in
+                                                          kb.search("seizures", {"drug": ["baclofen"]}).hits}
+
+
+def test_a_new_drug_from_a_vocabulary_folder_without_code(tmp_path):
+    vocab = tmp_path / "my_vocab"
+    (vocab / "drugs").mkdir(parents=True)
+    (vocab / "drugs" / "pitolisant.yml").write_text(
+        "name: pitolisant\nclass: histamine H3 receptor antagonist\nbrands: [Wakix]\n", encoding="utf-8")
+    docs = tmp_path / "docs"
+    write(docs, "wakix.txt", "Wakix Notes\nWakix can cause drowsiness and low blood pressure in adults.\n")
+    index = tmp_path / "index"
+    ingest([docs], index=index)
+    with KnowledgeBase.open(index) as kb:
+        assert kb.search("", {"drug": ["pitolisant"]}).total == 0
+    report = ingest([docs], index=index, vocab_dirs=[vocab])  # a vocabulary change re-tags the files
+    assert len(report.updated) == 1
+    with KnowledgeBase.open(index) as kb:
+        assert kb.search("", {"drug": ["pitolisant"]}).total == 1
+        assert "pitolisant" in kb.search("Wakix").expanded["Wakix"]  # and brand searches find the generic
