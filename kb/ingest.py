@@ -180,6 +180,8 @@ def ingest(
         raise KbError("Passage size must satisfy 1 <= min_words <= max_words.")
     root = Path(index)
     known = known_roots(root)
+    if not vocab_dirs and not rebuild:
+        vocab_dirs = _known_settings(root).get("vocab", [])  # the vocabulary this index was tagged with
     inputs = [Path(p) for p in paths] if paths else ([Path(r) for r in known] or [sample_corpus()])
     files, missing, roots = discover(inputs)
     tagger = Tagger.load([Path(d) for d in vocab_dirs])
@@ -236,11 +238,15 @@ def writer_processes(files: Sequence[SourceFile]) -> int:
 def known_roots(index: Path) -> list[str]:
     """The files and folders ingested into ``index`` so far (from its kb.json), read even from
     an index of an older schema, so that refreshing it rebuilds what it held."""
+    return [str(r) for r in _known_settings(index).get("roots", [])]
+
+
+def _known_settings(index: Path) -> dict[str, Any]:
     try:
-        data = json.loads((index / "kb.json").read_text(encoding="utf-8"))
-        return [str(r) for r in data.get("settings", {}).get("roots", [])]
-    except (OSError, ValueError, AttributeError, TypeError):
-        return []
+        settings = json.loads((index / "kb.json").read_text(encoding="utf-8")).get("settings", {})
+        return settings if isinstance(settings, dict) else {}
+    except (OSError, ValueError, AttributeError):
+        return {}
 
 
 def _ingest_files(

@@ -458,3 +458,5 @@ def test_a_new_drug_from_a_vocabulary_folder_without_code(tmp_path):
     with KnowledgeBase.open(index) as kb:
         assert kb.search("", {"drug": ["pitolisant"]}).total == 1
         assert "pitolisant" in kb.search("Wakix").expanded["Wakix"]  # and brand searches find the generic
+    report = ingest(index=index)  # a later refresh remembers the vocabulary folder
+    assert len(report.unchanged) == 1 and not report.updated
