@@ -816,8 +816,9 @@ class Snapshot:
                      boost=q.boost)
 
     def is_plain(self, text: str) -> bool:
-        """A query of plain words only (no operators, phrases, fields or wildcards)."""
-        return bool(text.strip()) and not re.search(r'["():*?~^]|\b(AND|OR|NOT)\b', text)
+        """A query of plain words (no operators, phrases, fields or wildcards). Parentheses alone
+        do not make syntax: people write them in questions ("What is (are) glaucoma?")."""
+        return is_plain_query(text)
 
     def top(
         self, parsed: ParsedQuery, allowed: np.ndarray, *, offset: int, limit: int | None
@@ -937,6 +938,14 @@ class Snapshot:
             return None
         found = self._searcher.corrector(EXACT_FIELD).suggest(lower, limit=1, maxdist=2, prefix=FUZZY_PREFIX)
         return found[0] if found else None
+
+
+_SYNTAX = re.compile(r'[":*?~^]|\b(AND|OR|NOT)\b')
+
+
+def is_plain_query(text: str) -> bool:
+    """Plain words, as a person writes them: no quotes, fields, wildcards, fuzzy marks or operators."""
+    return bool(text.strip()) and not _SYNTAX.search(text)
 
 
 def _plain_words(text: str) -> Iterator[str]:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from kb.index import IndexMeta, ParsedQuery, Snapshot, index_exists, open_snapshot, same_stems
+from kb.index import IndexMeta, ParsedQuery, Snapshot, index_exists, is_plain_query, open_snapshot, same_stems
 from kb.model import FACETS, TAG_FACETS, IndexMissing, KbError, Passage
 from kb.synonyms import Expander, Expansion
 
@@ -405,9 +405,11 @@ def natural_query(query: str) -> str:
     Wildcards inside words (``h?llo``), quoted phrases, fields and operators are left alone.
     """
     text = re.sub(r"(?<=[\w\"')\]])\?+(?=\s|$)|(?:(?<=\s)|^)\?+(?=\s|$)", " ", query).strip()
-    if re.search(r'["():*?~^]|\b(AND|OR|NOT)\b', text):
+    if not is_plain_query(text):
         return text
-    words = text.split()
+    words = re.sub(r"[()]", " ", text).split()  # parentheses in prose ("is (are)") group nothing
+    if not words:
+        return text
     content = [w for w in words if w.lower().strip(".,;:!") not in QUESTION_WORDS]
     return " ".join(content) if content else text
 
