@@ -22,6 +22,22 @@ def shared_dir() -> Path:
     return SHARED
 
 
+@pytest.fixture
+def seeds_dir() -> Path:
+    folder = SHARED / "seeds"
+    if not folder.is_dir():
+        pytest.skip(f"seed articles not found at {folder} (shared/ is absent)")
+    return folder
+
+
+@pytest.fixture
+def labels_dir() -> Path:
+    folder = SHARED / "corpora" / "fda-labels"
+    if not folder.is_dir():
+        pytest.skip(f"FDA labels not found at {folder} (shared/ is absent)")
+    return folder
+
+
 @dataclass
 class P:
     """A passage to put in a test index: text plus the tags the test wants it to carry."""

@@ -15,24 +15,6 @@ from kb.chunk import chunk_document, split_sentences
 from kb.model import Chunk, Document
 from kb.readers import iter_files, read_document
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-
-
-@pytest.fixture
-def seeds_dir() -> Path:
-    folder = SHARED / "seeds"
-    if not folder.is_dir():
-        pytest.skip(f"seed articles not found at {folder} (shared/ is absent)")
-    return folder
-
-
-@pytest.fixture
-def labels_dir() -> Path:
-    folder = SHARED / "corpora" / "fda-labels"
-    if not folder.is_dir():
-        pytest.skip(f"FDA labels not found at {folder} (shared/ is absent)")
-    return folder
-
 
 def make_doc(text: str, fmt: str = "text", title: str = "") -> Document:
     return Document(doc_id="d", path="d.txt", title=title, source="", text=text, format=fmt)

@@ -12,24 +12,6 @@ from kb import readers
 from kb.model import Document, UnreadableFile
 from kb.readers import iter_files, load_metadata, read_document, reader, supported_suffixes
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-
-
-@pytest.fixture
-def seeds_dir() -> Path:
-    folder = SHARED / "seeds"
-    if not folder.is_dir():
-        pytest.skip(f"seed articles not found at {folder} (shared/ is absent)")
-    return folder
-
-
-@pytest.fixture
-def labels_dir() -> Path:
-    folder = SHARED / "corpora" / "fda-labels"
-    if not folder.is_dir():
-        pytest.skip(f"FDA labels not found at {folder} (shared/ is absent)")
-    return folder
-
 
 def write(tmp_path: Path, name: str, data: bytes) -> Path:
     path = tmp_path / name
