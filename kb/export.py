@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from kb.model import TAG_FACETS
@@ -64,12 +65,17 @@ def to_frame(results: Results) -> pd.DataFrame:
 
 def write_csv(results: Results, path_or_buffer: Any) -> None:
     """UTF-8 (with a byte-order mark, so spreadsheets detect it), CRLF rows, formula-safe cells."""
+    write_rows_csv(rows(results), COLUMNS, path_or_buffer)
+
+
+def write_rows_csv(records: list[dict[str, Any]], columns: Sequence[str], path_or_buffer: Any) -> None:
+    """Any rows as kb writes CSV: these columns in order, formula-safe cells, CRLF, UTF-8 with a BOM
+    (for a text buffer the caller adds the BOM when it encodes, as ``csv_bytes`` does)."""
     import pandas as pd
 
-    frame = pd.DataFrame(rows(results), columns=[*COLUMNS])
+    frame = pd.DataFrame(records, columns=[*columns])
     for col in frame.columns:
-        if frame[col].dtype == object or str(frame[col].dtype).startswith("str"):
-            frame[col] = frame[col].map(lambda v: guard_cell(v) if isinstance(v, str) else v)
+        frame[col] = frame[col].map(lambda v: guard_cell(v) if isinstance(v, str) else v)
     frame.to_csv(path_or_buffer, index=False, encoding="utf-8-sig", lineterminator="\r\n")
 
 

@@ -383,19 +383,28 @@ def tags_html(passage: Passage) -> str:
     return f'<div class="kb-tags">{"".join(labels)}</div>' if labels else ""
 
 
+_SEP = ' <span class="kb-sep">·</span> '
+
+
+def _provenance_parts(item: Passage | Kept, chars: tuple[int, int] | None = None) -> list[str]:
+    """Source, section, page, position (and characters) and id of a passage or a kept one, escaped."""
+    source = html.escape(item.source) if item.source else '<span class="kb-missing">source not named</span>'
+    parts = [f'<span class="kb-source">{source}</span>']
+    if item.section:
+        parts.append(f'<span class="kb-section">§ {html.escape(item.section)}</span>')
+    if item.page:
+        parts.append(f"p. {html.escape(item.page)}")
+    parts.append(f"passage {item.position + 1}")
+    if chars is not None:
+        parts.append(f"chars {chars[0]:,}–{chars[1]:,}")
+    parts.append(f'<span class="kb-id" title="passage id">{html.escape(item.passage_id)}</span>')
+    return parts
+
+
 def provenance_html(passage: Passage) -> str:
     """Where a passage comes from: source, section, position, characters and id, each escaped."""
-    source = (html.escape(passage.source) if passage.source
-              else '<span class="kb-missing">source not named</span>')
-    parts = [f'<span class="kb-source">{source}</span>']
-    if passage.section:
-        parts.append(f'<span class="kb-section">§ {html.escape(passage.section)}</span>')
-    if passage.page:
-        parts.append(f"p. {html.escape(passage.page)}")
-    parts.append(f"passage {passage.position + 1}")
-    parts.append(f"chars {passage.char_start:,}–{passage.char_end:,}")
-    parts.append(f'<span class="kb-id" title="passage id">{html.escape(passage.passage_id)}</span>')
-    return '<div class="kb-prov">' + ' <span class="kb-sep">·</span> '.join(parts) + "</div>"
+    parts = _provenance_parts(passage, (passage.char_start, passage.char_end))
+    return '<div class="kb-prov">' + _SEP.join(parts) + "</div>"
 
 
 def hit_html(hit: Hit, max_chars: int = MAX_PASSAGE_CHARS) -> str:
@@ -511,15 +520,8 @@ def kept_html(kept: Kept, missing: bool = False) -> str:
 
     k = kept
     title = html.escape(k.title) if k.title else '<span class="kb-missing">untitled document</span>'
-    source = html.escape(k.source) if k.source else '<span class="kb-missing">source not named</span>'
-    parts = [f'<span class="kb-source">{source}</span>']
-    if k.section:
-        parts.append(f'<span class="kb-section">§ {html.escape(k.section)}</span>')
-    if k.page:
-        parts.append(f"p. {html.escape(k.page)}")
-    parts.append(f"passage {k.position + 1}")
-    parts.append(f'<span class="kb-id" title="passage id">{html.escape(k.passage_id)}</span>')
-    sep = ' <span class="kb-sep">·</span> '
+    parts = _provenance_parts(k)
+    sep = _SEP
     flag = f'<span class="kb-gone">{MISSING_LABEL}</span>' if missing else ""
     found = (f'kept from the search <q>{html.escape(k.query)}</q>' if k.query else "kept while browsing")
     return (f'<div class="kb-kept{" kb-kept-gone" if missing else ""}" data-passage="{html.escape(k.passage_id)}">'

@@ -30,7 +30,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kb.export import guard_cell
+from kb.export import write_rows_csv
 from kb.model import KbError
 
 if TYPE_CHECKING:
@@ -318,13 +318,8 @@ def export_rows(selection: Selection, missing: Collection[str] = ()) -> list[dic
 def csv_bytes(selection: Selection, missing: Collection[str] = ()) -> bytes:
     """The selection as CSV: ``COLUMNS``, cells guarded against formulas as in ``kb.export``, UTF-8 with
     a byte-order mark, CRLF rows."""
-    import pandas as pd
-
-    frame = pd.DataFrame(export_rows(selection, missing), columns=[*COLUMNS])
-    for col in frame.columns:
-        frame[col] = frame[col].map(lambda v: guard_cell(v) if isinstance(v, str) else v)
     buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, lineterminator="\r\n")
+    write_rows_csv(export_rows(selection, missing), COLUMNS, buffer)
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
 
 
