@@ -284,10 +284,17 @@ class KnowledgeBase:
             docnums = ordered[offset: None if limit is None else offset + limit]
             scores = self._scores_for(snap, parsed, docnums)
         stems = snap.match_terms(parsed)
+        # The allowed passages that share a group with a hit on this page, found in one pass over the
+        # collection and sorted by group, so each hit's duplicates are a slice (an export of every
+        # match would otherwise scan the collection once per row).
+        related = np.flatnonzero(allowed & np.isin(groups, groups[docnums]))
+        related = related[np.argsort(groups[related], kind="stable")]
+        related_groups = groups[related]
         hits = []
         for i, (passage, score, n) in enumerate(zip(snap.passages(docnums), scores, docnums, strict=True)):
             spans = tuple(snap.spans(passage.text, stems))
-            same = np.flatnonzero(allowed & (groups == groups[n]))
+            same = related[np.searchsorted(related_groups, groups[n], "left"):
+                           np.searchsorted(related_groups, groups[n], "right")]
             others = snap.passages(same[same != n][:MAX_DUPLICATES_LISTED]) if len(same) > 1 else []
             hits.append(Hit(passage=passage, rank=offset + i + 1, score=float(score),
                             highlight=fragment(passage.text, spans), spans=spans,
