@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import queue
 import re
 import shutil
@@ -30,12 +31,12 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import pairwise
+from itertools import chain, pairwise
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from whoosh import columns, fields, qparser
+from whoosh import columns, fields, qparser, scoring
 from whoosh import index as windex
 from whoosh import query as wq
 from whoosh.analysis import STOP_WORDS, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
@@ -65,6 +66,12 @@ TEXT_FIELDS: dict[str, float] = {"text": 1.0, "section": 0.6, "title": 0.25}
 EXACT_FIELD = "exact"
 #: How many vocabulary words one wildcard or fuzzy term may expand to.
 MAX_EXPANSION = 1000
+#: Memory for term postings kept between searches (document numbers, weights and scores).
+POSTINGS_CACHE_BYTES = 256 * 1024 * 1024
+#: Phrases whose matches are kept between searches.
+PHRASE_CACHE_SIZE = 256
+#: Queries whose scores (one float per record) are kept for paging and refining.
+SCORE_CACHE_SIZE = 8
 #: Letters a fuzzy term (``baclofin~``) keeps as typed: its matches must start with them.
 FUZZY_PREFIX = 2
 _TOKEN = r"\w+(\.?\w+)*"
@@ -535,6 +542,77 @@ def query_problems(text: str, schema_fields: Iterable[str], hidden: Iterable[str
     return problems
 
 
+def _segment_postings(
+    reader: Any, field: Any, fieldname: str, token: bytes, *, values: bool = False
+) -> tuple[np.ndarray, np.ndarray, tuple] | None:
+    """One segment's postings of a term, a block (up to 128 postings) at a time: local document
+    numbers, weights, and (with ``values``) each posting's encoded positions. None when the
+    segment lacks the term."""
+    if (fieldname, token) not in reader:
+        return None
+    m = reader._terms.matcher(fieldname, token, field.format)
+    ids, weights, encoded = [], [], []
+    while m.is_active():
+        if m._data is None:
+            m._read_data()
+        block_ids, block_weights = m._data[0], m._data[1]
+        block = np.asarray(block_ids, dtype=np.int64)
+        if not m._byteids:  # delta-encoded
+            block = np.cumsum(block)
+        ids.append(block)
+        if block_weights is None or isinstance(block_weights, float):
+            weights.append(np.full(len(block), 1.0 if block_weights is None else block_weights))
+        else:
+            weights.append(np.asarray(block_weights, dtype=np.float64))
+        if values:
+            encoded.extend(m._data[2])
+        if m._lastblock:
+            break
+        m._next_block()
+    if not ids:
+        return None
+    return np.concatenate(ids), np.concatenate(weights), tuple(encoded)
+
+
+def _decode_positions(encoded: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Whoosh's encoded positions (a count, then a pickled list of gaps) of many postings, as one
+    array of positions and the number belonging to each posting."""
+    gaps = [pickle.loads(v[4:] if v.endswith(b".") else v[4:] + b".") for v in encoded]
+    counts = np.fromiter(map(len, gaps), dtype=np.int64, count=len(gaps))
+    flat = np.cumsum(np.fromiter(chain.from_iterable(gaps), dtype=np.int64, count=int(counts.sum())))
+    ends = np.cumsum(counts)
+    before = np.concatenate(([0], flat[ends[:-1] - 1])) if len(ends) else np.zeros(0, dtype=np.int64)
+    return flat - np.repeat(before, counts), counts
+
+
+def _score_key(q: Any) -> str:
+    """A query's cache key for scores: its repr, which leaves out an Or's coordination scale."""
+    scales = []
+    stack = [q]
+    while stack:
+        node = stack.pop()
+        scales.append(str(getattr(node, "scale", "")))
+        stack.extend(node.children() if hasattr(node, "children") else ())
+    return repr(q) + "|" + ",".join(scales)
+
+
+class _NotModelled(Exception):
+    """A query part the NumPy ranking does not model: Whoosh ranks that query."""
+
+
+@dataclass(slots=True)
+class _Postings:
+    """One term's postings: document numbers, term weights, and (once ranked) BM25 per posting."""
+
+    ids: np.ndarray
+    weights: np.ndarray
+    scores: np.ndarray | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return self.ids.nbytes + self.weights.nbytes + (0 if self.scores is None else self.scores.nbytes)
+
+
 class Snapshot:
     """One committed generation of the index, opened for reading.
 
@@ -547,17 +625,21 @@ class Snapshot:
         self.store_dir = store_dir
         self._ix = windex.open_dir(str(store_dir))
         self._searcher = self._ix.searcher()
+        self._schema = self._searcher.schema  # the index's own property re-reads its table of contents
         self.generation: int = self._ix.latest_generation()
         self.size: int = self._searcher.doc_count_all()
-        self._term_cache: dict[tuple[str, str], np.ndarray] = {}
+        self._term_cache: dict[tuple[str, str], _Postings] = {}
+        self._term_cache_bytes = 0
+        self._phrase_cache: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
+        self._score_cache: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}  # query -> (scores, mask)
         self._match_cache: dict[str, np.ndarray] = {}  # query -> matches, for paging and refinement
         self._expansions: dict[str, list[str]] = {}  # fuzzy/wildcard term -> stems it matched
-        parser = qparser.MultifieldParser(list(TEXT_FIELDS), self._ix.schema, fieldboosts=TEXT_FIELDS)
+        parser = qparser.MultifieldParser(list(TEXT_FIELDS), self._schema, fieldboosts=TEXT_FIELDS)
         parser.add_plugin(qparser.FuzzyTermPlugin())
         parser.remove_plugin_class(qparser.GtLtPlugin)
         self._parser_and = parser
         or_parser = qparser.MultifieldParser(
-            list(TEXT_FIELDS), self._ix.schema, fieldboosts=TEXT_FIELDS, group=qparser.OrGroup.factory(0.9)
+            list(TEXT_FIELDS), self._schema, fieldboosts=TEXT_FIELDS, group=qparser.OrGroup.factory(0.9)
         )
         or_parser.add_plugin(qparser.FuzzyTermPlugin())
         or_parser.remove_plugin_class(qparser.GtLtPlugin)
@@ -581,13 +663,23 @@ class Snapshot:
 
     def _ids(self, fieldname: str, text: str) -> np.ndarray:
         """Document numbers with a term (deleted ones included: callers mask with ``live``)."""
+        return self._postings(fieldname, text).ids
+
+    def _postings(self, fieldname: str, text: str) -> _Postings:
+        """A term's postings, kept in a cache of at most POSTINGS_CACHE_BYTES, least recently used
+        dropped first."""
         key = (fieldname, text)
-        arr = self._term_cache.get(key)
-        if arr is None:
-            arr = self._ids_uncached(fieldname, text)
-            if len(self._term_cache) < 4096:
-                self._term_cache[key] = arr
-        return arr
+        hit = self._term_cache.pop(key, None)
+        if hit is None:
+            hit = _Postings(*self._read_postings(fieldname, text))
+            self._grow_cache(hit.nbytes)
+        self._term_cache[key] = hit  # most recently used last
+        return hit
+
+    def _grow_cache(self, nbytes: int) -> None:
+        self._term_cache_bytes += nbytes
+        while len(self._term_cache) > 1 and self._term_cache_bytes > POSTINGS_CACHE_BYTES:
+            self._term_cache_bytes -= self._term_cache.pop(next(iter(self._term_cache))).nbytes
 
     def mask_of(self, docnums: np.ndarray) -> np.ndarray:
         mask = np.zeros(self.size, dtype=bool)
@@ -644,28 +736,67 @@ class Snapshot:
         return out
 
     def _ids_uncached(self, fieldname: str, text: str) -> np.ndarray:
-        """A term's postings read a block at a time, straight from each segment.
+        return self._read_postings(fieldname, text)[0]
+
+    def _read_postings(self, fieldname: str, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """A term's postings (document numbers, weights) read a block at a time from each segment.
 
         Whoosh's own ``docs_for_query`` steps through postings one by one in Python; a block
-        holds up to 128 ids decoded at once, which is ten to thirty times faster on common words.
+        holds up to 128 postings decoded at once, which is ten to thirty times faster on common
+        words.
         """
-        if fieldname not in self._ix.schema:
+        ids: list[np.ndarray] = []
+        weights: list[np.ndarray] = []
+        if fieldname in self._schema:
+            token = self._schema[fieldname].to_bytes(text)
+            for sub, offset in self._searcher.leaf_searchers():
+                found = _segment_postings(sub.reader(), self._schema[fieldname], fieldname, token)
+                if found is not None:
+                    ids.append(found[0] + offset)
+                    weights.append(found[1])
+        if not ids:
+            return np.zeros(0, dtype=np.int64), np.zeros(0)
+        return np.concatenate(ids), np.concatenate(weights)
+
+    def _phrase_ids(self, fieldname: str, words: Sequence[str]) -> np.ndarray:
+        """Records where ``words`` occur one after another in a field, found from the words'
+        positions in NumPy (Whoosh checks them posting by posting: ten times slower)."""
+        key = (fieldname, tuple(words))
+        hit = self._phrase_cache.pop(key, None)
+        if hit is None:
+            hit = self._read_phrase(fieldname, words)
+            if len(self._phrase_cache) >= PHRASE_CACHE_SIZE:
+                self._phrase_cache.pop(next(iter(self._phrase_cache)))
+        self._phrase_cache[key] = hit
+        return hit
+
+    def _read_phrase(self, fieldname: str, words: Sequence[str]) -> np.ndarray:
+        if fieldname not in self._schema or not words:
             return np.zeros(0, dtype=np.int64)
-        parts = []
-        token = self._ix.schema[fieldname].to_bytes(text)
+        field = self._schema[fieldname]
+        tokens = [field.to_bytes(w) for w in words]
+        found = []
         for sub, offset in self._searcher.leaf_searchers():
             reader = sub.reader()
-            if (fieldname, token) not in reader:
+            if not all((fieldname, t) in reader for t in tokens):
                 continue
-            m = reader._terms.matcher(fieldname, token, self._ix.schema[fieldname].format)
-            while m.is_active():
-                if m._ids is None:
-                    m._read_ids()
-                parts.append(np.asarray(m._ids[m._i:], dtype=np.int64) + offset)
-                if m._lastblock:
-                    break
-                m._next_block()
-        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+            postings = [_segment_postings(reader, field, fieldname, t, values=True) for t in tokens]
+            common = postings[0][0]
+            for ids, _, _ in postings[1:]:
+                common = np.intersect1d(common, ids, assume_unique=True)
+            if not len(common):
+                continue
+            # A key per (candidate, position where the phrase would start): word i at position p
+            # starts a phrase at p - i; the phrase occurs where every word has the same start.
+            starts = None
+            for i, (ids, _, values) in enumerate(postings):
+                where = np.searchsorted(ids, common)
+                positions, counts = _decode_positions([values[j] for j in where.tolist()])
+                keys = np.repeat(np.arange(len(common), dtype=np.int64), counts) << 32 | (positions - i + len(words))
+                starts = np.unique(keys) if starts is None else np.intersect1d(starts, keys)
+            if starts is not None and len(starts):
+                found.append(common[np.unique(starts >> 32)] + offset)
+        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
     @cached_property
     def _value_case(self) -> dict[str, dict[str, str]]:
@@ -722,9 +853,168 @@ class Snapshot:
             return self.live & ~self._evaluate(q.query)
         if isinstance(q, wq.Every):
             return self.live.copy()
+        if isinstance(q, wq.Phrase) and q.slop == 1:
+            return self.mask_of(self._phrase_ids(q.fieldname, q.words))
         if q is wq.NullQuery or isinstance(q, type(wq.NullQuery)):
             return np.zeros(self.size, dtype=bool)
         return self.mask_of(np.fromiter(self._searcher.docs_for_query(q), dtype=np.int64))
+
+    # ---- ranking ---------------------------------------------------------------------------
+    #
+    # Whoosh ranks a query by walking its matchers posting by posting in Python, which at 100k
+    # passages takes tens of milliseconds for a question widened to any of its words. Here the
+    # same BM25F (Whoosh's formula, its idf and average field lengths, the query's boosts and
+    # coordination bonus) is computed for every matching passage at once, from the postings
+    # already read for matching. Queries with parts this does not model are ranked by Whoosh.
+
+    @cached_property
+    def _bm25(self) -> Any:
+        weighting = self._searcher.weighting
+        return weighting if isinstance(weighting, scoring.BM25F) else None
+
+    def _field_lengths(self, fieldname: str) -> np.ndarray:
+        """Each record's (quantised) length of a field, as Whoosh's scorer sees it."""
+        cache = self.__dict__.setdefault("_lengths", {})
+        lengths = cache.get(fieldname)
+        if lengths is None:
+            lengths = np.ones(self.size)
+            table = np.array([byte_to_length(b) for b in range(256)], dtype=np.float64)
+            for sub, offset in self._searcher.leaf_searchers():
+                perdoc = sub.reader()._perdoc
+                column = perdoc._cached_reader(f"_{fieldname}_L", LENGTHS_COLUMN)
+                n = sub.doc_count_all()
+                if column is None or not n:
+                    continue
+                codes = np.fromiter(iter(column), dtype=np.uint8, count=n)
+                lengths[offset:offset + n] = np.where(codes > 0, table[codes], 1.0)
+            cache[fieldname] = lengths
+        return lengths
+
+    def _term_scores(self, fieldname: str, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(document numbers, unboosted score) of one term: BM25F as Whoosh computes it."""
+        postings = self._postings(fieldname, text)
+        if postings.scores is None:
+            if fieldname not in self._schema or not self._schema[fieldname].scorable or not len(postings.ids):
+                postings.scores = postings.weights
+            else:
+                w = self._bm25
+                b = w._field_B.get(fieldname, w.B)
+                idf = self._searcher.idf(fieldname, text)
+                avgfl = self._searcher.avg_field_length(fieldname) or 1
+                tf = postings.weights
+                fl = self._field_lengths(fieldname)[postings.ids]
+                postings.scores = idf * ((tf * (w.K1 + 1)) / (tf + w.K1 * ((1 - b) + b * fl / avgfl)))
+                self._grow_cache(postings.scores.nbytes)
+        return postings.ids, postings.scores
+
+    def scores(self, parsed: ParsedQuery) -> np.ndarray | None:
+        """The query's score for every record (0 where it does not match), or None when part of
+        the query needs Whoosh's own ranking. Cached per query, like matches."""
+        key = _score_key(parsed.query)
+        if key not in self._score_cache:
+            ranked = None
+            if self._bm25 is not None and not parsed.browse:
+                try:
+                    ranked = self._score(parsed.query)
+                except _NotModelled:
+                    ranked = None
+            if len(self._score_cache) >= SCORE_CACHE_SIZE:
+                self._score_cache.pop(next(iter(self._score_cache)))
+            self._score_cache[key] = None if ranked is None else ranked[0]
+        return self._score_cache[key]
+
+    def _term_counts(self, q: Any) -> np.ndarray:
+        """How many of the query's terms each record's segment holds: the "term count" of Whoosh's
+        coordination bonus, which Whoosh takes per segment (a phrase counts its words)."""
+        leaves: list[tuple[str, list[str]]] = []
+        stack = [q]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, wq.Phrase):
+                leaves.append((node.fieldname, list(node.words)))
+            elif isinstance(node, wq.Term) and not isinstance(node, wq.MultiTerm):
+                leaves.append((node.fieldname, [node.text]))
+            else:
+                stack.extend(node.children())
+        counts = np.zeros(self.size)
+        for sub, offset in self._searcher.leaf_searchers():
+            reader = sub.reader()
+            present = 0
+            for fieldname, words in leaves:
+                if fieldname in self._schema and all(
+                        (fieldname, self._schema[fieldname].to_bytes(w)) in reader for w in words):
+                    present += len(words)
+            counts[offset:offset + sub.doc_count_all()] = present
+        return counts
+
+    def _score(self, q: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(score, match mask, number of query terms matched) of every record for query ``q``.
+
+        Mirrors Whoosh's matchers: a term scores BM25F times its boost; And and Or add their
+        parts' scores; DisjunctionMax takes the best part; a phrase scores as its words do where
+        the phrase occurs; an Or with a coordination scale (the any-word query) rewards records
+        that match more of its terms, by Whoosh's formula.
+        """
+        n = self.size
+        if isinstance(q, wq.Term) and not isinstance(q, wq.MultiTerm):
+            score, mask, count = np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int32)
+            if q.fieldname in self._schema:
+                ids, term_scores = self._term_scores(q.fieldname, q.text)
+                score[ids] = term_scores * q.boost
+                mask[ids] = True
+                count[ids] = 1
+            return score, mask, count
+        if q is wq.NullQuery or isinstance(q, type(wq.NullQuery)):
+            return np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int32)
+        if isinstance(q, wq.Phrase):
+            mask = self._evaluate(q)
+            score, count = np.zeros(n), np.zeros(n, dtype=np.int32)
+            words = list(q.words) if q.fieldname in self._schema else []
+            if mask.any() and words:
+                for word in words:
+                    ids, term_scores = self._term_scores(q.fieldname, word)
+                    score[ids] += term_scores
+                score *= mask * q.boost
+                count[mask] = len(words)
+            return score, mask, count
+        if isinstance(q, (wq.Or, wq.DisjunctionMax, wq.And)) and len(q.subqueries) == 1:
+            return self._score(q.subqueries[0])  # Whoosh ignores a lone part's wrapper too
+        if isinstance(q, (wq.Or, wq.DisjunctionMax)) and q.subqueries:
+            parts = [self._score(sub) for sub in q.subqueries]
+            mask = np.logical_or.reduce([m for _, m, _ in parts])
+            count = np.sum([c for _, _, c in parts], axis=0, dtype=np.int32)
+            if isinstance(q, wq.DisjunctionMax):
+                score = np.max([sc for sc, _, _ in parts], axis=0)
+            else:
+                score = np.sum([sc for sc, _, _ in parts], axis=0)
+            score *= q.boost
+            scale = getattr(q, "scale", None)
+            if scale:
+                terms = self._term_counts(q)
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    coord = (score + (count - 1) / (terms - scale) ** 2) * ((terms - 1) / terms)
+                score = np.where(mask & (terms != 0) & (terms != scale), coord, 0.0)
+            return score, mask, count
+        if isinstance(q, wq.And) and q.subqueries:
+            parts = [self._score(sub) for sub in q.subqueries]
+            mask = np.logical_and.reduce([m for _, m, _ in parts])
+            score = np.sum([sc for sc, _, _ in parts], axis=0) * mask * q.boost
+            count = np.sum([c for _, _, c in parts], axis=0, dtype=np.int32) * mask
+            return score, mask, count
+        if isinstance(q, wq.Not):
+            # Whoosh's inverse matcher: every record the query misses, each scoring 1
+            mask = self.alive & ~self._evaluate(q.query)
+            return mask.astype(np.float64), mask, np.zeros(n, dtype=np.int32)
+        if isinstance(q, wq.AndNot):
+            score, mask, count = self._score(q.a)
+            keep = mask & ~self._evaluate(q.b)
+            return score * keep, keep, count * keep
+        if isinstance(q, wq.AndMaybe):
+            score, mask, count = self._score(q.a)
+            maybe_score, maybe_mask, maybe_count = self._score(q.b)
+            both = mask & maybe_mask
+            return score + maybe_score * both, mask, count + maybe_count * both
+        raise _NotModelled
 
     # ---- queries ---------------------------------------------------------------------------
 
@@ -783,7 +1073,12 @@ class Snapshot:
         if isinstance(q, wq.Or) and any(abs(sub.boost - SYNONYM_WEIGHT) < 1e-9 for sub in q.subqueries):
             # A word and its synonyms (kb.synonyms): scored by the best of them, not their sum, so
             # a passage naming five brands of a drug does not outrank one that answers the query.
-            return wq.DisjunctionMax([self._clean(sub) for sub in q.subqueries], boost=q.boost).normalize()
+            # The parser flattens the typed word's fields into the same Or as the synonyms; they
+            # are put back together, so the word scores as the sum of its fields, as elsewhere.
+            own = [self._clean(sub) for sub in q.subqueries if abs(sub.boost - SYNONYM_WEIGHT) >= 1e-9]
+            synonyms = [self._clean(sub) for sub in q.subqueries if abs(sub.boost - SYNONYM_WEIGHT) < 1e-9]
+            members = ([wq.Or(own).normalize()] if own else []) + synonyms
+            return wq.DisjunctionMax(members, boost=q.boost).normalize()
         if isinstance(q, wq.compound.CompoundQuery):
             return q.__class__([self._clean(sub) for sub in q.subqueries], boost=q.boost).normalize()
         if isinstance(q, wq.Not):
@@ -823,15 +1118,34 @@ class Snapshot:
     def top(
         self, parsed: ParsedQuery, allowed: np.ndarray, *, offset: int, limit: int | None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Document numbers and scores of the best matches within ``allowed``, best first.
-
-        Whoosh is told about ``allowed`` in its cheapest form: nothing when every match is
-        allowed (its top-k search then skips whole blocks), else the smaller of the allowed set
-        and the set of matches to leave out.
-        """
+        """Document numbers and scores of the best matches within ``allowed``, best first (ties
+        in document order, as Whoosh breaks them)."""
         want = None if limit is None else offset + limit
         if want == 0 or not allowed.any():
             return np.zeros(0, dtype=np.int64), np.zeros(0)
+        if parsed.browse:
+            docnums = np.flatnonzero(allowed)[offset:want]
+            return docnums, np.zeros(len(docnums))
+        ranked = self.scores(parsed)
+        if ranked is None:
+            return self._whoosh_top(parsed, allowed, offset=offset, want=want)
+        candidates = np.flatnonzero(allowed)
+        scores = ranked[candidates]
+        if want is not None and want < len(candidates):
+            # the best ``want`` without sorting everything: every candidate scoring at least the
+            # want-th best score (ties included), then an exact order over those alone
+            threshold = np.partition(scores, len(scores) - want)[len(scores) - want]
+            keep = scores >= threshold
+            candidates, scores = candidates[keep], scores[keep]
+        order = np.lexsort((candidates, -scores))[:want]
+        return candidates[order][offset:], scores[order][offset:]
+
+    def _whoosh_top(
+        self, parsed: ParsedQuery, allowed: np.ndarray, *, offset: int, want: int | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Whoosh's own top-k, for queries the NumPy ranking does not model. Whoosh is told about
+        ``allowed`` in its cheapest form: nothing when every match is allowed (its top-k search
+        then skips whole blocks), else the smaller of the allowed set and the set to leave out."""
         excluded = self.match_mask(parsed) & ~allowed
         n_allowed, n_excluded = int(np.count_nonzero(allowed)), int(np.count_nonzero(excluded))
         kwargs: dict[str, Any] = {}
@@ -839,7 +1153,7 @@ class Snapshot:
             kwargs["filter"] = set(np.flatnonzero(allowed).tolist())
         elif n_excluded:
             kwargs["mask"] = set(np.flatnonzero(excluded).tolist())
-        results = self._searcher.search(parsed.query, limit=want, scored=not parsed.browse, **kwargs)
+        results = self._searcher.search(parsed.query, limit=want, scored=True, **kwargs)
         docnums = np.fromiter((hit.docnum for hit in results), dtype=np.int64)
         scores = np.fromiter((hit.score or 0.0 for hit in results), dtype=float)
         return docnums[offset:], scores[offset:]

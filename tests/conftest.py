@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kb.index import open_writer
+from kb.index import IndexWriter, open_writer
 from kb.model import Document, Passage
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,23 +60,28 @@ def build_index(root: Path, docs: Sequence[D]) -> Path:
     """Writes ``docs`` straight into an index (no chunker or tagger: the test decides the tags)."""
     writer, meta, _ = open_writer(root, rebuild=True, settings={})
     for n, d in enumerate(docs):
-        doc_id = d.doc_id or f"doc{n}"
-        text = "\n\n".join(p.text for p in d.passages)
-        doc = Document(doc_id=doc_id, path=f"/corpus/{doc_id}.txt", title=d.title, source=d.source, text=text,
-                       sha256=f"sha{n}")
-        passages, cursor = [], 0
-        for i, p in enumerate(d.passages):
-            start = text.index(p.text, cursor)
-            cursor = start + len(p.text)
-            passages.append(Passage(
-                passage_id=f"{doc_id}-{i}", doc_id=doc_id, title=d.title, source=d.source, path=doc.path,
-                section=p.section, position=i, char_start=start, char_end=cursor, text=p.text,
-                boilerplate=p.boilerplate, tags={k: sorted(v) for k, v in p.tags.items()},
-            ))
-        writer.add_document(doc, passages, "test")
+        build_into(writer, d, n)
     writer.commit()
     meta.write(root)
     return root
+
+
+def build_into(writer: IndexWriter, d: D, n: int = 0) -> None:
+    """Adds one test document (and its passages) to an open writer."""
+    doc_id = d.doc_id or f"doc{n}"
+    text = "\n\n".join(p.text for p in d.passages)
+    doc = Document(doc_id=doc_id, path=f"/corpus/{doc_id}.txt", title=d.title, source=d.source, text=text,
+                   sha256=f"sha{n}")
+    passages, cursor = [], 0
+    for i, p in enumerate(d.passages):
+        start = text.index(p.text, cursor)
+        cursor = start + len(p.text)
+        passages.append(Passage(
+            passage_id=f"{doc_id}-{i}", doc_id=doc_id, title=d.title, source=d.source, path=doc.path,
+            section=p.section, position=i, char_start=start, char_end=cursor, text=p.text,
+            boilerplate=p.boilerplate, tags={k: sorted(v) for k, v in p.tags.items()},
+        ))
+    writer.add_document(doc, passages, "test")
 
 
 @pytest.fixture

@@ -1,0 +1,149 @@
+"""kb ranks in NumPy what Whoosh would rank posting by posting: the same scores, the same matches.
+
+The reference is Whoosh itself, searching exhaustively (``limit=None``: no block skipping), on an
+index of several segments with deleted records, so per-segment offsets, global idf and deleted
+postings are all exercised.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from whoosh import query as wq
+
+from kb.index import ParsedQuery, open_writer, stem_words
+from kb.search import KnowledgeBase
+from tests.conftest import D, P, build_index, build_into
+
+WORDS = ["seizure", "alcohol", "dose", "pump", "rash", "withdrawal", "baclofen"]
+
+
+def _docs(rng: random.Random, start: int, count: int) -> list[D]:
+    return [D(f"Doc {d} {rng.choice(WORDS)}", [
+        P(" ".join(rng.choices(WORDS, k=rng.randint(1, 9))) + f" note {d}-{i}.",
+          section=rng.choice(["", "Dosage", "Side effects", f"{rng.choice(WORDS)} and {rng.choice(WORDS)}"]))
+        for i in range(rng.randint(1, 4))], doc_id=f"doc{d}") for d in range(start, start + count)]
+
+
+@pytest.fixture(scope="module")
+def segmented(tmp_path_factory):
+    """Three commits (three segments), some documents deleted."""
+    rng = random.Random(11)
+    root = build_index(tmp_path_factory.mktemp("rank") / "index", _docs(rng, 0, 30))
+    for start in (30, 60):
+        writer, _, _ = open_writer(root, rebuild=False, settings={})
+        for d in _docs(rng, start, 30):
+            build_into(writer, d)
+        for d in range(start - 30, start, 4):
+            writer.delete_document(f"doc{d}")
+        writer.commit(merge=False)
+    with KnowledgeBase.open(root) as kb:
+        assert len(kb.snapshot()._searcher.leaf_searchers()) == 3
+        yield kb
+
+
+def whoosh_scores(snap, query) -> dict[int, float]:
+    """Every live match's score from Whoosh's matchers, stepped through segment by segment.
+
+    Not ``Searcher.search``: its collector swaps matchers for cheaper ones as they run out, and an
+    Or's coordination bonus then counts fewer terms for later documents than for earlier ones.
+    """
+    scores = {}
+    for sub, offset in snap._searcher.leaf_searchers():
+        m = query.matcher(sub, sub.context())
+        reader = sub.reader()
+        while m.is_active():
+            if not reader.is_deleted(m.id()):
+                scores[m.id() + offset] = m.score()
+            m.next()
+    return scores
+
+
+def numpy_scores(snap, parsed: ParsedQuery) -> dict[int, float]:
+    ranked = snap.scores(parsed)
+    assert ranked is not None, f"not ranked in NumPy: {parsed.query}"
+    matched = snap.match_mask(parsed)
+    return {int(n): float(ranked[n]) for n in np.flatnonzero(matched)}
+
+
+def assert_same_scores(expected: dict[int, float], got: dict[int, float], query) -> None:
+    assert set(got) == set(expected), query
+    for n, s in expected.items():
+        assert got[n] == pytest.approx(s, rel=1e-9, abs=1e-12), (query, n)
+
+
+term = st.sampled_from(WORDS)
+phrase = st.tuples(st.lists(st.sampled_from(WORDS), min_size=2, max_size=3), st.sampled_from(["", "~2"])).map(
+    lambda t: '"' + " ".join(t[0]) + '"' + t[1])
+queries = st.recursive(
+    term | phrase | term.map(lambda w: f"title:{w}") | term.map(lambda w: f"{w}^2"),
+    lambda inner: st.one_of(
+        st.tuples(inner, st.sampled_from([" AND ", " OR ", " AND NOT ", " ANDMAYBE ", " "]), inner)
+        .map(lambda t: f"({''.join(t)})"),
+    ),
+    max_leaves=5,
+)
+
+
+@given(text=queries, any_word=st.booleans())
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_numpy_scores_equal_whoosh_scores(segmented, text, any_word):
+    snap = segmented.snapshot()
+    parsed = snap.parse(text, any_word=any_word)  # any_word: Whoosh's coordination bonus too
+    assert_same_scores(whoosh_scores(snap, parsed.query), numpy_scores(snap, parsed), parsed.query)
+
+
+@given(words=st.lists(st.sampled_from([*WORDS, "note", "and"]), min_size=2, max_size=4),
+       field=st.sampled_from(["text", "section", "title"]))
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_phrase_matches_equal_whoosh_phrase_matches(segmented, words, field):
+    snap = segmented.snapshot()
+    query = wq.Phrase(field, stem_words(words))
+    expected = np.sort(np.fromiter(snap._searcher.docs_for_query(query), dtype=np.int64))
+    got = np.flatnonzero(snap._evaluate(query) & snap.alive)
+    assert np.array_equal(got, expected), query
+
+
+def test_a_word_and_its_synonyms_score_as_their_best_member(segmented):
+    """DisjunctionMax: Whoosh's own matcher takes the max of sub-matchers that may sit on other
+    documents, so the reference here is each member scored on its own."""
+    snap = segmented.snapshot()
+    members = [snap.parse("seizure").query, snap.parse("rash").query.with_boost(0.3), snap.parse('"dose pump"').query]
+    parsed = ParsedQuery(query=wq.DisjunctionMax(members), browse=False, words=())
+    each = [whoosh_scores(snap, m) for m in members]
+    expected = {n: max(s.get(n, 0.0) for s in each) for n in set().union(*each)}
+    assert_same_scores(expected, numpy_scores(snap, parsed), parsed.query)
+
+
+def test_top_breaks_ties_by_document_order_and_respects_allowed(segmented):
+    snap = segmented.snapshot()
+    parsed = snap.parse("seizure OR rash")
+    allowed = snap.match_mask(parsed)
+    allowed[np.flatnonzero(allowed)[::2]] = False
+    docnums, scores = snap.top(parsed, allowed, offset=0, limit=None)
+    assert set(docnums.tolist()) == set(np.flatnonzero(allowed).tolist())
+    assert list(zip(-scores, docnums, strict=True)) == sorted(zip(-scores, docnums, strict=True))
+    page, page_scores = snap.top(parsed, allowed, offset=3, limit=4)
+    assert page.tolist() == docnums[3:7].tolist() and page_scores.tolist() == scores[3:7].tolist()
+
+
+def test_queries_numpy_does_not_model_are_ranked_by_whoosh(segmented):
+    snap = segmented.snapshot()
+    parsed = snap.parse("text:[dose TO pump]")  # a range of words
+    assert snap.scores(parsed) is None and snap.match_mask(parsed).any()
+    docnums, scores = snap.top(parsed, snap.match_mask(parsed), offset=0, limit=None)
+    expected = {hit.docnum: hit.score for hit in snap._searcher.search(parsed.query, limit=None)}
+    assert dict(zip(docnums.tolist(), scores.tolist(), strict=True)) == pytest.approx(expected)
+
+
+def test_an_empty_index_ranks_nothing(tmp_path):
+    root = build_index(tmp_path / "index", [])
+    with KnowledgeBase.open(root) as kb:
+        snap = kb.snapshot()
+        parsed = snap.parse("seizure")
+        docnums, _ = snap.top(parsed, snap.match_mask(parsed), offset=0, limit=10)
+        assert len(docnums) == 0
