@@ -31,7 +31,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import chain, pairwise
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -575,14 +575,39 @@ def _segment_postings(
 
 
 def _decode_positions(encoded: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    """Whoosh's encoded positions (a count, then a pickled list of gaps) of many postings, as one
-    array of positions and the number belonging to each posting."""
-    gaps = [pickle.loads(v[4:] if v.endswith(b".") else v[4:] + b".") for v in encoded]
-    counts = np.fromiter(map(len, gaps), dtype=np.int64, count=len(gaps))
-    flat = np.cumsum(np.fromiter(chain.from_iterable(gaps), dtype=np.int64, count=int(counts.sum())))
+    """Whoosh's encoded positions of many postings, as one array of positions and the number
+    belonging to each posting.
+
+    A posting's positions are a 4-byte count and then a pickled list of gaps. When every gap is
+    under 256 (nearly always) the pickle has a fixed shape, so the gaps are read straight out of
+    the bytes; any other posting is unpickled.
+    """
+    if not encoded:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    sizes = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    starts = np.cumsum(sizes) - sizes
+    head = data[starts[:, None] + np.arange(4)].astype(np.int64)
+    counts = head[:, 0] << 24 | head[:, 1] << 16 | head[:, 2] << 8 | head[:, 3]
+    # b"\x80\x02]q\x00", b"(" when more than one gap, then b"K" + one byte per gap, then b"a." or b"e."
+    first = starts + 4 + 5 + (counts > 1)
+    simple = sizes == 4 + 5 + (counts > 1) + 2 * counts + 2
+    simple &= data[np.minimum(first, len(data) - 1)] == ord("K")
+    before = np.cumsum(counts) - counts
+    gaps = np.zeros(int(counts.sum()), dtype=np.int64)
+    fast = np.flatnonzero(simple)
+    if len(fast):
+        k = counts[fast]
+        within = np.arange(int(k.sum())) - np.repeat(np.cumsum(k) - k, k)
+        gaps[np.repeat(before[fast], k) + within] = data[np.repeat(first[fast], k) + 2 * within + 1]
+    for i in np.flatnonzero(~simple).tolist():
+        value = encoded[i]
+        unpickled = pickle.loads(value[4:] if value.endswith(b".") else value[4:] + b".")
+        gaps[before[i]:before[i] + len(unpickled)] = unpickled
+    flat = np.cumsum(gaps)
     ends = np.cumsum(counts)
-    before = np.concatenate(([0], flat[ends[:-1] - 1])) if len(ends) else np.zeros(0, dtype=np.int64)
-    return flat - np.repeat(before, counts), counts
+    offsets = np.concatenate(([0], flat[ends[:-1] - 1]))
+    return flat - np.repeat(offsets, counts), counts
 
 
 def _score_key(q: Any) -> str:
@@ -648,6 +673,13 @@ class Snapshot:
 
     def close(self) -> None:
         self._searcher.close()
+
+    def forget_queries(self) -> None:
+        """Empties the per-query caches (matches, scores, phrase matches); term postings, facet
+        tables and field lengths stay. Benchmarks call this to time each query as a new one."""
+        self._match_cache.clear()
+        self._score_cache.clear()
+        self._phrase_cache.clear()
 
     def is_current(self) -> bool:
         try:
@@ -792,10 +824,16 @@ class Snapshot:
             for i, (ids, _, values) in enumerate(postings):
                 where = np.searchsorted(ids, common)
                 positions, counts = _decode_positions([values[j] for j in where.tolist()])
+                # sorted and unique already: candidates ascend, and positions within each
                 keys = np.repeat(np.arange(len(common), dtype=np.int64), counts) << 32 | (positions - i + len(words))
-                starts = np.unique(keys) if starts is None else np.intersect1d(starts, keys)
+                if starts is None:
+                    starts = keys
+                else:
+                    at = np.minimum(np.searchsorted(keys, starts), len(keys) - 1)
+                    starts = starts[keys[at] == starts]
             if starts is not None and len(starts):
-                found.append(common[np.unique(starts >> 32)] + offset)
+                docs = starts >> 32
+                found.append(common[docs[np.concatenate(([True], docs[1:] != docs[:-1]))]] + offset)
         return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
 
     @cached_property

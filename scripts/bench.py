@@ -273,11 +273,13 @@ def failed(notes: list[str], what: str, exc: BaseException) -> None:
 
 
 def forget_queries(kb) -> None:
-    """Empties kb's per-snapshot cache of query matches (if this kb has one), so the next search is
-    timed as a new query rather than a repeat; term postings and facet tables stay warm."""
-    cache = getattr(kb.snapshot(), "_match_cache", None)
-    if isinstance(cache, dict):
-        cache.clear()
+    """Empties kb's per-snapshot caches of query results (matches, scores, phrases), so the next
+    search is timed as a new query rather than a repeat; term postings and facet tables stay warm."""
+    snap = kb.snapshot()
+    if hasattr(snap, "forget_queries"):
+        snap.forget_queries()
+    elif isinstance(getattr(snap, "_match_cache", None), dict):  # kb before NumPy ranking
+        snap._match_cache.clear()
 
 
 def timed(fn: Callable[[], object]) -> float:

@@ -147,3 +147,19 @@ def test_an_empty_index_ranks_nothing(tmp_path):
         parsed = snap.parse("seizure")
         docnums, _ = snap.top(parsed, snap.match_mask(parsed), offset=0, limit=10)
         assert len(docnums) == 0
+
+
+@given(st.lists(st.lists(st.integers(0, 255) | st.sampled_from([256, 300, 65535, 70000, 2**20, 2**31]),
+                         min_size=1, max_size=1200), min_size=1, max_size=30))
+@settings(max_examples=80, deadline=None)
+def test_positions_decode_as_whoosh_decodes_them(gap_lists):
+    """The fast path reads one-byte gaps out of the pickle; anything else must still be exact."""
+    from whoosh.formats import Positions
+
+    from kb.index import _decode_positions
+
+    encoded = [Positions().encode(list(np.cumsum(gaps).tolist())) for gaps in gap_lists]
+    positions, counts = _decode_positions(encoded)
+    expected = [Positions().decode_positions(e) for e in encoded]
+    assert counts.tolist() == [len(e) for e in expected]
+    assert positions.tolist() == [p for e in expected for p in e]
