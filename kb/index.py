@@ -610,6 +610,10 @@ def _decode_positions(encoded: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]
     return flat - np.repeat(offsets, counts), counts
 
 
+def _is_term(q: Any) -> bool:
+    return isinstance(q, wq.Term) and not isinstance(q, wq.MultiTerm)
+
+
 def _score_key(q: Any) -> str:
     """A query's cache key for scores: its repr, which leaves out an Or's coordination scale."""
     scales = []
@@ -740,6 +744,11 @@ class Snapshot:
         if not self.size:
             return np.zeros(0, dtype=np.int64)
         return dedupe.groups(list(self._searcher.reader().column_reader("sig")))
+
+    @cached_property
+    def duplicate_group_sizes(self) -> np.ndarray:
+        """How many records carry each group label (index: the label); 1 for a lone passage."""
+        return np.bincount(self.duplicate_groups, minlength=self.size)
 
     @cached_property
     def document_count(self) -> int:
@@ -985,8 +994,9 @@ class Snapshot:
             counts[offset:offset + sub.doc_count_all()] = present
         return counts
 
-    def _score(self, q: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(score, match mask, number of query terms matched) of every record for query ``q``.
+    def _score(self, q: Any, counting: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(score, match mask, number of query terms matched) of every record for query ``q``;
+        the count only when ``counting`` (an Or with a coordination bonus above needs it).
 
         Mirrors Whoosh's matchers: a term scores BM25F times its boost; And and Or add their
         parts' scores; DisjunctionMax takes the best part; a phrase scores as its words do where
@@ -994,65 +1004,89 @@ class Snapshot:
         that match more of its terms, by Whoosh's formula.
         """
         n = self.size
-        if isinstance(q, wq.Term) and not isinstance(q, wq.MultiTerm):
-            score, mask, count = np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int32)
-            if q.fieldname in self._schema:
-                ids, term_scores = self._term_scores(q.fieldname, q.text)
-                score[ids] = term_scores * q.boost
-                mask[ids] = True
-                count[ids] = 1
+        if _is_term(q) or q is wq.NullQuery or isinstance(q, type(wq.NullQuery)):
+            score, mask = np.zeros(n), np.zeros(n, dtype=bool)
+            count = np.zeros(n, dtype=np.int32) if counting else None
+            if _is_term(q):
+                self._add_term(q, score, mask, count)
             return score, mask, count
-        if q is wq.NullQuery or isinstance(q, type(wq.NullQuery)):
-            return np.zeros(n), np.zeros(n, dtype=bool), np.zeros(n, dtype=np.int32)
         if isinstance(q, wq.Phrase):
             mask = self._evaluate(q)
-            score, count = np.zeros(n), np.zeros(n, dtype=np.int32)
+            score = np.zeros(n)
+            count = np.zeros(n, dtype=np.int32) if counting else None
             words = list(q.words) if q.fieldname in self._schema else []
             if mask.any() and words:
                 for word in words:
                     ids, term_scores = self._term_scores(q.fieldname, word)
                     score[ids] += term_scores
                 score *= mask * q.boost
-                count[mask] = len(words)
+                if count is not None:
+                    count[mask] = len(words)
             return score, mask, count
         if isinstance(q, (wq.Or, wq.DisjunctionMax, wq.And)) and len(q.subqueries) == 1:
-            return self._score(q.subqueries[0])  # Whoosh ignores a lone part's wrapper too
-        if isinstance(q, (wq.Or, wq.DisjunctionMax)) and q.subqueries:
-            parts = [self._score(sub) for sub in q.subqueries]
-            mask = np.logical_or.reduce([m for _, m, _ in parts])
-            count = np.sum([c for _, _, c in parts], axis=0, dtype=np.int32)
-            if isinstance(q, wq.DisjunctionMax):
-                score = np.max([sc for sc, _, _ in parts], axis=0)
-            else:
-                score = np.sum([sc for sc, _, _ in parts], axis=0)
-            score *= q.boost
+            return self._score(q.subqueries[0], counting)  # Whoosh ignores a lone part's wrapper too
+        if isinstance(q, wq.Or) and q.subqueries:
             scale = getattr(q, "scale", None)
+            counting = counting or bool(scale)
+            score, mask = np.zeros(n), np.zeros(n, dtype=bool)
+            count = np.zeros(n, dtype=np.int32) if counting else None
+            for sub in q.subqueries:
+                if _is_term(sub):  # most parts: a word in one field, added in place
+                    self._add_term(sub, score, mask, count)
+                    continue
+                sub_score, sub_mask, sub_count = self._score(sub, counting)
+                score += sub_score
+                mask |= sub_mask
+                if count is not None:
+                    count += sub_count
+            score *= q.boost
             if scale:
                 terms = self._term_counts(q)
                 with np.errstate(divide="ignore", invalid="ignore"):
                     coord = (score + (count - 1) / (terms - scale) ** 2) * ((terms - 1) / terms)
                 score = np.where(mask & (terms != 0) & (terms != scale), coord, 0.0)
             return score, mask, count
-        if isinstance(q, wq.And) and q.subqueries:
-            parts = [self._score(sub) for sub in q.subqueries]
-            mask = np.logical_and.reduce([m for _, m, _ in parts])
-            score = np.sum([sc for sc, _, _ in parts], axis=0) * mask * q.boost
-            count = np.sum([c for _, _, c in parts], axis=0, dtype=np.int32) * mask
+        if isinstance(q, (wq.DisjunctionMax, wq.And)) and q.subqueries:
+            conjunction = isinstance(q, wq.And)
+            score, mask, count = self._score(q.subqueries[0], counting)
+            for sub in q.subqueries[1:]:
+                sub_score, sub_mask, sub_count = self._score(sub, counting)
+                if conjunction:
+                    score += sub_score
+                    mask &= sub_mask
+                else:
+                    np.maximum(score, sub_score, out=score)
+                    mask |= sub_mask
+                if count is not None:
+                    count += sub_count
+            if conjunction:
+                score *= mask
+                if count is not None:
+                    count *= mask
+            score *= q.boost
             return score, mask, count
         if isinstance(q, wq.Not):
             # Whoosh's inverse matcher: every record the query misses, each scoring 1
             mask = self.alive & ~self._evaluate(q.query)
-            return mask.astype(np.float64), mask, np.zeros(n, dtype=np.int32)
+            return mask.astype(np.float64), mask, np.zeros(n, dtype=np.int32) if counting else None
         if isinstance(q, wq.AndNot):
-            score, mask, count = self._score(q.a)
+            score, mask, count = self._score(q.a, counting)
             keep = mask & ~self._evaluate(q.b)
-            return score * keep, keep, count * keep
+            return score * keep, keep, None if count is None else count * keep
         if isinstance(q, wq.AndMaybe):
-            score, mask, count = self._score(q.a)
-            maybe_score, maybe_mask, maybe_count = self._score(q.b)
+            score, mask, count = self._score(q.a, counting)
+            maybe_score, maybe_mask, maybe_count = self._score(q.b, counting)
             both = mask & maybe_mask
-            return score + maybe_score * both, mask, count + maybe_count * both
+            return score + maybe_score * both, mask, None if count is None else count + maybe_count * both
         raise _NotModelled
+
+    def _add_term(self, q: Any, score: np.ndarray, mask: np.ndarray, count: np.ndarray | None) -> None:
+        if q.fieldname in self._schema:
+            ids, term_scores = self._term_scores(q.fieldname, q.text)
+            score[ids] += term_scores * q.boost
+            mask[ids] = True
+            if count is not None:
+                count[ids] += 1
 
     # ---- queries ---------------------------------------------------------------------------
 

@@ -287,7 +287,8 @@ class KnowledgeBase:
         # The allowed passages that share a group with a hit on this page, found in one pass over the
         # collection and sorted by group, so each hit's duplicates are a slice (an export of every
         # match would otherwise scan the collection once per row).
-        related = np.flatnonzero(allowed & np.isin(groups, groups[docnums]))
+        shared = docnums[snap.duplicate_group_sizes[groups[docnums]] > 1]  # hits that have duplicates at all
+        related = np.flatnonzero(allowed & np.isin(groups, groups[shared])) if len(shared) else shared
         related = related[np.argsort(groups[related], kind="stable")]
         related_groups = groups[related]
         hits = []
