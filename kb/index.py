@@ -1246,8 +1246,23 @@ class Snapshot:
     # ---- records ---------------------------------------------------------------------------
 
     def passages(self, docnums: Iterable[int]) -> list[Passage]:
-        stored = self._searcher.stored_fields
-        return [passage_from_record(stored(int(n))["record"]) for n in docnums]
+        return [passage_from_record(rec["record"]) for rec in self._stored(docnums)]
+
+    @cached_property
+    def _segments(self) -> tuple[np.ndarray, list[Any]]:
+        leaves = self._searcher.leaf_searchers()
+        return np.array([offset for _, offset in leaves], dtype=np.int64), [sub.reader() for sub, _ in leaves]
+
+    def _stored(self, docnums: Iterable[int]) -> list[dict[str, Any]]:
+        """Stored records, each read from its own segment (Whoosh's multi-segment reader looks the
+        segment up by a linear scan per record)."""
+        docnums = np.asarray(list(docnums) if not isinstance(docnums, np.ndarray) else docnums, dtype=np.int64)
+        if not len(docnums):
+            return []
+        offsets, readers = self._segments
+        which = np.searchsorted(offsets, docnums, side="right") - 1
+        local = docnums - offsets[which]
+        return [readers[w].stored_fields(d) for w, d in zip(which.tolist(), local.tolist(), strict=True)]
 
     def passage_docnum(self, passage_id: str) -> int | None:
         ids = self._ids_uncached("passage_id", passage_id)

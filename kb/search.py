@@ -16,6 +16,7 @@ import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
@@ -291,12 +292,22 @@ class KnowledgeBase:
         related = np.flatnonzero(allowed & np.isin(groups, groups[shared])) if len(shared) else shared
         related = related[np.argsort(groups[related], kind="stable")]
         related_groups = groups[related]
+        duplicates_of = {}
+        lefts = np.searchsorted(related_groups, groups[shared], "left").tolist()
+        rights = np.searchsorted(related_groups, groups[shared], "right").tolist()
+        related_list = related.tolist()
+        for n, left, right in zip(shared.tolist(), lefts, rights, strict=True):
+            duplicates_of[n] = list(islice((related_list[k] for k in range(left, right) if related_list[k] != n),
+                                           MAX_DUPLICATES_LISTED))
+        # every record once: on a page of many hits, the hits are often each other's duplicates
+        others_all = np.fromiter(chain.from_iterable(duplicates_of.values()), dtype=np.int64)
+        needed = np.unique(np.concatenate([docnums, others_all]))
+        passages = dict(zip(needed.tolist(), snap.passages(needed), strict=True))
         hits = []
-        for i, (passage, score, n) in enumerate(zip(snap.passages(docnums), scores, docnums, strict=True)):
+        for i, (score, n) in enumerate(zip(scores, docnums.tolist(), strict=True)):
+            passage = passages[n]
             spans = tuple(snap.spans(passage.text, stems))
-            same = related[np.searchsorted(related_groups, groups[n], "left"):
-                           np.searchsorted(related_groups, groups[n], "right")]
-            others = snap.passages(same[same != n][:MAX_DUPLICATES_LISTED]) if len(same) > 1 else []
+            others = [passages[m] for m in duplicates_of[n]] if n in duplicates_of else []
             hits.append(Hit(passage=passage, rank=offset + i + 1, score=float(score),
                             highlight=fragment(passage.text, spans), spans=spans,
                             duplicates=tuple(p.passage_id for p in others),
