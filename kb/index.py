@@ -28,6 +28,7 @@ import queue
 import re
 import shutil
 import time
+import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -68,6 +69,8 @@ EXACT_FIELD = "exact"
 MAX_EXPANSION = 1000
 #: Memory for term postings kept between searches (document numbers, weights and scores).
 POSTINGS_CACHE_BYTES = 256 * 1024 * 1024
+#: Arrays built from a whole generation, saved beside the store (``kb-cache-<generation>.npz``).
+CACHE_PREFIX = "kb-cache-"
 #: Phrases whose matches are kept between searches.
 PHRASE_CACHE_SIZE = 256
 #: Queries whose scores (one float per record) are kept for paging and refining.
@@ -695,6 +698,55 @@ class Snapshot:
     field_names: tuple[str, ...] = (*TEXT_FIELDS, *FACETS)
     _hidden_fields: tuple[str, ...] = ("doc_id", "passage_id")
 
+    # ---- arrays kept with the index ----------------------------------------------------------
+    #
+    # What a snapshot builds from a whole generation (duplicate groups, facet tables, document
+    # order) is saved beside the store as ``kb-cache-<generation>.npz`` the first time it is
+    # built, so the next process opening the same generation loads it instead of rebuilding it.
+    # A missing, stale or damaged file is rebuilt; a folder that cannot be written is not an error.
+
+    @property
+    def _cache_path(self) -> Path:
+        return self.store_dir / f"{CACHE_PREFIX}{self.generation}.npz"
+
+    @cached_property
+    def _cache_file(self) -> dict[str, np.ndarray]:
+        try:
+            with np.load(self._cache_path, allow_pickle=False) as data:
+                arrays = {key: data[key] for key in data.files}
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            return {}
+        if arrays.get("_size", np.zeros(0)).tolist() != [self.size]:
+            return {}
+        return arrays
+
+    def _kept(self, keys: list[str], build: Any) -> dict[str, np.ndarray]:
+        """This generation's arrays ``keys``: from the cache file, else ``build()`` (a dict of
+        arrays) and saved there."""
+        arrays = self._cache_file
+        if not all(key in arrays for key in keys):
+            arrays.update(build())
+            self._save_cache(arrays)
+        return {key: arrays[key] for key in keys}
+
+    def _save_cache(self, arrays: dict[str, np.ndarray]) -> None:
+        tmp = self._cache_path.with_name(f".{self._cache_path.name}.{os.getpid()}.tmp")
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **{**arrays, "_size": np.array([self.size])})
+            os.replace(tmp, self._cache_path)
+            for old in self.store_dir.glob(f"{CACHE_PREFIX}*.npz"):
+                generation = old.name[len(CACHE_PREFIX):-len(".npz")]
+                if generation.isdigit() and int(generation) < self.generation:
+                    old.unlink(missing_ok=True)
+        except OSError:
+            tmp.unlink(missing_ok=True)
+
+    def warm(self) -> None:
+        """Builds (and saves) what the first search of this generation would otherwise build."""
+        if self.size:
+            _ = self.duplicate_groups, self._facet_tables, self.doc_order
+
     # ---- masks ---------------------------------------------------------------------------
 
     def _ids(self, fieldname: str, text: str) -> np.ndarray:
@@ -725,8 +777,11 @@ class Snapshot:
     @cached_property
     def alive(self) -> np.ndarray:
         """Records (passages and documents) that are not deleted."""
-        alive = np.zeros(self.size, dtype=bool)
-        alive[np.fromiter(self._searcher.reader().all_doc_ids(), dtype=np.int64)] = True
+        alive = np.ones(self.size, dtype=bool)
+        for sub, offset in self._searcher.leaf_searchers():
+            reader = sub.reader()
+            if reader.has_deletions():
+                alive[np.fromiter(reader._perdoc.deleted_docs(), dtype=np.int64) + offset] = False
         return alive
 
     @cached_property
@@ -743,7 +798,8 @@ class Snapshot:
         """A group label per document number; passages with one label say the same thing."""
         if not self.size:
             return np.zeros(0, dtype=np.int64)
-        return dedupe.groups(list(self._searcher.reader().column_reader("sig")))
+        return self._kept(["duplicate_groups"], lambda: {
+            "duplicate_groups": dedupe.groups(list(self._searcher.reader().column_reader("sig")))})["duplicate_groups"]
 
     @cached_property
     def duplicate_group_sizes(self) -> np.ndarray:
@@ -760,6 +816,12 @@ class Snapshot:
 
     @cached_property
     def _facet_tables(self) -> dict[str, tuple[list[str], np.ndarray, np.ndarray]]:
+        keys = [f"facet_{part}_{name}" for name in FACETS for part in ("values", "docs", "idx")]
+        arrays = self._kept(keys, self._read_facet_tables)
+        return {name: (arrays[f"facet_values_{name}"].tolist(), arrays[f"facet_docs_{name}"],
+                       arrays[f"facet_idx_{name}"]) for name in FACETS}
+
+    def _read_facet_tables(self) -> dict[str, np.ndarray]:
         out = {}
         reader = self._searcher.reader()
         for name in FACETS:
@@ -769,11 +831,9 @@ class Snapshot:
                 ids = self._ids_uncached(name, value)
                 docs.append(ids)
                 idx.append(np.full(len(ids), i, dtype=np.int32))
-            out[name] = (
-                values,
-                np.concatenate(docs) if docs else np.zeros(0, dtype=np.int64),
-                np.concatenate(idx) if idx else np.zeros(0, dtype=np.int32),
-            )
+            out[f"facet_values_{name}"] = np.array(values, dtype=str)
+            out[f"facet_docs_{name}"] = np.concatenate(docs) if docs else np.zeros(0, dtype=np.int64)
+            out[f"facet_idx_{name}"] = np.concatenate(idx) if idx else np.zeros(0, dtype=np.int32)
         return out
 
     def _ids_uncached(self, fieldname: str, text: str) -> np.ndarray:
@@ -1235,6 +1295,9 @@ class Snapshot:
         """A rank per document number: documents by title, passages by position."""
         if not self.size:
             return np.zeros(0, dtype=np.int64)
+        return self._kept(["doc_order"], lambda: {"doc_order": self._read_doc_order()})["doc_order"]
+
+    def _read_doc_order(self) -> np.ndarray:
         reader = self._searcher.reader()
         titles = np.array([t.decode("utf-8") for t in reader.column_reader("title_key")])
         positions = np.fromiter(reader.column_reader("position"), dtype=np.int64, count=self.size)

@@ -20,7 +20,14 @@ from typing import Any
 
 from kb import chunk as chunk_mod
 from kb import readers
-from kb.index import SCHEMA_VERSION, IndexWriter, ManifestEntry, open_writer, remove_stale_stores
+from kb.index import (
+    SCHEMA_VERSION,
+    IndexWriter,
+    ManifestEntry,
+    open_snapshot,
+    open_writer,
+    remove_stale_stores,
+)
 from kb.model import Document, KbError, Passage, UnreadableFile
 
 #: How many passages to buffer before a commit makes them searchable (and safe from a crash).
@@ -212,7 +219,22 @@ def ingest(
     meta.write(root)
     if fresh or not had_live_index:
         remove_stale_stores(root, meta.store)
+    if fresh or report.added or report.updated or report.removed:
+        _warm(root)
     return report
+
+
+def _warm(root: Path) -> None:
+    """Builds the new generation's duplicate groups and facet tables now (they are saved with the
+    index), so the first search after an ingest does not wait for them."""
+    try:
+        snap = open_snapshot(root)
+    except (KbError, OSError):
+        return
+    try:
+        snap.warm()
+    finally:
+        snap.close()
 
 
 #: Below this much input, starting worker processes costs more than it saves.

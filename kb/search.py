@@ -251,14 +251,14 @@ class KnowledgeBase:
     def expander(self) -> Expander:
         """Synonym expansion from the vocabulary this index was tagged with (loaded once)."""
         if self._expander is None:
-            from kb.tag import Tagger
+            from kb.tag import VOCAB_DIR, load_vocabulary, vocabulary_synonyms
 
             try:
                 dirs = [Path(d) for d in IndexMeta.read(self.root).settings.get("vocab", [])]
-                tagger = Tagger.load([d for d in dirs if d.is_dir()])
+                vocab = load_vocabulary([VOCAB_DIR, *(d for d in dirs if d.is_dir())])
             except KbError:
-                tagger = Tagger.load()
-            self._expander = Expander.from_synonyms(tagger.synonyms(), same=same_stems)
+                vocab = load_vocabulary([VOCAB_DIR])
+            self._expander = Expander.from_synonyms(vocabulary_synonyms(vocab), same=same_stems)
         return self._expander
 
     def _hits(

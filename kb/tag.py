@@ -60,6 +60,18 @@ Entry = tuple[str, str]  # (kind, value): ("side_effect", "seizure"), ("topic", 
 # ----------------------------------------------------------------------------------------------- loading
 
 
+def vocabulary_synonyms(vocab: dict[str, Any]) -> dict[str, list[str]]:
+    """Canonical term -> its synonyms (drug brands included), over every open facet and routes:
+    what query expansion needs, without compiling a tagger's matchers."""
+    merged: dict[str, set[str]] = {}
+    for facet in ENTITY_FILES:
+        for canonical, entry in vocab[facet].items():
+            merged.setdefault(canonical, set()).update(entry["synonyms"])
+    for name, entry in vocab["drug"].items():
+        merged.setdefault(name, set()).update(entry["brands"], entry["synonyms"])
+    return {term: sorted(s for s in syns if s.lower() != term) for term, syns in sorted(merged.items())}
+
+
 def load_vocabulary(dirs: Sequence[Path]) -> dict[str, Any]:
     """Merge vocabulary folders in order: a later folder adds entries, synonyms and cues, and overrides
     single values (a side effect's severity, a drug's class, the negation window)."""
@@ -438,13 +450,7 @@ class Tagger:
 
     def synonyms(self) -> dict[str, list[str]]:
         """Canonical term -> its synonyms (drug brands included), over every open facet and routes."""
-        merged: dict[str, set[str]] = {}
-        for facet in ENTITY_FILES:
-            for canonical, entry in self._vocab[facet].items():
-                merged.setdefault(canonical, set()).update(entry["synonyms"])
-        for name, entry in self._vocab["drug"].items():
-            merged.setdefault(name, set()).update(entry["brands"], entry["synonyms"])
-        return {term: sorted(s for s in syns if s.lower() != term) for term, syns in sorted(merged.items())}
+        return vocabulary_synonyms(self._vocab)
 
     def drug_class(self, drug: str) -> str:
         """The class a drug's vocabulary entry gives ("" when none)."""

@@ -78,3 +78,79 @@ def deleted_index(tmp_path_factory):
     writer.commit()
     with KnowledgeBase.open(root) as kb:
         yield kb
+
+
+# ---- arrays kept with the index (kb-cache-<generation>.npz)
+
+
+def _cache_files(root):
+    return sorted(root.glob("store-*/kb-cache-*.npz"))
+
+
+def test_an_ingest_saves_the_generations_arrays_and_a_new_process_loads_them(tmp_path, monkeypatch):
+    from kb import dedupe
+    from kb.ingest import ingest
+
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "a.md").write_text("# Dosage\n\nTake 5 mg of baclofen three times a day for spasticity.\n")
+    (corpus / "b.md").write_text("# Dosage\n\nTake 5 mg of baclofen three times a day for spasticity.\n")
+    root = tmp_path / "index"
+    ingest([corpus], index=root)
+    assert len(_cache_files(root)) == 1
+    with KnowledgeBase.open(root) as kb:
+        expected = kb.search("baclofen", limit=10)
+    monkeypatch.setattr(dedupe, "groups", lambda _sigs: pytest.fail("duplicate groups rebuilt, not loaded"))
+    with KnowledgeBase.open(root) as kb:
+        got = kb.search("baclofen", limit=10)
+    assert got.total == expected.total == 2
+    assert [h.duplicates for h in got.hits] == [h.duplicates for h in expected.hits] and got.hits[0].duplicates
+    assert {n: f.counts() for n, f in got.facets.items()} == {n: f.counts() for n, f in expected.facets.items()}
+
+    monkeypatch.undo()
+    (corpus / "c.md").write_text("# Side effects\n\nDrowsiness is common.\n")
+    ingest([corpus], index=root)
+    assert len(_cache_files(root)) == 1, "the older generation's file is removed"
+
+
+@pytest.mark.parametrize("damage", [b"", b"not a zip file", None])
+def test_a_damaged_or_stale_cache_file_is_rebuilt(tmp_path, damage):
+    from kb.ingest import ingest
+
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "a.md").write_text("# Dosage\n\nTake 5 mg of baclofen three times a day for spasticity.\n")
+    root = tmp_path / "index"
+    ingest([corpus], index=root)
+    (path,) = _cache_files(root)
+    if damage is None:  # another index's arrays: a different number of records
+        np.savez(path, _size=np.array([12345]), doc_order=np.arange(3))
+    else:
+        path.write_bytes(damage)
+    with KnowledgeBase.open(root) as kb:
+        res = kb.search("", limit=10)
+        assert res.total == 1 and res.facets["topic"].counts()
+    with np.load(path) as data:
+        assert data["_size"].tolist() != [12345] and "duplicate_groups" in data.files
+
+
+def test_an_index_folder_that_cannot_be_written_still_searches(tmp_path, monkeypatch):
+    import os
+
+    from kb.ingest import ingest
+
+    corpus = tmp_path / "docs"
+    corpus.mkdir()
+    (corpus / "a.md").write_text("# Dosage\n\nTake 5 mg of baclofen three times a day.\n")
+    root = tmp_path / "index"
+    ingest([corpus], index=root)
+    for path in _cache_files(root):
+        path.unlink()
+
+    def refuse(*_args, **_kwargs):
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(os, "replace", refuse)  # how the cache file would be put in place
+    with KnowledgeBase.open(root) as kb:
+        assert kb.search("baclofen").total == 1
+    assert not _cache_files(root) and not list(root.glob("store-*/.kb-cache-*"))
