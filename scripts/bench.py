@@ -653,7 +653,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "ms", pg_kb, pg_pe, "< 300 (p95)", lambda _a, b, _c: b < 300))
 
     # ---- cold open + first search, each in a fresh process
-    cold_kb, cold_pe, imports = [], [], []
+    cold_kb, cold_pe, imports, rss_kb, rss_pe = [], [], [], [], []
     for i in range(args.cold_runs):
         first = filtered[i % len(filtered)]
         try:
@@ -663,11 +663,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             break
         cold_kb.append(r["open_search_s"] * 1000)
         imports.append(r["import_s"] * 1000)
+        rss_kb.append(r["maxrss_mb"])
         if pdb:
             r = run_child("cold_peer", {"db": str(peer_path), "query": first.text, "filters": first.filters,
                                         "facets": list(FACETS)})
             cold_pe.append(r["open_search_s"] * 1000)
+            rss_pe.append(r["maxrss_mb"])
     rows.append(Row("cold open + first search (fresh process)", "ms", cold_kb, cold_pe))
+    rows.append(Row("memory of that searching process (max RSS)", "MB", rss_kb, rss_pe))
     if imports:
         notes.append(f"importing kb.search in a fresh process: p50 {metrics.p50_p95(imports)[0]:.0f} ms "
                      "(not in the cold-open figure); the OS file cache is warm")

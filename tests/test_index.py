@@ -154,3 +154,46 @@ def test_an_index_folder_that_cannot_be_written_still_searches(tmp_path, monkeyp
     with KnowledgeBase.open(root) as kb:
         assert kb.search("baclofen").total == 1
     assert not _cache_files(root) and not list(root.glob("store-*/.kb-cache-*"))
+
+
+# ---- reading compound segments from the memory map, not from a private copy
+
+
+@given(data=st.binary(max_size=300), ops=st.lists(st.tuples(
+    st.sampled_from(["read", "readline", "readinto", "seek", "seek_end", "tell"]), st.integers(-3, 320)), max_size=25))
+def test_the_view_file_reads_as_a_bytes_file_does(data, ops):
+    import io
+
+    from kb.index import _ViewFile
+
+    mine, reference = _ViewFile(memoryview(data)), io.BytesIO(data)
+    for op, n in ops:
+        if op == "read":
+            assert mine.read(n) == reference.read(n)
+        elif op == "readline":
+            assert mine.readline(n) == reference.readline(n)
+        elif op == "readinto":
+            a, b = bytearray(max(n, 0)), bytearray(max(n, 0))
+            assert (mine.readinto(a), a) == (reference.readinto(b), b)
+        elif op == "seek":
+            assert mine.seek(max(n, 0)) == reference.seek(max(n, 0))
+        elif op == "seek_end":
+            back = -min(abs(n), len(data))
+            assert mine.seek(back, io.SEEK_END) == reference.seek(back, io.SEEK_END)
+        assert mine.tell() == reference.tell()
+
+
+def test_a_searcher_reads_segments_from_the_map_without_copying_them(deleted_index):
+    import pickle
+
+    from kb.index import _MappedBufferFile, _ViewFile
+
+    snap = deleted_index.snapshot()
+    reader = snap._searcher.leaf_searchers()[0][0].reader()
+    postings = reader._terms._postfile
+    assert isinstance(postings, _MappedBufferFile) and isinstance(postings.file, _ViewFile)
+    assert isinstance(postings._buf, memoryview)  # the map itself, not bytes
+    blob = pickle.dumps({"a": [1, 2, 3]}, 2)
+    view = _MappedBufferFile(memoryview(b"xx" + blob), name="t")
+    view.seek(2)
+    assert view.read_pickle() == {"a": [1, 2, 3]}

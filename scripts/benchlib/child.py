@@ -58,7 +58,7 @@ def cold_kb(args: dict) -> dict:
     kb = KnowledgeBase.open(args["index"])
     res = kb.search(args["query"], args.get("filters") or None, limit=10)
     t2 = time.perf_counter()
-    return {"import_s": t1 - t0, "open_search_s": t2 - t1, "total": res.total}
+    return {"import_s": t1 - t0, "open_search_s": t2 - t1, "total": res.total, **_maxrss_mb()}
 
 
 def cold_peer(args: dict) -> dict:
@@ -69,7 +69,7 @@ def cold_peer(args: dict) -> dict:
     p = Peer(Path(args["db"]), args["facets"])
     res = p.search(args["query"], args.get("filters") or None, limit=10, facets=True)
     t2 = time.perf_counter()
-    return {"import_s": t1 - t0, "open_search_s": t2 - t1, "total": res.total}
+    return {"import_s": t1 - t0, "open_search_s": t2 - t1, "total": res.total, **_maxrss_mb()}
 
 
 COMMANDS = {"ingest": ingest, "peer_build": peer_build, "cold_kb": cold_kb, "cold_peer": cold_peer}
