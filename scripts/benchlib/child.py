@@ -1,6 +1,6 @@
 """Work the benchmark runs in a fresh process: ``python -m benchlib.child COMMAND JSON-ARGS``.
 
-Prints one JSON object on its last line of stdout. Peak memory is the process's own max RSS (and
+Prints one JSON object on its last line of stdout. Peak memory is the process's own peak RSS (VmHWM; and
 that of any process it waited for), read with ``resource.getrusage``.
 """
 
@@ -14,7 +14,17 @@ from pathlib import Path
 
 
 def _maxrss_mb() -> dict[str, float]:
+    """This process's peak resident memory, and the largest of its finished children's.
+
+    On Linux the kernel's ``VmHWM`` is this program's own peak; ``ru_maxrss`` would be at least the
+    parent's size at the moment it forked (it survives fork and exec), and the benchmark's parent
+    is large by the time it measures a page or a cold open."""
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            own = next(int(line.split()[1]) / 1024 for line in fh if line.startswith("VmHWM:"))
+    except (OSError, StopIteration, ValueError, IndexError):
+        pass
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     return {"maxrss_mb": own, "children_maxrss_mb": kids}
 
