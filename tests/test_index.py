@@ -87,16 +87,27 @@ def _cache_files(root):
     return sorted(root.glob("store-*/kb-cache-*.npz"))
 
 
+DOSAGE = "# Dosage\n\nTake 5 mg of baclofen three times a day for spasticity.\n"
+
+
+def _ingested(tmp_path, **files: str):
+    """An index of markdown files ``name=text``; returns (corpus folder, index root)."""
+    from kb.ingest import ingest
+
+    corpus = tmp_path / "docs"
+    corpus.mkdir(exist_ok=True)
+    for name, text in files.items():
+        (corpus / f"{name}.md").write_text(text)
+    root = tmp_path / "index"
+    ingest([corpus], index=root)
+    return corpus, root
+
+
 def test_an_ingest_saves_the_generations_arrays_and_a_new_process_loads_them(tmp_path, monkeypatch):
     from kb import dedupe
     from kb.ingest import ingest
 
-    corpus = tmp_path / "docs"
-    corpus.mkdir()
-    (corpus / "a.md").write_text("# Dosage\n\nTake 5 mg of baclofen three times a day for spasticity.\n")
-    (corpus / "b.md").write_text("# Dosage\n\nTake 5 mg of baclofen three times a day for spasticity.\n")
-    root = tmp_path / "index"
-    ingest([corpus], index=root)
+    corpus, root = _ingested(tmp_path, a=DOSAGE, b=DOSAGE)
     assert len(_cache_files(root)) == 1
     with KnowledgeBase.open(root) as kb:
         expected = kb.search("baclofen", limit=10)
@@ -115,13 +126,7 @@ def test_an_ingest_saves_the_generations_arrays_and_a_new_process_loads_them(tmp
 
 @pytest.mark.parametrize("damage", [b"", b"not a zip file", None])
 def test_a_damaged_or_stale_cache_file_is_rebuilt(tmp_path, damage):
-    from kb.ingest import ingest
-
-    corpus = tmp_path / "docs"
-    corpus.mkdir()
-    (corpus / "a.md").write_text("# Dosage\n\nTake 5 mg of baclofen three times a day for spasticity.\n")
-    root = tmp_path / "index"
-    ingest([corpus], index=root)
+    _, root = _ingested(tmp_path, a=DOSAGE)
     (path,) = _cache_files(root)
     if damage is None:  # another index's arrays: a different number of records
         np.savez(path, _size=np.array([12345]), doc_order=np.arange(3))
@@ -137,13 +142,7 @@ def test_a_damaged_or_stale_cache_file_is_rebuilt(tmp_path, damage):
 def test_an_index_folder_that_cannot_be_written_still_searches(tmp_path, monkeypatch):
     import os
 
-    from kb.ingest import ingest
-
-    corpus = tmp_path / "docs"
-    corpus.mkdir()
-    (corpus / "a.md").write_text("# Dosage\n\nTake 5 mg of baclofen three times a day.\n")
-    root = tmp_path / "index"
-    ingest([corpus], index=root)
+    _, root = _ingested(tmp_path, a=DOSAGE)
     for path in _cache_files(root):
         path.unlink()
 
