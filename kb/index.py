@@ -679,7 +679,7 @@ def _is_term(q: Any) -> bool:
 
 
 def _score_key(q: Any) -> str:
-    """A query's cache key for scores: its repr, which leaves out an Or's coordination scale."""
+    """A query's cache key for scores: its repr, plus what the repr leaves out (an Or's scale)."""
     scales = []
     stack = [q]
     while stack:
@@ -732,7 +732,7 @@ class Snapshot:
         parser.remove_plugin_class(qparser.GtLtPlugin)
         self._parser_and = parser
         or_parser = qparser.MultifieldParser(
-            list(TEXT_FIELDS), self._schema, fieldboosts=TEXT_FIELDS, group=qparser.OrGroup.factory(0.9)
+            list(TEXT_FIELDS), self._schema, fieldboosts=TEXT_FIELDS, group=qparser.OrGroup
         )
         or_parser.add_plugin(qparser.FuzzyTermPlugin())
         or_parser.remove_plugin_class(qparser.GtLtPlugin)
@@ -1031,9 +1031,9 @@ class Snapshot:
     #
     # Whoosh ranks a query by walking its matchers posting by posting in Python, which at 100k
     # passages takes tens of milliseconds for a question widened to any of its words. Here the
-    # same BM25F (Whoosh's formula, its idf and average field lengths, the query's boosts and
-    # coordination bonus) is computed for every matching passage at once, from the postings
-    # already read for matching. Queries with parts this does not model are ranked by Whoosh.
+    # same BM25F (Whoosh's formula, its idf and average field lengths, the query's boosts) is
+    # computed for every matching passage at once, from the postings already read for matching.
+    # Queries with parts this does not model are ranked by Whoosh.
 
     @cached_property
     def _bm25(self) -> Any:
@@ -1091,123 +1091,78 @@ class Snapshot:
             self._score_cache[key] = None if ranked is None else ranked[0]
         return self._score_cache[key]
 
-    def _term_counts(self, q: Any) -> np.ndarray:
-        """How many of the query's terms each record's segment holds: the "term count" of Whoosh's
-        coordination bonus, which Whoosh takes per segment (a phrase counts its words)."""
-        leaves: list[tuple[str, list[str]]] = []
-        stack = [q]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, wq.Phrase):
-                leaves.append((node.fieldname, list(node.words)))
-            elif isinstance(node, wq.Term) and not isinstance(node, wq.MultiTerm):
-                leaves.append((node.fieldname, [node.text]))
-            else:
-                stack.extend(node.children())
-        counts = np.zeros(self.size)
-        for sub, offset in self._searcher.leaf_searchers():
-            reader = sub.reader()
-            present = 0
-            for fieldname, words in leaves:
-                if fieldname in self._schema and all(
-                        (fieldname, self._schema[fieldname].to_bytes(w)) in reader for w in words):
-                    present += len(words)
-            counts[offset:offset + sub.doc_count_all()] = present
-        return counts
-
-    def _score(self, q: Any, counting: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-        """(score, match mask, number of query terms matched) of every record for query ``q``;
-        the count only when ``counting`` (an Or with a coordination bonus above needs it).
+    def _score(self, q: Any) -> tuple[np.ndarray, np.ndarray]:
+        """(score, match mask) of every record for query ``q``.
 
         Mirrors Whoosh's matchers: a term scores BM25F times its boost; And and Or add their
         parts' scores; DisjunctionMax takes the best part; a phrase scores as its words do where
-        the phrase occurs; an Or with a coordination scale (the any-word query) rewards records
-        that match more of its terms, by Whoosh's formula.
+        the phrase occurs; Not scores 1 wherever its query does not match.
         """
         n = self.size
         if _is_term(q) or q is wq.NullQuery or isinstance(q, type(wq.NullQuery)):
             score, mask = np.zeros(n), np.zeros(n, dtype=bool)
-            count = np.zeros(n, dtype=np.int32) if counting else None
             if _is_term(q):
-                self._add_term(q, score, mask, count)
-            return score, mask, count
+                self._add_term(q, score, mask)
+            return score, mask
         if isinstance(q, wq.Phrase):
             mask = self._evaluate(q)
             score = np.zeros(n)
-            count = np.zeros(n, dtype=np.int32) if counting else None
             words = list(q.words) if q.fieldname in self._schema else []
             if mask.any() and words:
                 for word in words:
                     ids, term_scores = self._term_scores(q.fieldname, word)
                     score[ids] += term_scores
                 score *= mask * q.boost
-                if count is not None:
-                    count[mask] = len(words)
-            return score, mask, count
+            return score, mask
+        if isinstance(q, wq.Or) and getattr(q, "scale", None):
+            raise _NotModelled  # Whoosh's coordination bonus; kb's parsers do not ask for it
         if isinstance(q, (wq.Or, wq.DisjunctionMax, wq.And)) and len(q.subqueries) == 1:
-            return self._score(q.subqueries[0], counting)  # Whoosh ignores a lone part's wrapper too
+            return self._score(q.subqueries[0])  # Whoosh ignores a lone part's wrapper too
         if isinstance(q, wq.Or) and q.subqueries:
-            scale = getattr(q, "scale", None)
-            counting = counting or bool(scale)
             score, mask = np.zeros(n), np.zeros(n, dtype=bool)
-            count = np.zeros(n, dtype=np.int32) if counting else None
             for sub in q.subqueries:
                 if _is_term(sub):  # most parts: a word in one field, added in place
-                    self._add_term(sub, score, mask, count)
+                    self._add_term(sub, score, mask)
                     continue
-                sub_score, sub_mask, sub_count = self._score(sub, counting)
+                sub_score, sub_mask = self._score(sub)
                 score += sub_score
                 mask |= sub_mask
-                if count is not None:
-                    count += sub_count
             score *= q.boost
-            if scale:
-                terms = self._term_counts(q)
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    coord = (score + (count - 1) / (terms - scale) ** 2) * ((terms - 1) / terms)
-                score = np.where(mask & (terms != 0) & (terms != scale), coord, 0.0)
-            return score, mask, count
+            return score, mask
         if isinstance(q, (wq.DisjunctionMax, wq.And)) and q.subqueries:
             conjunction = isinstance(q, wq.And)
-            score, mask, count = self._score(q.subqueries[0], counting)
+            score, mask = self._score(q.subqueries[0])
             for sub in q.subqueries[1:]:
-                sub_score, sub_mask, sub_count = self._score(sub, counting)
+                sub_score, sub_mask = self._score(sub)
                 if conjunction:
                     score += sub_score
                     mask &= sub_mask
                 else:
                     np.maximum(score, sub_score, out=score)
                     mask |= sub_mask
-                if count is not None:
-                    count += sub_count
             if conjunction:
                 score *= mask
-                if count is not None:
-                    count *= mask
             score *= q.boost
-            return score, mask, count
+            return score, mask
         if isinstance(q, wq.Not):
             # Whoosh's inverse matcher: every record the query misses, each scoring 1
             mask = self.alive & ~self._evaluate(q.query)
-            return mask.astype(np.float64), mask, np.zeros(n, dtype=np.int32) if counting else None
+            return mask.astype(np.float64), mask
         if isinstance(q, wq.AndNot):
-            score, mask, count = self._score(q.a, counting)
+            score, mask = self._score(q.a)
             keep = mask & ~self._evaluate(q.b)
-            return score * keep, keep, None if count is None else count * keep
+            return score * keep, keep
         if isinstance(q, wq.AndMaybe):
-            score, mask, count = self._score(q.a, counting)
-            maybe_score, maybe_mask, maybe_count = self._score(q.b, counting)
-            both = mask & maybe_mask
-            return score + maybe_score * both, mask, None if count is None else count + maybe_count * both
+            score, mask = self._score(q.a)
+            maybe_score, maybe_mask = self._score(q.b)
+            return score + maybe_score * (mask & maybe_mask), mask
         raise _NotModelled
 
-    def _add_term(self, q: Any, score: np.ndarray, mask: np.ndarray, count: np.ndarray | None) -> None:
+    def _add_term(self, q: Any, score: np.ndarray, mask: np.ndarray) -> None:
         if q.fieldname in self._schema:
             ids, term_scores = self._term_scores(q.fieldname, q.text)
             score[ids] += term_scores * q.boost
             mask[ids] = True
-            if count is not None:
-                count[ids] += 1
 
     # ---- queries ---------------------------------------------------------------------------
 
