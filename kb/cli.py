@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import textwrap
 from collections.abc import Sequence
@@ -122,6 +123,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except KeyboardInterrupt:
         print("Interrupted; the index keeps its last complete state.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader stopped reading (`kb search ... | head`): not an error. Point stdout at
+        # /dev/null so Python's own flush at exit does not fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _index(args: argparse.Namespace) -> Path:

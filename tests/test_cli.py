@@ -147,6 +147,16 @@ def test_python_dash_m_and_console_script_agree(index):
     assert json.loads(proc.stdout)["total"] == 1
 
 
+def test_output_cut_short_by_its_reader_is_not_an_error(index):
+    """`kb search "" --limit 0 | head -1`: the reader closes the pipe after one line."""
+    proc = subprocess.Popen([sys.executable, "-m", "kb", "search", "", "--limit", "0", "--index", index],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    proc.stdout.readline()
+    proc.stdout.close()
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0 and "Traceback" not in stderr, stderr
+
+
 def test_collapsed_table_names_the_other_sources(make_index):
     text = "Baclofen is a muscle relaxant that is used to treat spasticity caused by multiple sclerosis."
     index = str(make_index([D("A", [P(text)], source="Site A"), D("B", [P(text)], source="Site B")]))
