@@ -49,9 +49,10 @@ from whoosh.filedb.structfile import BufferFile
 from whoosh.index import LockError
 from whoosh.multiproc import MpWriter, SubWriterTask
 from whoosh.qparser import syntax as wsyntax
+from whoosh.reading import SegmentReader
 from whoosh.system import pack_uint
 from whoosh.util.numeric import byte_to_length
-from whoosh.writing import SegmentWriter
+from whoosh.writing import NO_MERGE, SegmentWriter
 
 from kb import dedupe
 from kb.model import FACETS, TAG_FACETS, Document, IndexIncompatible, IndexMissing, KbError, Passage
@@ -430,6 +431,32 @@ class _MpWriter(MpWriter):
 
 
 #: How long an ingest waits for another writer to release the index before giving up.
+#: A segment with fewer records than this is merged into the next commit's new segment.
+MERGE_BELOW = 2_000
+
+
+def merge_small_segments(writer: Any, segments: list[Any]) -> list[Any]:
+    """Whoosh merge policy: merge the segments that are small (under MERGE_BELOW records: what
+    incremental ingests of a few files leave) or mostly deleted (re-written without the deleted
+    records); keep the rest as they are.
+
+    Whoosh's own MERGE_SMALL sorts segments by size and, once there are a few dozen of them, merges
+    the smallest quarter or so however large they are: a 1M-passage ingest spent many minutes in its
+    last commit re-indexing hundreds of thousands of passages in one process. Re-writing a large
+    segment costs more than searching it: kb reads postings block-wise from every segment.
+    """
+    keep = []
+    for segment in segments:
+        total = segment.doc_count_all()
+        if total and (total < MERGE_BELOW or segment.deleted_count() * 2 > total):
+            reader = SegmentReader(writer.storage, writer.schema, segment)
+            writer.add_reader(reader)
+            reader.close()
+        elif segment.doc_count():
+            keep.append(segment)
+    return keep
+
+
 LOCK_WAIT_SECONDS = 15.0
 
 
@@ -514,10 +541,11 @@ class IndexWriter:
         """Makes everything written so far searchable, atomically.
 
         ``merge=False`` (for the batches of a long ingest) leaves existing segments alone: merging
-        them at every batch made a long ingest's memory grow by about 85 MB a batch.
+        them at every batch made a long ingest's memory grow by about 85 MB a batch. Otherwise
+        only small or mostly deleted segments are merged (``merge_small_segments``).
         """
         if self._writer is not None:
-            self._writer.commit(merge=merge)
+            self._writer.commit(mergetype=merge_small_segments if merge else NO_MERGE)
             self._writer = None
         self.pending = 0
 

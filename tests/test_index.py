@@ -10,7 +10,7 @@ from whoosh import fields
 
 from kb.index import StemmedText, ValuesField, WordsField, exact_analyzer, open_writer, stemming_analyzer
 from kb.search import KnowledgeBase
-from tests.conftest import D, P, build_index
+from tests.conftest import D, P, build_index, build_into
 
 words = st.sampled_from(["Seizures", "the", "half-life", "a", "MS", "U.S.", "2.5", "mg", "don't", "İstanbul",
                          "naïve", "drowsiness,", "(baclofen)", "x", "can", "ÆON", "straße", "e.g.", "-", "\n"])
@@ -196,3 +196,44 @@ def test_a_searcher_reads_segments_from_the_map_without_copying_them(deleted_ind
     view = _MappedBufferFile(memoryview(b"xx" + blob), name="t")
     view.seek(2)
     assert view.read_pickle() == {"a": [1, 2, 3]}
+
+
+# ---- merging segments
+
+
+def test_a_commit_merges_small_and_mostly_deleted_segments_only(tmp_path, monkeypatch):
+    import kb.index as kb_index
+
+    monkeypatch.setattr(kb_index, "MERGE_BELOW", 8)  # records: passages and their document records
+
+    def add(writer, start, count, passages=1):
+        for d in range(start, start + count):
+            build_into(writer, D(f"Doc {d}", [P(f"seizure note {d}-{i}.") for i in range(passages)], doc_id=f"doc{d}"))
+
+    def segment_sizes(root):
+        from whoosh import index as windex
+
+        ix = windex.open_dir(str(next(root.glob("store-*"))))
+        return sorted(s.doc_count_all() for s in ix._segments())
+
+    root = build_index(tmp_path / "index", [])
+    for start in (0, 10):  # two large segments: 10 documents of 2 passages = 30 records each
+        writer, _, _ = open_writer(root, rebuild=False, settings={})
+        add(writer, start, 10, passages=2)
+        writer.commit(merge=False)
+    for start in (20, 21, 22):  # three small ones, as incremental ingests of one file leave
+        writer, _, _ = open_writer(root, rebuild=False, settings={})
+        add(writer, start, 1)
+        writer.commit(merge=False)
+    assert segment_sizes(root) == [2, 2, 2, 30, 30]
+
+    writer, _, _ = open_writer(root, rebuild=False, settings={})
+    add(writer, 23, 1)
+    for d in range(10, 18):  # most of the second large segment
+        writer.delete_document(f"doc{d}")
+    writer.commit()
+    # the small ones and the mostly deleted one are re-written into the new segment (with the new
+    # document): 3 * 2 + 2 + 2 documents' records left of the 30
+    assert segment_sizes(root) == [2 * 3 + 2 + 2 * 3, 30]
+    with KnowledgeBase.open(root) as kb:
+        assert kb.search("seizure", limit=0).total == 10 * 2 + 2 * 2 + 3 + 1
