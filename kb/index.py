@@ -653,9 +653,9 @@ def _segment_postings(
             block = np.cumsum(block)
         ids.append(block)
         if block_weights is None or isinstance(block_weights, float):
-            weights.append(np.full(len(block), 1.0 if block_weights is None else block_weights))
+            weights.append(np.full(len(block), 1.0 if block_weights is None else block_weights, dtype=np.float32))
         else:
-            weights.append(np.asarray(block_weights, dtype=np.float64))
+            weights.append(np.asarray(block_weights, dtype=np.float32))  # Whoosh stores float32
         if values:
             encoded.extend(m._data[2])
         if m._lastblock:
@@ -945,8 +945,9 @@ class Snapshot:
                     ids.append(found[0] + offset)
                     weights.append(found[1])
         if not ids:
-            return np.zeros(0, dtype=np.int64), np.zeros(0)
-        return np.concatenate(ids), np.concatenate(weights)
+            return np.zeros(0, dtype=np.int32), np.zeros(0, dtype=np.float32)
+        # 4-byte document numbers and weights: the postings cache then holds twice as many terms
+        return np.concatenate(ids).astype(np.int32 if self.size < 2**31 else np.int64), np.concatenate(weights)
 
     def _phrase_ids(self, fieldname: str, words: Sequence[str]) -> np.ndarray:
         """Records where ``words`` occur one after another in a field, found from the words'
@@ -1091,16 +1092,16 @@ class Snapshot:
         postings = self._postings(fieldname, text)
         if postings.scores is None:
             if fieldname not in self._schema or not self._schema[fieldname].scorable or not len(postings.ids):
-                postings.scores = postings.weights
+                postings.scores = postings.weights.astype(np.float64)
             else:
                 w = self._bm25
                 b = w._field_B.get(fieldname, w.B)
                 idf = self._searcher.idf(fieldname, text)
                 avgfl = self._searcher.avg_field_length(fieldname) or 1
-                tf = postings.weights
+                tf = postings.weights.astype(np.float64)  # as Whoosh computes: in double precision
                 fl = self._field_lengths(fieldname)[postings.ids]
                 postings.scores = idf * ((tf * (w.K1 + 1)) / (tf + w.K1 * ((1 - b) + b * fl / avgfl)))
-                self._grow_cache(postings.scores.nbytes)
+            self._grow_cache(postings.scores.nbytes)
         return postings.ids, postings.scores
 
     def scores(self, parsed: ParsedQuery) -> np.ndarray | None:
