@@ -192,10 +192,11 @@ def test_a_searcher_reads_segments_from_the_map_without_copying_them(deleted_ind
     postings = reader._terms._postfile
     assert isinstance(postings, _MappedBufferFile) and isinstance(postings.file, _ViewFile)
     assert isinstance(postings._buf, memoryview)  # the map itself, not bytes
-    blob = pickle.dumps({"a": [1, 2, 3]}, 2)
-    view = _MappedBufferFile(memoryview(b"xx" + blob), name="t")
+    small, large = {"a": [1, 2, 3]}, list(range(20_000))  # one within the first window, one far past it
+    view = _MappedBufferFile(memoryview(b"xx" + pickle.dumps(small, 2) + pickle.dumps(large, 2) + b"\x00\x00\x00\x07"),
+                             name="t")
     view.seek(2)
-    assert view.read_pickle() == {"a": [1, 2, 3]}
+    assert view.read_pickle() == small and view.read_pickle() == large and view.read_int() == 7
 
 
 # ---- merging segments
