@@ -345,8 +345,10 @@ class KnowledgeBase:
     ) -> str | None:
         """A corrected query built from the index's own words, when it would find more than
         ``total`` (what the query found as typed)."""
+        if total >= SUGGEST_BELOW:
+            return None  # decided before parsing: most searches find enough, and parsing costs a millisecond
         typed = snap.parse(query)
-        if typed.browse or total >= SUGGEST_BELOW or not typed.words:
+        if typed.browse or not typed.words:
             return None
         suggestion = query
         changed = False
