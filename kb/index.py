@@ -77,6 +77,8 @@ POSTINGS_CACHE_BYTES = 256 * 1024 * 1024
 CACHE_PREFIX = "kb-cache-"
 #: Phrases whose matches are kept between searches.
 PHRASE_CACHE_SIZE = 256
+#: Queries whose matches (one flag per record) are kept for paging and refining.
+MATCH_CACHE_SIZE = 64
 #: Queries whose scores (one float per record) are kept for paging and refining.
 SCORE_CACHE_SIZE = 8
 #: Letters a fuzzy term (``baclofin~``) keeps as typed: its matches must start with them.
@@ -448,7 +450,6 @@ class _MpWriter(MpWriter):
         SegmentWriter.cancel(self)
 
 
-#: How long an ingest waits for another writer to release the index before giving up.
 #: A segment with fewer records than this is merged into the next commit's new segment.
 MERGE_BELOW = 2_000
 
@@ -475,6 +476,7 @@ def merge_small_segments(writer: Any, segments: list[Any]) -> list[Any]:
     return keep
 
 
+#: How long an ingest waits for another writer to release the index before giving up.
 LOCK_WAIT_SECONDS = 15.0
 
 
@@ -720,6 +722,15 @@ def _decode_positions(encoded: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]
     return flat - np.repeat(offsets, counts), counts
 
 
+def _remember(cache: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    """Puts ``key`` last in a dict used as a cache of at most ``limit`` entries, dropping the
+    oldest entries first."""
+    cache.pop(key, None)
+    while len(cache) >= limit:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
+
+
 def _is_term(q: Any) -> bool:
     return isinstance(q, wq.Term) and not isinstance(q, wq.MultiTerm)
 
@@ -770,7 +781,8 @@ class Snapshot:
         self._term_cache: dict[tuple[str, str], _Postings] = {}
         self._term_cache_bytes = 0
         self._phrase_cache: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
-        self._score_cache: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}  # query -> (scores, mask)
+        self._score_cache: dict[str, np.ndarray | None] = {}  # query -> a score per record (None: Whoosh ranks it)
+        self._lengths: dict[str, np.ndarray] = {}  # field -> each record's length, as Whoosh's scorer sees it
         self._match_cache: dict[str, np.ndarray] = {}  # query -> matches, for paging and refinement
         self._expansions: dict[str, list[str]] = {}  # fuzzy/wildcard term -> stems it matched
         parser = qparser.MultifieldParser(list(TEXT_FIELDS), self._schema, fieldboosts=TEXT_FIELDS)
@@ -972,12 +984,10 @@ class Snapshot:
         """Records where ``words`` occur one after another in a field, found from the words'
         positions in NumPy (Whoosh checks them posting by posting: ten times slower)."""
         key = (fieldname, tuple(words))
-        hit = self._phrase_cache.pop(key, None)
+        hit = self._phrase_cache.get(key)
         if hit is None:
             hit = self._read_phrase(fieldname, words)
-            if len(self._phrase_cache) >= PHRASE_CACHE_SIZE:
-                self._phrase_cache.pop(next(iter(self._phrase_cache)))
-        self._phrase_cache[key] = hit
+        _remember(self._phrase_cache, key, hit, PHRASE_CACHE_SIZE)  # most recently used last
         return hit
 
     def _read_phrase(self, fieldname: str, words: Sequence[str]) -> np.ndarray:
@@ -1037,9 +1047,7 @@ class Snapshot:
         cached = self._match_cache.get(key)
         if cached is None:
             cached = self._evaluate(parsed.query) & self.live
-            if len(self._match_cache) >= 64:
-                self._match_cache.pop(next(iter(self._match_cache)))
-            self._match_cache[key] = cached
+            _remember(self._match_cache, key, cached, MATCH_CACHE_SIZE)
         return cached.copy()
 
     def _evaluate(self, q: Any) -> np.ndarray:
@@ -1090,8 +1098,7 @@ class Snapshot:
 
     def _field_lengths(self, fieldname: str) -> np.ndarray:
         """Each record's (quantised) length of a field, as Whoosh's scorer sees it."""
-        cache = self.__dict__.setdefault("_lengths", {})
-        lengths = cache.get(fieldname)
+        lengths = self._lengths.get(fieldname)
         if lengths is None:
             lengths = np.ones(self.size)
             table = np.array([byte_to_length(b) for b in range(256)], dtype=np.float64)
@@ -1103,7 +1110,7 @@ class Snapshot:
                     continue
                 codes = np.fromiter(iter(column), dtype=np.uint8, count=n)
                 lengths[offset:offset + n] = np.where(codes > 0, table[codes], 1.0)
-            cache[fieldname] = lengths
+            self._lengths[fieldname] = lengths
         return lengths
 
     def _term_scores(self, fieldname: str, text: str) -> tuple[np.ndarray, np.ndarray]:
@@ -1134,9 +1141,7 @@ class Snapshot:
                     ranked = self._score(parsed.query)
                 except _NotModelled:
                     ranked = None
-            if len(self._score_cache) >= SCORE_CACHE_SIZE:
-                self._score_cache.pop(next(iter(self._score_cache)))
-            self._score_cache[key] = None if ranked is None else ranked[0]
+            _remember(self._score_cache, key, None if ranked is None else ranked[0], SCORE_CACHE_SIZE)
         return self._score_cache[key]
 
     def _score(self, q: Any) -> tuple[np.ndarray, np.ndarray]:
