@@ -70,19 +70,25 @@ def write_csv(results: Results, path_or_buffer: Any) -> None:
 
 def write_rows_csv(records: list[dict[str, Any]], columns: Sequence[str], path_or_buffer: Any) -> None:
     """Any rows as kb writes CSV: these columns in order, formula-safe cells, CRLF, UTF-8 with a BOM
-    (for a text buffer the caller adds the BOM when it encodes, as ``csv_bytes`` does)."""
+    (for a text buffer the caller adds the BOM when it encodes, as ``rows_csv_bytes`` does)."""
     import pandas as pd
 
     frame = pd.DataFrame(records, columns=[*columns])
     for col in frame.columns:
-        frame[col] = frame[col].map(lambda v: guard_cell(v) if isinstance(v, str) else v)
+        if frame[col].dtype == object or str(frame[col].dtype).startswith("str"):  # numbers never need a guard
+            frame[col] = frame[col].map(lambda v: guard_cell(v) if isinstance(v, str) else v)
     frame.to_csv(path_or_buffer, index=False, encoding="utf-8-sig", lineterminator="\r\n")
 
 
-def csv_bytes(results: Results) -> bytes:
+def rows_csv_bytes(records: list[dict[str, Any]], columns: Sequence[str]) -> bytes:
+    """``write_rows_csv`` into bytes, byte-order mark included (for downloads)."""
     buffer = io.StringIO()
-    write_csv(results, buffer)
+    write_rows_csv(records, columns, buffer)
     return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+
+
+def csv_bytes(results: Results) -> bytes:
+    return rows_csv_bytes(rows(results), COLUMNS)
 
 
 def read_csv(path_or_buffer: Any) -> pd.DataFrame:

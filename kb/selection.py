@@ -19,7 +19,6 @@ Exports, each listing every kept passage in the order kept:
 from __future__ import annotations
 
 import datetime as dt
-import io
 import json
 import os
 import re
@@ -30,7 +29,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kb.export import write_rows_csv
+from kb.export import rows_csv_bytes
 from kb.model import KbError
 
 if TYPE_CHECKING:
@@ -318,9 +317,7 @@ def export_rows(selection: Selection, missing: Collection[str] = ()) -> list[dic
 def csv_bytes(selection: Selection, missing: Collection[str] = ()) -> bytes:
     """The selection as CSV: ``COLUMNS``, cells guarded against formulas as in ``kb.export``, UTF-8 with
     a byte-order mark, CRLF rows."""
-    buffer = io.StringIO()
-    write_rows_csv(export_rows(selection, missing), COLUMNS, buffer)
-    return ("\ufeff" + buffer.getvalue()).encode("utf-8")
+    return rows_csv_bytes(export_rows(selection, missing), COLUMNS)
 
 
 def json_bytes(selection: Selection, missing: Collection[str] = (), *, index: str = "",
