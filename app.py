@@ -15,19 +15,15 @@ import pandas as pd
 import streamlit as st
 
 from kb import page
+from kb.compare import Comparison, compare
 from kb.index import index_exists
 from kb.model import FACETS, TOPICS, KbError, Passage
 from kb.search import KnowledgeBase, Results
-from kb.selection import MAX_NOTE_CHARS, SelectionError, SelectionStore
+from kb.selection import MAX_NOTE_CHARS, SelectionError, SelectionStore, lookup_in
 from kb.selection import bibtex as selection_bibtex
 from kb.selection import csv_bytes as selection_csv
 from kb.selection import json_bytes as selection_json
 from kb.selection import markdown as selection_markdown
-
-try:
-    from kb.compare import Comparison, compare
-except ImportError:  # a kb without kb.compare: the page has no "Compare sources" tab
-    compare = None
 
 st.set_page_config(page_title="kb · drug-information passages", page_icon=":material/pill:", layout="wide")
 st.html(page.CSS)
@@ -78,14 +74,8 @@ def run_search(path: str, generation: str, state: page.SearchState) -> Results:
 @st.cache_data(max_entries=256, show_spinner=False)
 def passages_by_id(path: str, generation: str, ids: tuple[str, ...]) -> dict[str, Passage | None]:
     """Passages by id; None for an id no longer in the index (a kept passage a re-ingest removed)."""
-    kb = open_kb(path)
-    out: dict[str, Passage | None] = {}
-    for pid in ids:
-        try:
-            out[pid] = kb.passage(pid)
-        except KbError:
-            out[pid] = None
-    return out
+    lookup = lookup_in(open_kb(path))
+    return {pid: lookup(pid) for pid in ids}
 
 
 @st.cache_resource(show_spinner=False)
@@ -93,12 +83,11 @@ def selection_store(path: str) -> SelectionStore:
     return SelectionStore.for_index(path)  # one per index: each index has its own selection
 
 
-if compare is not None:
-    # A resource, not data: a broad comparison holds tens of thousands of passages, and cache_data would
-    # copy (unpickle) them on every rerun while the tab is open. The page never changes a Comparison.
-    @st.cache_resource(max_entries=8, show_spinner=False)
-    def run_compare(path: str, generation: str, query: str, filters: page.Filters, topic: str | None) -> Comparison:
-        return compare(open_kb(path), query, dict(filters), topic=topic)
+# A resource, not data: a broad comparison holds tens of thousands of passages, and cache_data would
+# copy (unpickle) them on every rerun while the tab is open. The page never changes a Comparison.
+@st.cache_resource(max_entries=8, show_spinner=False)
+def run_compare(path: str, generation: str, query: str, filters: page.Filters, topic: str | None) -> Comparison:
+    return compare(open_kb(path), query, dict(filters), topic=topic)
 
 
 @st.cache_data(max_entries=8, show_spinner=False)
@@ -273,7 +262,7 @@ if stats["passages"] == 0:
             f"`kb ingest PATH --index {INDEX}` (with no PATH it ingests the bundled sample corpus), then reload.")
     st.stop()
 
-TABS = ["Search", "Selection", *(["Compare sources"] if compare is not None else []), "Overview"]
+TABS = ["Search", "Selection", "Compare sources", "Overview"]
 tabs = dict(zip(TABS, st.tabs(TABS, key="w_tab", on_change="rerun"), strict=True))
 search_tab, selection_tab, overview_tab = tabs["Search"], tabs["Selection"], tabs["Overview"]
 
@@ -393,7 +382,7 @@ if selection_tab.open:
                     remove_col.button("Remove", key=f"w_rm_{pid}", on_click=on_remove, args=(pid,),
                                       icon=":material/delete:", width="stretch")
 
-if compare is not None and tabs["Compare sources"].open:
+if tabs["Compare sources"].open:
     with tabs["Compare sources"]:
         st.caption("What each source says about the current search (its query and filters), doses in mg/day, "
                    "and where sources disagree on the same drug, kind of dose and route. A plain query of several "
