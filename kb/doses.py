@@ -40,6 +40,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kb.tag import SENTENCE_BREAK
+
 #: Kinds of dose, in the order tables show them.
 KINDS: tuple[str, ...] = ("starting", "usual", "maintenance", "maximum", "unspecified")
 
@@ -197,15 +199,12 @@ _ROUTES_EXACT = re.compile("|".join(rf"(?P<{r}>(?<!\w)(?:{p})(?!\w))" for r, p i
 
 # --------------------------------------------------------------------------------------------- sentences
 
-# The tagger's sentence rule: a full stop before anything but a lowercase letter, a blank line, or a line
-# break before anything but a lowercase letter (list items are sentences of their own).
-_SENTENCE_BREAK = re.compile(r"[.!?]+[\"'\u201d)\]]*\s+(?=[^\sa-z])|\n\s*\n|\n\s*(?=[^\sa-z])")
 
 
 def sentences(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence of ``text``, surrounding whitespace left out."""
     out, cursor = [], 0
-    for m in [*_SENTENCE_BREAK.finditer(text), None]:
+    for m in [*SENTENCE_BREAK.finditer(text), None]:
         end = m.start() + len(m.group().rstrip()) if m else len(text)
         start = cursor + (len(text[cursor:end]) - len(text[cursor:end].lstrip()))
         end = start + len(text[start:end].rstrip())

@@ -186,9 +186,10 @@ def ingest(
     if min_words < 1 or max_words < min_words:
         raise KbError("Passage size must satisfy 1 <= min_words <= max_words.")
     root = Path(index)
-    known = known_roots(root)
+    remembered = _known_settings(root)
+    known = [str(r) for r in remembered.get("roots", [])]
     if not vocab_dirs and not rebuild:
-        vocab_dirs = _known_settings(root).get("vocab", [])  # the vocabulary this index was tagged with
+        vocab_dirs = remembered.get("vocab", [])  # the vocabulary this index was tagged with
     inputs = [Path(p) for p in paths] if paths else ([Path(r) for r in known] or [sample_corpus()])
     files, missing, roots = discover(inputs)
     tagger = Tagger.load([Path(d) for d in vocab_dirs])
@@ -257,13 +258,9 @@ def writer_processes(files: Sequence[SourceFile]) -> int:
     return 1
 
 
-def known_roots(index: Path) -> list[str]:
-    """The files and folders ingested into ``index`` so far (from its kb.json), read even from
-    an index of an older schema, so that refreshing it rebuilds what it held."""
-    return [str(r) for r in _known_settings(index).get("roots", [])]
-
-
 def _known_settings(index: Path) -> dict[str, Any]:
+    """What ``index``'s kb.json remembers (the files and folders ingested so far, the vocabulary),
+    read even from an index of an older schema, so that refreshing it rebuilds what it held."""
     try:
         settings = json.loads((index / "kb.json").read_text(encoding="utf-8")).get("settings", {})
         return settings if isinstance(settings, dict) else {}

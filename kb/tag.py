@@ -47,7 +47,9 @@ _RANK = {s: i for i, s in enumerate(SEVERITIES)}
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 _HYPHENS = str.maketrans({"-": " ", "\u2010": " ", "\u2011": " ", "\u00ad": " "})
 _GAP = r"[\s\-\u2010\u2011\u00ad]+"  # what a space inside a vocabulary phrase matches in the text
-_SENTENCE_BREAK = re.compile(r"[.!?]+[\"'\u201d)\]]*\s+(?=[^\sa-z])|\n\s*\n|\n\s*(?=[^\sa-z])")
+#: A sentence ends at a full stop before anything but a lowercase letter, a blank line, or a line
+#: break before anything but a lowercase letter (list items are sentences of their own); kb.doses too.
+SENTENCE_BREAK = re.compile(r"[.!?]+[\"'\u201d)\]]*\s+(?=[^\sa-z])|\n\s*\n|\n\s*(?=[^\sa-z])")
 _CLAUSE_BREAK = re.compile(r"[,;:()\[\]|\u2022\u25aa]|\s[-\u2013\u2014]+\s|[\u2013\u2014]")
 _WORD = re.compile(r"\w+")
 _BULLET = re.compile(r"\s*(?:[-*\u2022\u25aa]|\d{1,2}[.)])\s")
@@ -391,7 +393,7 @@ def _normalise(text: str) -> tuple[str, str]:
 
 
 def _sentence_starts(text: str) -> list[int]:
-    return [0, *(m.end() for m in _SENTENCE_BREAK.finditer(text))]
+    return [0, *(m.end() for m in SENTENCE_BREAK.finditer(text))]
 
 
 @dataclass(slots=True)

@@ -275,11 +275,7 @@ def failed(notes: list[str], what: str, exc: BaseException) -> None:
 def forget_queries(kb) -> None:
     """Empties kb's per-snapshot caches of query results (matches, scores, phrases), so the next
     search is timed as a new query rather than a repeat; term postings and facet tables stay warm."""
-    snap = kb.snapshot()
-    if hasattr(snap, "forget_queries"):
-        snap.forget_queries()
-    elif isinstance(getattr(snap, "_match_cache", None), dict):  # kb before NumPy ranking
-        snap._match_cache.clear()
+    kb.snapshot().forget_queries()
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -531,7 +527,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if r["passages"]:
                 notes.append(f"re-ingest of the unchanged corpus rewrote {r['passages']} passages ({r['summary']})")
     except RuntimeError as exc:
-        notes.append(f"re-ingest FAILED: {str(exc).strip().splitlines()[-1]}")
+        failed(notes, "re-ingest", exc)
     log(f"re-ingest: {[round(x, 2) for x in reingest]} s")
 
     from kb.search import KnowledgeBase
@@ -659,7 +655,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             r = run_child("cold_kb", {"index": str(index), "query": first.text, "filters": first.filters})
         except RuntimeError as exc:
-            notes.append(f"cold open FAILED: {str(exc).strip().splitlines()[-1]}")
+            failed(notes, "cold open", exc)
             break
         cold_kb.append(r["open_search_s"] * 1000)
         imports.append(r["import_s"] * 1000)
