@@ -38,6 +38,17 @@ TOPICS: tuple[str, ...] = (
     "treatment",
 )
 SEVERITIES: tuple[str, ...] = ("mild", "serious", "life_threatening")
+#: What a mention of an effect, disease or substance is doing in its sentence (kb.tag decides).
+ROLES: tuple[str, ...] = (
+    "adverse_effect",  # the drug causes it: becomes side_effect
+    "withdrawal",  # a sign of stopping the drug: becomes side_effect
+    "overdose",  # a sign of taking too much: becomes side_effect
+    "indication",  # what the drug treats or is used for: becomes condition
+    "history",  # a contraindication, a patient's history or risk factor: becomes condition
+    "interaction",  # a substance combined with or interacting with the drug: becomes substance
+    "negated",  # denied or hedged ("not classified as", "as often with placebo"): no tag
+    "mention",  # named, with no role that tags it (drugs, routes, topics keep this)
+)
 
 
 class KbError(Exception):
@@ -90,6 +101,19 @@ class Chunk:
     boilerplate_reason: str = ""  # e.g. "call to action", "cross-link", "disclaimer", "table of contents"
 
 
+@dataclass(slots=True, frozen=True)
+class Mention:
+    """Why a passage carries a tag: the span of ``Passage.text`` that names it (offsets into the passage's
+    text, not the document's), the facet and value it gave, its role and, for side effects, its severity."""
+
+    start: int
+    end: int
+    facet: str
+    value: str
+    role: str = "mention"
+    severity: str = ""  # one of SEVERITIES for a side effect, else ""
+
+
 @dataclass(slots=True)
 class Passage:
     """The record kb indexes, searches and exports."""
@@ -107,6 +131,7 @@ class Passage:
     boilerplate: bool = False
     tags: dict[str, list[str]] = field(default_factory=dict)  # facet -> sorted lowercase values
     page: str = ""  # page or page range ("3", "3-4") in a paged source such as a PDF, else ""
+    mentions: list[Mention] = field(default_factory=list)  # the spans behind the text-derived tags
 
     def facet(self, name: str) -> list[str]:
         if name == "source":  # a publisher's name keeps its case: it is shown as written
