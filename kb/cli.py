@@ -98,17 +98,25 @@ def build_parser() -> argparse.ArgumentParser:
     with_index(p)
     p.add_argument("--format", choices=("table", "json"), default="table")
 
-    p = sub.add_parser("eval", help="measure ranking against a relevance set (MRR, nDCG, recall)",
+    p = sub.add_parser("eval", help="measure ranking (relevance set) or tagging (tag gold set)",
                        description="Runs each question of a relevance set (JSONL: id, query, filters, relevant "
                        "passages by id or text snippet) through search and scores the top k: MRR@k, nDCG@k, "
-                       "Recall@k and the questions with no relevant hit. See kb/data/relevance/ for an example.")
-    p.add_argument("queries", metavar="QUERIES.jsonl", help="the relevance set")
+                       "Recall@k and the questions with no relevant hit. See kb/data/relevance/ for an example. "
+                       "With --tags GOLD.jsonl it scores the tags instead: each check names a passage by a "
+                       "snippet and the facet values it must and must not carry; the documents are ingested "
+                       "into a temporary index (unless --index is given) and precision and recall are "
+                       "reported per facet, with pass rates per kind of trap. See docs/evaluation.md.")
+    p.add_argument("queries", metavar="QUERIES.jsonl", nargs="?", help="the relevance set")
+    p.add_argument("--tags", metavar="GOLD.jsonl", help="score tags against a tag gold set instead")
+    p.add_argument("--docs", metavar="DIR",
+                   help="with --tags: the folder the checks' files are relative to (default: the gold file's)")
     with_index(p)
     p.add_argument("--k", type=int, default=10, help="score the top k hits (default 10)")
     p.add_argument("--unit", choices=("passage", "document"), default="passage",
                    help="what counts as one result: a passage, or its document (a table's row); default passage")
     p.add_argument("--format", choices=("table", "json"), default="table")
-    p.add_argument("--per-query", action="store_true", help="also one row per question, to see which fail")
+    p.add_argument("--per-query", action="store_true",
+                   help="also one row per question (with --tags: each failing check), to see which fail")
     return parser
 
 
@@ -279,8 +287,20 @@ def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
-    from kb.evaluate import evaluate_file
+    from kb.evaluate import EvalError, evaluate_file, evaluate_tags_file
 
+    if (args.queries is None) == (args.tags is None):
+        raise EvalError("Give a relevance set (QUERIES.jsonl) or --tags GOLD.jsonl, not both or neither.")
+    if args.tags is not None:
+        ev = evaluate_tags_file(args.tags, args.index, docs=args.docs)
+        if args.format == "json":
+            json.dump(ev.to_dict(per_check=args.per_query), out, ensure_ascii=False, indent=2)
+            out.write("\n")
+        else:
+            out.write(ev.format_table(per_check=args.per_query))
+        return 0
+    if args.docs is not None:
+        raise EvalError("--docs goes with --tags.")
     ev = evaluate_file(args.queries, _index(args), k=args.k, unit=args.unit)
     if args.format == "json":
         json.dump(ev.to_dict(per_query=args.per_query), out, ensure_ascii=False, indent=2)
