@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from kb import chunk as chunk_mod
-from kb import readers
+from kb import readers, readers_openfda
 from kb.index import (
     SCHEMA_VERSION,
     IndexWriter,
@@ -92,7 +92,7 @@ def settings_fingerprint(
     h = hashlib.sha256()
     columns = (table or readers.TableColumns()).key()
     h.update(f"{SCHEMA_VERSION}|{min_words}|{max_words}|{tagger_fingerprint}|{columns}".encode())
-    for module in (chunk_mod, readers):
+    for module in (chunk_mod, readers, readers_openfda):
         h.update(Path(module.__file__ or "").read_bytes())
     return h.hexdigest()[:16]
 

@@ -71,7 +71,7 @@ def reader(*suffixes: str) -> Callable[[Reader], Reader]:
 
 def supported_suffixes() -> tuple[str, ...]:
     """The suffixes some reader handles, sorted (for help texts and file filters)."""
-    return tuple(sorted({*_READERS, *_TABLE_READERS}))
+    return tuple(sorted({*_READERS, *_TABLE_READERS, *_COLLECTION_READERS}))
 
 
 def is_supported(path: Path) -> bool:
@@ -111,6 +111,7 @@ class Row:
     meta: dict[str, Any] = field(default_factory=dict)
     sha256: str = ""
     error: str = ""  # why this row is skipped ("" for a good row)
+    format: str = ""  # the document's format when it is not the table's ("markdown" for an openFDA label)
 
 
 TableReader = Callable[[Path, Any, TableColumns], Iterator[dict[str, Any] | str]]
@@ -129,13 +130,43 @@ def table_reader(*suffixes: str) -> Callable[[TableReader], TableReader]:
 
 
 def is_table(path: Path) -> bool:
-    return path.suffix.lower() in _TABLE_READERS
+    """True for a file that holds many documents: a table, or a collection such as openFDA labels."""
+    return path.suffix.lower() in _TABLE_READERS or path.suffix.lower() in _COLLECTION_READERS
+
+
+#: Files of many documents that are not tables (a zip or JSON of openFDA labels): suffix -> a function
+#: that yields their Rows, reading the file itself (it may be binary).
+CollectionReader = Callable[[Path], Iterator[Row]]
+_COLLECTION_READERS: dict[str, CollectionReader] = {}
+
+
+def collection_reader(*suffixes: str) -> Callable[[CollectionReader], CollectionReader]:
+    """Register a reader of a file holding many documents; ``read_rows`` hands it the path."""
+
+    def register(func: CollectionReader) -> CollectionReader:
+        for suffix in suffixes:
+            _COLLECTION_READERS[suffix.lower()] = func
+        return func
+
+    return register
+
+
+@collection_reader(".json", ".zip")
+def read_openfda(path: Path) -> Iterator[Row]:
+    """openFDA drug labels (a bulk-download zip, an API response, one label): one document per label."""
+    from kb import readers_openfda
+
+    return readers_openfda.read_labels(path)
 
 
 def read_rows(path: Path, columns: TableColumns = TableColumns()) -> Iterator[Row]:
     """The rows of a table file as documents-to-be, read as a stream (a table may be larger than
     memory). A bad row is yielded with its ``error``; a file that cannot be read at all raises
     UnreadableFile."""
+    collection = _COLLECTION_READERS.get(path.suffix.lower())
+    if collection is not None:
+        yield from collection(path)
+        return
     seen: dict[str, int] = {}
     with _open_table(path) as stream:
         for number, record in enumerate(_TABLE_READERS[path.suffix.lower()](path, stream, columns), start=1):
@@ -211,7 +242,7 @@ def _row(record: dict[str, Any], number: int, columns: TableColumns, seen: dict[
 
 def row_document(path: Path, row: Row, *, doc_id: str, fmt: str) -> Document:
     return Document(doc_id=doc_id, path=f"{path}#{row.key}", title=row.title, source=row.source, text=row.text,
-                    format=fmt, sha256=row.sha256, meta=row.meta)
+                    format=row.format or fmt, sha256=row.sha256, meta=row.meta)
 
 
 @table_reader(".jsonl", ".ndjson")

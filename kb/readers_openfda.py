@@ -1,0 +1,701 @@
+"""openFDA drug labels -> one document per label, read as a stream.
+
+A researcher gets labels from open.fda.gov as bulk downloads (``drug-label-0001-of-0013.json.zip``:
+a zip holding one JSON ``{"meta": ..., "results": [label, ...]}`` of ~100 MB), as API responses
+(``{"results": [...]}``) or as a single label object. The labels of the ``results`` array are
+built one at a time from parser events (ijson), so a bulk file never becomes one huge Python object.
+
+A label is a flat object of SPL sections, each a list of strings whose text starts with its number and
+title ("5 WARNINGS AND PRECAUTIONS 5.1 Suicidal Behavior ..."). openFDA also copies every subsection
+into a field of its own (``mechanism_of_action`` inside ``clinical_pharmacology``), so the text of a
+field that lies inside another one is not repeated: it marks where a subheading goes. The document is
+Markdown, so the chunker gives every passage its section path:
+
+    # BRAND (generic)
+    ## 5 WARNINGS AND PRECAUTIONS
+    ### 5.1 Suicidal Behavior and Ideation
+
+``*_table`` fields (HTML copies of the label's tables) replace their flattened text with pipe tables.
+The label's identity and provenance go to ``meta``: drug (generic names), routes, manufacturer, set
+id, effective time, the DailyMed address and the ISO date.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import struct
+import zipfile
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from kb.model import UnreadableFile
+from kb.readers import Row
+
+DAILYMED_URL = "https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid={set_id}"
+
+#: Fields that are the label's identity, not its text.
+_META_FIELDS = frozenset({"set_id", "id", "effective_time", "version", "openfda"})
+#: Fields left out of the text: the product data elements are a machine listing of ingredient names,
+#: repeated for every package, that would only add noise passages.
+_LEFT_OUT = frozenset({"spl_product_data_elements"})
+
+#: The order in which a label's sections are read (the order of the SPL prescribing information);
+#: any other field follows, in the file's order.
+SECTION_ORDER: tuple[str, ...] = (
+    "boxed_warning", "recent_major_changes", "indications_and_usage", "dosage_and_administration",
+    "dosage_forms_and_strengths", "contraindications", "warnings_and_cautions", "warnings", "precautions",
+    "general_precautions", "adverse_reactions", "drug_interactions", "drug_and_or_laboratory_test_interactions",
+    "use_in_specific_populations", "pregnancy", "teratogenic_effects", "nonteratogenic_effects",
+    "labor_and_delivery", "nursing_mothers", "lactation", "pediatric_use", "geriatric_use",
+    "drug_abuse_and_dependence", "controlled_substance", "abuse", "dependence", "overdosage", "description",
+    "clinical_pharmacology", "mechanism_of_action", "pharmacodynamics", "pharmacokinetics", "pharmacogenomics",
+    "microbiology", "nonclinical_toxicology", "carcinogenesis_and_mutagenesis_and_impairment_of_fertility",
+    "animal_pharmacology_and_or_toxicology", "clinical_studies", "references", "how_supplied",
+    "storage_and_handling", "information_for_patients", "laboratory_tests", "spl_medguide",
+    "spl_patient_package_insert", "patient_medication_information", "instructions_for_use",
+    "spl_unclassified_section", "package_label_principal_display_panel",
+)
+_ORDER = {name: i for i, name in enumerate(SECTION_ORDER)}
+
+#: Headings for fields whose text does not open with a title of its own.
+_FIELD_TITLES = {
+    "boxed_warning": "Boxed Warning",
+    "spl_unclassified_section": "Other Information",
+    "package_label_principal_display_panel": "Package Label",
+    "spl_medguide": "Medication Guide",
+    "spl_patient_package_insert": "Patient Information",
+    "patient_medication_information": "Patient Information",
+    "storage_and_handling": "Storage and Handling",
+    "how_supplied": "How Supplied",
+}
+
+#: Section titles of SPL labels (LOINC section names and their usual variants), matched at the start of
+#: a field's text, longest first, so "HOW SUPPLIED/STORAGE AND HANDLING" is one title and the brand name
+#: that often follows a title in capitals ("INDICATIONS AND USAGE SYLATRON is ...") is not part of it.
+KNOWN_TITLES: tuple[str, ...] = tuple(sorted({
+    "indications and usage", "indications & usage", "indications", "dosage and administration",
+    "dosage & administration", "dosage forms and strengths", "dosage forms & strengths", "contraindications",
+    "warnings and precautions", "warnings", "precautions", "general", "adverse reactions", "drug interactions",
+    "use in specific populations", "drug abuse and dependence", "controlled substance", "abuse", "dependence",
+    "overdosage", "description", "clinical pharmacology", "mechanism of action", "pharmacodynamics",
+    "pharmacokinetics", "pharmacogenomics", "microbiology", "nonclinical toxicology",
+    "carcinogenesis, mutagenesis, impairment of fertility", "carcinogenesis, mutagenesis and impairment of fertility",
+    "carcinogenesis, mutagenesis, and impairment of fertility",
+    "animal toxicology and/or pharmacology", "animal pharmacology and/or toxicology", "clinical studies",
+    "references", "how supplied/storage and handling", "how supplied / storage and handling",
+    "how supplied/storage & handling", "how supplied", "storage and handling", "patient counseling information",
+    "information for patients", "laboratory tests", "pregnancy", "lactation", "nursing mothers", "labor and delivery",
+    "pediatric use", "geriatric use", "renal impairment", "hepatic impairment", "teratogenic effects",
+    "nonteratogenic effects", "recent major changes", "medication guide", "instructions for use",
+    "patient information", "drug/laboratory test interactions", "clinical trials experience",
+    "postmarketing experience", "females and males of reproductive potential",
+}, key=len, reverse=True))
+
+_NUMBER = re.compile(r"(\d{1,2}(?:\.\d{1,2}){0,3})\s+")
+#: A subsection number in running text ("... 5.2 Falls Patients ..."): not a cross-reference "(5.2)",
+#: "( 2.1 , 8.7 )" or "[see (5.2)]", and followed by a capitalised word.
+_SUBSECTION = re.compile(r"(?<![(\[,.\w])(?<![(\[,] )(\d{1,2}(?:\.\d{1,2}){1,2}) (?=[A-Z][A-Za-z])")
+_SMALL_WORDS = frozenset({"a", "an", "and", "or", "of", "in", "on", "for", "to", "the", "with", "by", "at", "from",
+                          "as", "vs", "versus", "nor", "per"})
+_TITLE_MAX_WORDS = 14
+
+
+# --------------------------------------------------------------------------------------------
+# Files: a zip of JSON files, a JSON file
+
+
+def read_labels(path: Path) -> Iterator[Row]:
+    """Every label of an openFDA file as a Row (a document to be, or the reason it is skipped).
+
+    A file that cannot be read at all raises UnreadableFile. So does one that breaks off part way
+    (a truncated download), after the labels before the break have been yielded.
+    """
+    seen: dict[str, int] = {}
+    if path.suffix.lower() == ".zip":
+        yield from _zip_rows(path, seen)
+        return
+    try:
+        stream = path.open("rb")
+    except OSError as exc:
+        raise UnreadableFile(str(path), f"the file cannot be opened ({exc.strerror or exc})") from None
+    with stream:
+        if not stream.read(1):
+            raise UnreadableFile(str(path), "the file is empty (0 bytes)")
+        stream.seek(0)
+        yield from _json_rows(stream, str(path), "", seen)
+
+
+def _zip_rows(path: Path, seen: dict[str, int]) -> Iterator[Row]:
+    """The labels of every JSON file in a zip; any other member is named and skipped."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        yield from _salvage_zip(path, seen)
+        return
+    except OSError as exc:
+        raise UnreadableFile(str(path), f"the file cannot be opened ({exc.strerror or exc})") from None
+    with archive:
+        members = [m for m in archive.infolist() if not m.is_dir()]
+        if not members:
+            raise UnreadableFile(str(path), "the zip is empty")
+        for member in members:
+            if not member.filename.lower().endswith(".json"):
+                yield Row(key=member.filename, error=f"'{member.filename}' in the zip is not a JSON file of labels")
+                continue
+            try:
+                with archive.open(member) as stream:
+                    yield from _json_rows(stream, str(path), member.filename, seen)
+            except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
+                raise UnreadableFile(str(path), f"'{member.filename}' in the zip is damaged ({exc})") from None
+
+
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+
+
+def _salvage_zip(path: Path, seen: dict[str, int]) -> Iterator[Row]:
+    """A zip without its central directory (a download cut short): read its first member from its
+    local header and inflate as far as the bytes go, so the labels before the cut are kept."""
+    try:
+        stream = path.open("rb")
+    except OSError as exc:
+        raise UnreadableFile(str(path), f"the file cannot be opened ({exc.strerror or exc})") from None
+    with stream:
+        head = stream.read(_LOCAL_HEADER.size)
+        if len(head) < _LOCAL_HEADER.size or not head.startswith(b"PK\x03\x04"):
+            raise UnreadableFile(str(path), "not a readable zip file (damaged, or not a zip at all)")
+        fields = _LOCAL_HEADER.unpack(head)
+        method, name_len, extra_len = fields[3], fields[9], fields[10]
+        name = stream.read(name_len).decode("utf-8", "replace")
+        stream.read(extra_len)
+        if method not in (0, 8):
+            raise UnreadableFile(str(path), f"the zip is damaged and '{name}' is compressed in a way kb cannot salvage")
+        if not name.lower().endswith(".json"):
+            raise UnreadableFile(str(path), f"the zip is damaged, and its first file '{name}' is not JSON")
+        yield from _json_rows(_Inflating(stream, raw=method == 0), str(path), name, seen, truncated_zip=True)
+
+
+class _Inflating:
+    """A read() over a deflate stream that ends quietly where the bytes run out."""
+
+    def __init__(self, stream: IO[bytes], *, raw: bool):
+        self.stream = stream
+        self.inflate = None if raw else zlib.decompressobj(-15)
+
+    def read(self, size: int = 65536) -> bytes:
+        size = size if size and size > 0 else 65536
+        while True:
+            chunk = self.stream.read(size)
+            if self.inflate is None or not chunk:
+                return chunk
+            try:
+                out = self.inflate.decompress(chunk)
+            except zlib.error:
+                return b""
+            if out or self.inflate.eof:
+                return out
+
+
+def _json_rows(stream: Any, where: str, member: str, seen: dict[str, int], *, truncated_zip: bool = False
+               ) -> Iterator[Row]:
+    import ijson
+
+    inside = f"'{member}' in the zip" if member else "the file"
+    count = 0
+    try:
+        for number, label in enumerate(_labels(ijson.parse(stream, use_float=True)), start=1):
+            count = number
+            yield label_row(label, number, seen)
+    except _NotLabels as exc:
+        if member and not count:
+            yield Row(key=member, error=f"{inside} {exc}")
+            return
+        raise UnreadableFile(where, f"{inside} {exc}") from None
+    except (ijson.JSONError, UnicodeDecodeError) as exc:
+        cut = "the download is cut short" if truncated_zip or isinstance(exc, ijson.IncompleteJSONError) else ""
+        message = f"{inside} is not valid JSON ({_short(exc)})" if not cut else f"{inside} ends early: {cut}"
+        raise UnreadableFile(where, f"{message}; {count} label(s) before it were read") from None
+    if truncated_zip:
+        raise UnreadableFile(where, f"the zip is damaged (no central directory); {count} label(s) were read")
+    if count == 0:
+        yield Row(key=member or "results", error=f"{inside} holds no labels")
+
+
+def _short(exc: Exception) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+class _NotLabels(Exception):
+    """JSON that is not openFDA labels."""
+
+
+def _labels(events: Iterator[tuple[str, str, Any]]) -> Iterator[Any]:
+    """Each label from a stream of ijson parser events, built one at a time: the items of a top-level
+    "results" array (a bulk download, an API response) or of a top-level array, or the top-level object
+    itself when it is a single label."""
+    from ijson.common import ObjectBuilder
+
+    top = ObjectBuilder()  # the top-level object's other fields: "meta", or a single label's fields
+    item: Any = None
+    item_prefix = ""
+    key = ""
+    kind = ""
+    for prefix, event, value in events:
+        if prefix == "":
+            if event == "start_map":
+                kind = "map"
+                top.event(event, value)
+            elif event == "start_array":
+                kind, item_prefix = "array", "item"
+            elif event == "map_key":
+                key = value
+                if key == "results":
+                    item_prefix = "results.item"
+                else:
+                    top.event(event, value)
+            elif event not in ("end_map", "end_array"):
+                raise _NotLabels("is a single JSON value, not openFDA labels")
+            continue
+        if kind == "map" and key != "results":
+            top.event(event, value)
+            continue
+        if prefix == "results":
+            if event not in ("start_array", "end_array"):
+                raise _NotLabels('has a "results" that is not a list of labels')
+            continue
+        if item is None:
+            item = ObjectBuilder()
+        item.event(event, value)
+        if prefix == item_prefix and event not in ("start_map", "start_array", "map_key"):
+            yield item.value
+            item = None
+    if kind == "map" and not item_prefix:
+        label = top.value
+        if not any(k in label for k in ("openfda", "set_id", *SECTION_ORDER)):
+            raise _NotLabels('is neither an openFDA label nor a {"results": [...]} file of labels')
+        yield label
+
+
+# --------------------------------------------------------------------------------------------
+# One label
+
+
+def label_row(label: Any, number: int, seen: dict[str, int]) -> Row:
+    """A label as a Row: Markdown text with its sections as headings, its title and provenance."""
+    if not isinstance(label, dict):
+        return _unique(Row(key=f"label{number}", error=f"label {number} is not a JSON object"), seen)
+    openfda = label.get("openfda") if isinstance(label.get("openfda"), dict) else {}
+    set_id = _first(label.get("set_id")) or _first(openfda.get("spl_set_id")) or _first(label.get("id"))
+    row = _unique(Row(key=set_id or f"label{number}"), seen)
+    named = f"label {number}" + (f" (set id {set_id})" if set_id else "")
+    body = label_markdown(label)
+    if not body.strip():
+        row.error = f"{named} has no section text"
+        return row
+    brands = _strings(openfda.get("brand_name"))
+    generics = _strings(openfda.get("generic_name"))
+    title = label_title(brands, generics) or _first(label.get("title")) or f"Drug label {set_id or number}"
+    manufacturer = _first(openfda.get("manufacturer_name"))
+    row.title = title
+    row.text = f"# {title}\n\n{body}\n"
+    row.source = manufacturer
+    row.format = "markdown"
+    row.meta = label_meta(label, openfda, set_id, generics, brands, manufacturer)
+    canonical = json.dumps(label, sort_keys=True, ensure_ascii=False, default=str)
+    row.sha256 = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    return row
+
+
+def _unique(row: Row, seen: dict[str, int]) -> Row:
+    if row.key in seen:
+        seen[row.key] += 1
+        row.key = f"{row.key}~{seen[row.key]}"
+    else:
+        seen[row.key] = 1
+    return row
+
+
+def label_title(brands: list[str], generics: list[str]) -> str:
+    """'SYLATRON (peginterferon alfa-2b)'; a generic named as its own brand is said once."""
+    brand = " / ".join(dict.fromkeys(brands))
+    generic = " / ".join(dict.fromkeys(g.lower() for g in generics))
+    if brand and generic and brand.lower() != generic:
+        return f"{brand} ({generic})"
+    return brand or generic
+
+
+def label_meta(label: dict[str, Any], openfda: dict[str, Any], set_id: str, generics: list[str],
+               brands: list[str], manufacturer: str) -> dict[str, Any]:
+    effective = _first(label.get("effective_time"))
+    meta: dict[str, Any] = {
+        "drug": list(dict.fromkeys(g.lower() for g in generics)),
+        "brand": list(dict.fromkeys(brands)),
+        "routes": list(dict.fromkeys(r.lower() for r in _strings(openfda.get("route")))),
+        "manufacturer": manufacturer,
+        "set_id": set_id,
+        "effective_time": effective,
+        "url": DAILYMED_URL.format(set_id=set_id) if _SET_ID.match(set_id) else "",
+        "date": iso_date(effective),
+        "label_id": _first(label.get("id")),
+        "version": _first(label.get("version")),
+        "application_number": _strings(openfda.get("application_number")),
+        "product_type": _first(openfda.get("product_type")),
+    }
+    return {k: v for k, v in meta.items() if v}
+
+
+_SET_ID = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")
+_YYYYMMDD = re.compile(r"^(\d{4})(\d{2})(\d{2})")
+
+
+def iso_date(value: str) -> str:
+    """'20201102' -> '2020-11-02'; anything that is not a real date -> ''."""
+    import datetime
+
+    m = _YYYYMMDD.match(value.strip())
+    if not m:
+        return ""
+    try:
+        return datetime.date(int(m[1]), int(m[2]), int(m[3])).isoformat()
+    except ValueError:
+        return ""
+
+
+def _strings(value: Any) -> list[str]:
+    """A field's strings: a list of strings, or one string; numbers are written out; anything else
+    (objects, nested lists, null) is passed over."""
+    items = value if isinstance(value, list) else [value]
+    out = []
+    for item in items:
+        if isinstance(item, bool) or item is None:
+            continue
+        if isinstance(item, int | float):
+            item = str(item)
+        if isinstance(item, str) and item.strip():
+            out.append(" ".join(item.split()))  # str.split also splits at non-breaking spaces
+    return out
+
+
+def _first(value: Any) -> str:
+    found = _strings(value)
+    return found[0] if found else ""
+
+
+# --------------------------------------------------------------------------------------------
+# The label's text
+
+
+def label_markdown(label: dict[str, Any]) -> str:
+    """The label's sections as Markdown: each top-level section a ``##`` heading, its subsections
+    (numbered ones found in the text, and fields whose text lies inside it) deeper headings, its
+    tables as pipe tables. Fields that repeat a part of another field are not written twice."""
+    fields = [(name, "\n\n".join(_strings(value))) for name, value in label.items()
+              if isinstance(name, str) and name not in _META_FIELDS and name not in _LEFT_OUT
+              and not name.endswith("_table")]
+    fields = [(name, text) for name, text in fields if text]
+    fields.sort(key=lambda f: _ORDER.get(f[0], len(_ORDER)))
+    roots: list[_Section] = []
+    for name, text in fields:
+        parent = next((r for r in roots if text in r.text), None)
+        if parent is None:
+            # a field that holds earlier roots (a parent read after its child) takes them in
+            inner = [r for r in roots if r.text in text]
+            section = _Section(name, text)
+            for r in inner:
+                roots.remove(r)
+                section.add_child(r.name, r.text)
+                section.children.extend(r.children)
+            roots.append(section)
+        else:
+            parent.add_child(name, text)
+    tables = _tables(label)
+    parts = []
+    for section in sorted(roots, key=lambda s: _ORDER.get(s.name, len(_ORDER))):
+        parts.append(section.render(tables.pop(section.name, []) + _child_tables(section, tables)))
+    for name, items in tables.items():  # tables of sections the label does not have
+        parts.append(_Section(name, "").render(items))
+    return "\n\n".join(p for p in parts if p.strip())
+
+
+def _child_tables(section: _Section, tables: dict[str, list[_Table]]) -> list[_Table]:
+    out = []
+    for name, _ in section.children:
+        out.extend(tables.pop(name, []))
+    return out
+
+
+class _Section:
+    """A top-level field of a label and the fields found inside its text."""
+
+    def __init__(self, name: str, text: str):
+        self.name = name
+        self.text = text
+        self.children: list[tuple[str, str]] = []
+
+    def add_child(self, name: str, text: str) -> None:
+        self.children.append((name, text))
+
+    def render(self, tables: list[_Table]) -> str:
+        title, consumed = section_title(self.text, self.name)
+        body = self.text[consumed:].lstrip(" :.-")
+        level = _number_level(title) if _NUMBER.match(title) else 2
+        marks: dict[int, tuple[int, str, int]] = {}  # offset in body -> (level, title, chars it takes)
+        offset = len(self.text) - len(body)
+        for name, text in self.children:
+            at = self.text.find(text) - offset
+            if at <= 0:
+                continue
+            sub, used = section_title(text, name)
+            depth = _number_level(sub) if _NUMBER.match(sub) else level + 1
+            marks[at] = (max(depth, level + 1), sub, used)
+        number = _NUMBER.match(title)
+        if number:
+            for at, sub, used in numbered_subsections(body, number.group(1)):
+                marks.setdefault(at, (max(_number_level(sub), level + 1), sub, used))
+        spans = _table_spans(body, tables)
+        out = [f"{'#' * min(level, 6)} {title}"]
+        cursor = 0
+        events = sorted([(at, 0, m) for at, m in marks.items()] + [(s, 1, (e, t)) for s, e, t in spans],
+                        key=lambda e: (e[0], e[1]))
+        for at, kind, what in events:
+            if at < cursor:
+                continue
+            out.append(body[cursor:at].strip())
+            if kind == 0:
+                depth, sub, used = what
+                out.append(f"{'#' * min(depth, 6)} {sub}")
+                cursor = at + used
+            else:
+                end, table = what
+                out.append(table.markdown())
+                cursor = end
+        out.append(body[cursor:].strip())
+        placed = {id(t) for _, _, t in spans}
+        out.extend(t.markdown() for t in tables if id(t) not in placed)
+        return "\n\n".join(p for p in out if p)
+
+
+def _number_level(title: str) -> int:
+    """'5' -> 2 (##), '5.1' -> 3, '5.1.2' -> 4."""
+    m = _NUMBER.match(title)
+    return 1 + m.group(1).count(".") + 1 if m else 2
+
+
+def section_title(text: str, field: str) -> tuple[str, int]:
+    """The title a field's text opens with, and how many characters of the text it takes:
+    "5 WARNINGS AND PRECAUTIONS 5.1 ..." -> ("5 WARNINGS AND PRECAUTIONS", 26). A field whose text
+    opens with no title gets one from its name, and its text is kept whole."""
+    number = _NUMBER.match(text)
+    start = number.end() if number and number.start() == 0 and _starts_capital(text[number.end():]) else 0
+    rest = text[start:]
+    phrase = field.replace("_and_or_", " and/or ").replace("_", " ")
+    title_len = _known_title(rest[:120], phrase)
+    if not title_len and field not in _FIELD_TITLES:
+        title_len = _title_run(rest)
+    if not title_len:
+        fallback = _FIELD_TITLES.get(field) or field.replace("_", " ").capitalize()
+        return fallback, 0
+    title = rest[:title_len].rstrip(" :")
+    prefix = f"{number.group(1)} " if start else ""
+    return prefix + title, start + title_len
+
+
+def _known_title(text: str, *also: str) -> int:
+    """Length of the known section title ``text`` opens with (0 for none), case aside."""
+    lowered = text.lower()
+    for known in (*also, *KNOWN_TITLES):
+        if lowered.startswith(known) and (len(text) == len(known) or not text[len(known)].isalnum()):
+            return len(known)
+    return 0
+
+
+def _starts_capital(text: str) -> bool:
+    return bool(text) and text[0].isupper()
+
+
+def _title_run(text: str) -> int:
+    """Length of the heading that opens ``text``, judged by case: a run of words in capitals
+    ("PATIENT COUNSELING INFORMATION Advise ..."), or of capitalised words where the last one starts
+    the first sentence ("Recommended Dosing The recommended ..."). 0 when none reads like a title."""
+    words = list(re.finditer(r"\S+", text[:400]))
+    if not words:
+        return 0
+    caps = [w for w in words[:_TITLE_MAX_WORDS + 1]]
+    first = caps[0].group()
+    if _all_caps(first):
+        end = 0
+        for w in caps:
+            if not (_all_caps(w.group()) or w.group() in "&/-–"):
+                break
+            end = w.end()
+            if w.group().endswith(":"):
+                break
+        run = text[:end].split()
+        return end if 0 < len(run) <= _TITLE_MAX_WORDS and len(text[:end]) <= 120 else 0
+    taken: list[re.Match[str]] = []
+    stopped_by_lower = False
+    for w in caps:
+        word = w.group()
+        if taken and word.lower() == taken[-1].group().lower():
+            break  # "Dose Modification Guidelines Guidelines for ...": the sentence starts here
+        if word.endswith(":"):
+            taken.append(w)
+            break
+        if word[0].isupper() or word.lower() in _SMALL_WORDS:
+            taken.append(w)
+            continue
+        stopped_by_lower = word[0].islower()
+        break
+    else:
+        return 0  # no end in sight: a long capitalised run is not a heading
+    if taken and taken[-1].group().endswith(":"):
+        return taken[-1].end()
+    if stopped_by_lower:
+        opened = False
+        while len(taken) > 1 and taken[-1].group().lower() in _SMALL_WORDS:
+            opened = taken.pop().group()[0].isupper()  # "Recommended Dosing The recommended ...": "The" opens it
+            if opened:
+                break
+        caps = 0
+        while len(taken) > caps + 1 and _all_caps(taken[-1 - caps].group()):
+            caps += 1
+        if opened:
+            pass
+        elif caps and not _all_caps(taken[-1 - caps].group()):
+            del taken[-caps:]  # "Schizoaffective Disorder INVEGA is ...": the sentence opens with a brand
+        elif len(taken) > 1:
+            taken.pop()  # the first word of the first sentence
+    elif len(taken) > 1 and taken[-1].group() in ("Table", "Figure"):
+        taken.pop()  # "... Interactions Table 4 lists ..."
+    while taken and taken[-1].group().lower() in _SMALL_WORDS:
+        taken.pop()
+    if not taken or len(taken) > _TITLE_MAX_WORDS - 2:
+        return 0
+    return taken[-1].end()
+
+
+def _all_caps(word: str) -> bool:
+    letters = [c for c in word if c.isalpha()]
+    return len(letters) >= 1 and all(c.isupper() for c in letters) and (len(letters) > 1 or word in "AI")
+
+
+def numbered_subsections(body: str, number: str) -> list[tuple[int, str, int]]:
+    """Where the numbered subsections of section ``number`` start in its body ("... 5.2 Falls ..."),
+    as (offset, title, characters the title takes). Numbers must rise, so cross-references and the
+    highlights' "( 5.1 )" are not taken for headings."""
+    found: list[tuple[int, str, int]] = []
+    last: tuple[int, ...] = ()
+    for m in _SUBSECTION.finditer(body):
+        sub = m.group(1)
+        if sub.split(".")[0] != number.split(".")[0] or not sub.startswith(number + "."):
+            continue
+        key = tuple(int(p) for p in sub.split("."))
+        if key <= last:
+            continue
+        run = _known_title(body[m.end():m.end() + 120]) or _title_run(body[m.end():])
+        if not run:
+            continue
+        last = key
+        title = body[m.end():m.end() + run].rstrip(" :")
+        found.append((m.start(), f"{sub} {title}", m.end() - m.start() + run))
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+
+
+class _Table:
+    def __init__(self, caption: str, rows: list[list[str]]):
+        self.caption = caption
+        self.rows = rows
+
+    def flat(self) -> str:
+        """The table as openFDA flattens it into the section text: its cells' text, spaced."""
+        return " ".join(c for row in self.rows for c in row if c)
+
+    def markdown(self) -> str:
+        width = max(len(r) for r in self.rows)
+        rows = [[c.replace("|", "\\|") for c in r] + [""] * (width - len(r)) for r in self.rows]
+        lines = ["| " + " | ".join(rows[0]) + " |", "|" + " --- |" * width]
+        lines += ["| " + " | ".join(r) + " |" for r in rows[1:]]
+        table = "\n".join(lines)
+        return f"{self.caption}\n\n{table}" if self.caption else table
+
+
+def _tables(label: dict[str, Any]) -> dict[str, list[_Table]]:
+    """The ``*_table`` fields, parsed, by the section they belong to; tables with no text (images)
+    are left out."""
+    out: dict[str, list[_Table]] = {}
+    for name, value in label.items():
+        if not (isinstance(name, str) and name.endswith("_table")):
+            continue
+        for html in _strings(value):
+            table = parse_table(html)
+            if table is not None:
+                out.setdefault(name[: -len("_table")], []).append(table)
+    return out
+
+
+_ROW = re.compile(r"<tr\b[^>]*>(.*?)</tr\s*>", re.IGNORECASE | re.DOTALL)
+_CELL = re.compile(r"<t([dh])\b([^>]*)>(.*?)</t[dh]\s*>", re.IGNORECASE | re.DOTALL)
+_CAPTION = re.compile(r"<caption\b[^>]*>(.*?)</caption\s*>", re.IGNORECASE | re.DOTALL)
+_COLSPAN = re.compile(r"""colspan\s*=\s*["']?(\d+)""", re.IGNORECASE)
+_BREAKS = re.compile(r"<(?:br|/paragraph|/p|/item|/li)\b[^>]*>", re.IGNORECASE)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def parse_table(html: str) -> _Table | None:
+    """An SPL table's rows of cells (text only; a cell spanning columns fills them) and caption.
+    SPL tables are generated XHTML, so a pattern per element reads them, many times faster than an
+    HTML parser (a bulk file holds tens of thousands of tables)."""
+    rows = []
+    for row in _ROW.finditer(html):
+        cells: list[str] = []
+        for cell in _CELL.finditer(row.group(1)):
+            span = _COLSPAN.search(cell.group(2))
+            cells.append(_cell_text(cell.group(3)))
+            cells.extend([""] * (min(int(span.group(1)), 50) - 1 if span else 0))
+        if any(cells):
+            rows.append(cells)
+    caption = _CAPTION.search(html)
+    caption_text = _cell_text(caption.group(1)) if caption else ""
+    if not rows or (len(rows) == 1 and len(rows[0]) == 1 and not caption_text):
+        return None
+    return _Table(caption_text, rows)
+
+
+def _cell_text(fragment: str) -> str:
+    import html
+
+    return " ".join(html.unescape(_TAG.sub("", _BREAKS.sub(" ", fragment))).split())
+
+
+def _table_spans(body: str, tables: list[_Table]) -> list[tuple[int, int, _Table]]:
+    """Where each table's flattened text (and its caption) stands in the section body, to be replaced
+    by the table. openFDA's flattening spaces inline markup differently from the cells ("T 1/2" for
+    T<sub>1/2</sub>), so the match ignores whitespace."""
+    if not tables:
+        return []
+    where = [i for i, c in enumerate(body) if not c.isspace()]  # squeezed offset -> body offset
+    squeezed = "".join(body[i] for i in where)
+    spans: list[tuple[int, int, _Table]] = []
+    for table in tables:
+        flat = "".join(table.flat().split())
+        if len(flat) < 20:
+            continue
+        at = squeezed.find(flat)
+        if at < 0:
+            continue
+        end = at + len(flat)
+        caption = "".join(table.caption.split())
+        if caption and squeezed.startswith(caption, at - len(caption)) and at >= len(caption):
+            at -= len(caption)
+        start, stop = where[at], where[end - 1] + 1
+        if not any(s < stop and start < e for s, e, _ in spans):
+            spans.append((start, stop, table))
+    return sorted(spans, key=lambda s: s[0])
