@@ -185,8 +185,10 @@ class _Inflating:
         self.stream = stream
         self.inflate = None if raw else zlib.decompressobj(-15)
 
-    def read(self, size: int = 65536) -> bytes:
-        size = size if size and size > 0 else 65536
+    def read(self, size: int = -1) -> bytes:
+        if size == 0:  # ijson reads 0 bytes to learn whether the stream gives bytes or text
+            return b""
+        size = size if size > 0 else 65536
         while True:
             chunk = self.stream.read(size)
             if self.inflate is None or not chunk:
@@ -393,25 +395,30 @@ def label_markdown(label: dict[str, Any]) -> str:
     """The label's sections as Markdown: each top-level section a ``##`` heading, its subsections
     (numbered ones found in the text, and fields whose text lies inside it) deeper headings, its
     tables as pipe tables. Fields that repeat a part of another field are not written twice."""
-    fields = [(name, "\n\n".join(_strings(value))) for name, value in label.items()
+    fields = [(name, _strings(value)) for name, value in label.items()
               if isinstance(name, str) and name not in _META_FIELDS and name not in _LEFT_OUT
               and not name.endswith("_table")]
-    fields = [(name, text) for name, text in fields if text]
+    fields = [(name, parts) for name, parts in fields if parts]
     fields.sort(key=lambda f: _ORDER.get(f[0], len(_ORDER)))
+    # Each string of each field, longest first: one that lies inside an earlier (longer) one is a
+    # subsection copied out of it (or a stray copy), and only marks where a subheading goes.
+    units = sorted(((rank, name, part) for rank, (name, parts) in enumerate(fields) for part in parts),
+                   key=lambda u: -len(u[2]))
+    kept: list[tuple[int, str, str]] = []
+    inside: dict[str, list[tuple[str, list[str]]]] = {}
+    for rank, name, part in units:
+        host = next((k for k in kept if part in k[2]), None)
+        if host is None:
+            kept.append((rank, name, part))
+        elif host[1] != name:
+            inside.setdefault(host[1], []).append((name, [part]))
     roots: list[_Section] = []
-    for name, text in fields:
-        parent = next((r for r in roots if text in r.text), None)
-        if parent is None:
-            # a field that holds earlier roots (a parent read after its child) takes them in
-            inner = [r for r in roots if r.text in text]
-            section = _Section(name, text)
-            for r in inner:
-                roots.remove(r)
-                section.add_child(r.name, r.text)
-                section.children.extend(r.children)
+    for rank, (name, parts) in enumerate(fields):
+        own = [part for part in parts if (rank, name, part) in kept]
+        if own:
+            section = _Section(name, "\n\n".join(own))
+            section.children = inside.get(name, [])
             roots.append(section)
-        else:
-            parent.add_child(name, text)
     tables = _tables(label)
     parts = []
     for section in sorted(roots, key=lambda s: _ORDER.get(s.name, len(_ORDER))):
@@ -434,10 +441,8 @@ class _Section:
     def __init__(self, name: str, text: str):
         self.name = name
         self.text = text
-        self.children: list[tuple[str, str]] = []
-
-    def add_child(self, name: str, text: str) -> None:
-        self.children.append((name, text))
+        self.parts: list[str] = [text] if text else []
+        self.children: list[tuple[str, list[str]]] = []
 
     def render(self, tables: list[_Table]) -> str:
         title, consumed = section_title(self.text, self.name)
@@ -445,13 +450,14 @@ class _Section:
         level = _number_level(title) if _NUMBER.match(title) else 2
         marks: dict[int, tuple[int, str, int]] = {}  # offset in body -> (level, title, chars it takes)
         offset = len(self.text) - len(body)
-        for name, text in self.children:
+        for name, parts in self.children:
+            text = parts[0]
             at = self.text.find(text) - offset
-            if at <= 0:
+            if at < 0:  # not found, or a copy of the section itself
                 continue
             sub, used = section_title(text, name)
             depth = _number_level(sub) if _NUMBER.match(sub) else level + 1
-            marks[at] = (max(depth, level + 1), sub, used)
+            marks.setdefault(at, (max(depth, level + 1), sub, used))
         number = _NUMBER.match(title)
         if number:
             for at, sub, used in numbered_subsections(body, number.group(1)):
