@@ -105,9 +105,13 @@ def build_parser() -> argparse.ArgumentParser:
                        "With --tags GOLD.jsonl it scores the tags instead: each check names a passage by a "
                        "snippet and the facet values it must and must not carry; the documents are ingested "
                        "into a temporary index (unless --index is given) and precision and recall are "
-                       "reported per facet, with pass rates per kind of trap. See docs/evaluation.md.")
+                       "reported per facet, with pass rates per kind of trap. With --labels FILE (openFDA labels: a "
+                       "bulk zip or a JSON) it measures the drug and route facets against each label's own "
+                       "openfda block: the share of labels whose generic drug is on >= 95%% of their passages. "
+                       "See docs/evaluation.md.")
     p.add_argument("queries", metavar="QUERIES.jsonl", nargs="?", help="the relevance set")
     p.add_argument("--tags", metavar="GOLD.jsonl", help="score tags against a tag gold set instead")
+    p.add_argument("--labels", metavar="FILE", help="measure the drug and route tags on openFDA labels instead")
     p.add_argument("--docs", metavar="DIR",
                    help="with --tags: the folder the checks' files are relative to (default: the gold file's)")
     with_index(p)
@@ -116,7 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what counts as one result: a passage, or its document (a table's row); default passage")
     p.add_argument("--format", choices=("table", "json"), default="table")
     p.add_argument("--per-query", action="store_true",
-                   help="also one row per question (with --tags: each failing check), to see which fail")
+                   help="also one row per question (with --tags: each failing check; with --labels: each label "
+                   "below the threshold), to see which fail")
     return parser
 
 
@@ -287,10 +292,20 @@ def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
-    from kb.evaluate import EvalError, evaluate_file, evaluate_tags_file
+    from kb.evaluate import EvalError, evaluate_file, evaluate_labels_file, evaluate_tags_file
 
-    if (args.queries is None) == (args.tags is None):
-        raise EvalError("Give a relevance set (QUERIES.jsonl) or --tags GOLD.jsonl, not both or neither.")
+    if sum(x is not None for x in (args.queries, args.tags, args.labels)) != 1:
+        raise EvalError("Give one of: a relevance set (QUERIES.jsonl), --tags GOLD.jsonl, --labels FILE.")
+    if args.docs is not None and args.tags is None:
+        raise EvalError("--docs goes with --tags.")
+    if args.labels is not None:
+        lev = evaluate_labels_file(args.labels, args.index)
+        if args.format == "json":
+            json.dump(lev.to_dict(per_label=args.per_query), out, ensure_ascii=False, indent=2)
+            out.write("\n")
+        else:
+            out.write(lev.format_table(per_label=args.per_query))
+        return 0
     if args.tags is not None:
         ev = evaluate_tags_file(args.tags, args.index, docs=args.docs)
         if args.format == "json":
@@ -299,8 +314,6 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
         else:
             out.write(ev.format_table(per_check=args.per_query))
         return 0
-    if args.docs is not None:
-        raise EvalError("--docs goes with --tags.")
     ev = evaluate_file(args.queries, _index(args), k=args.k, unit=args.unit)
     if args.format == "json":
         json.dump(ev.to_dict(per_query=args.per_query), out, ensure_ascii=False, indent=2)

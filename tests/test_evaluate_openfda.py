@@ -1,0 +1,71 @@
+"""Measures on the 332 openFDA labels of ../shared: the drug and route tags against each label's own
+openfda block, and search against the labels relevance set (kb/data/relevance/labels-openfda.jsonl).
+Skipped without ../shared or without a reader for openFDA files."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from importlib import resources
+from pathlib import Path
+
+import pytest
+
+from kb.evaluate import Snippet, evaluate_file, evaluate_labels_file, read_queries
+
+LABELS_SET = Path(str(resources.files("kb") / "data" / "relevance" / "labels-openfda.jsonl"))
+ZIP_NAME = "drug-label-sample.json.zip"
+
+
+def test_labels_relevance_set_is_well_formed():
+    queries = read_queries(LABELS_SET)
+    styles = Counter(json.loads(line).get("style") for line in LABELS_SET.open(encoding="utf-8") if line.strip())
+    labels = {j.file.partition("#")[2] for q in queries for j in q.relevant}
+    assert len(queries) >= 80 and len(labels) >= 20, (len(queries), len(labels))
+    assert styles["lay"] * 3 >= len(queries) - 3 and styles["natural"] * 3 >= len(queries) - 3, styles
+    assert sum(bool(q.filters) for q in queries) >= 5
+    for q in queries:  # every judgment names a label of the zip by its set id
+        for j in q.relevant + (q.relevant_lenient or ()):
+            assert isinstance(j, Snippet) and j.file and j.file.startswith(ZIP_NAME + "#"), (q.id, j)
+
+
+@pytest.fixture(scope="module")
+def openfda_zip(shared_dir: Path) -> Path:
+    from kb import readers
+
+    path = shared_dir / "corpora" / "openfda" / ZIP_NAME
+    if not path.is_file():
+        pytest.skip(f"{path} is absent")
+    if not readers.is_supported(path):
+        pytest.skip("kb has no reader for openFDA zips yet")
+    return path
+
+
+@pytest.fixture(scope="module")
+def openfda_index(openfda_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from kb.ingest import ingest
+
+    root = tmp_path_factory.mktemp("openfda") / "index"
+    ingest([openfda_zip], index=root)
+    return root
+
+
+# Measured 2026-12-03 (the openFDA reader, the tagger of main before issue 9's tagger work):
+LABELS_COVERED_FLOOR = 0.0  # share of labels with their generic drug on >= 95% of passages
+ROUTES_FOUND_FLOOR = 0.0  # share of labels (with routes) whose every route is a route tag somewhere
+MRR_FLOOR = 0.0
+RECALL_FLOOR = 0.0
+
+
+def test_drug_and_route_tags_on_the_openfda_labels(openfda_zip, openfda_index):
+    ev = evaluate_labels_file(openfda_zip, openfda_index)
+    n = len(ev.labels)
+    assert n >= 320 and len(ev.missing) <= 12, (n, ev.missing[:5])
+    assert ev.covered / n >= LABELS_COVERED_FLOOR, ev.format_table(per_label=True)
+    assert ev.routes_found / len(ev.with_routes) >= ROUTES_FOUND_FLOOR, ev.format_table(per_label=True)
+
+
+def test_search_on_the_labels_relevance_set(openfda_index):
+    ev = evaluate_file(LABELS_SET, openfda_index)
+    assert ev.mrr >= MRR_FLOOR, ev.format_table(per_query=True)
+    assert ev.recall >= RECALL_FLOOR, ev.format_table(per_query=True)
