@@ -194,9 +194,9 @@ def test_kb_eval_tags_on_a_given_index(small_gold, tmp_path):
 
 def test_kb_eval_tags_errors_are_one_line(small_gold, tmp_path, capsys):
     assert run("eval", "--tags", str(small_gold), str(small_gold))[0] == 1
-    assert "not both or neither" in capsys.readouterr().err
+    assert "one of: a relevance set" in capsys.readouterr().err
     assert run("eval")[0] == 1
-    assert "not both or neither" in capsys.readouterr().err
+    assert "one of: a relevance set" in capsys.readouterr().err
     assert run("eval", str(small_gold), "--docs", str(tmp_path))[0] == 1
     assert "--docs goes with --tags" in capsys.readouterr().err
     (small_gold.parent / "docs" / "label.md").unlink()
@@ -226,7 +226,7 @@ def test_shipped_gold_set_is_big_and_varied_enough():
     documents = len(files - {"docs/medquad-excerpt.jsonl"}) + len(medquad_rows)
     drugs = Counter(d for c in checks for d in c.must.get("drug", ()))
     traps = sum(c.trap is not None for c in checks)
-    assert len(checks) >= 230, len(checks)
+    assert len(checks) >= 250, len(checks)
     assert documents >= 15 and len(kinds) >= 3, (documents, kinds)
     assert sum(n >= 5 for n in drugs.values()) >= 8, drugs.most_common(12)
     assert traps * 3 >= len(checks), (traps, len(checks))
@@ -242,20 +242,21 @@ def gold_eval() -> TagEvaluation:
     return evaluate_tags_file(GOLD)
 
 
-# Measured 2026-12-03 on the tagger of main at 9982bf1 (kb eval --tags tests/data/tags/gold.jsonl):
-#   topic P 0.960 R 0.906; severity P 0.737 R 0.757; route P 0.900 R 0.964; side_effect P 0.866 R 0.678;
-#   condition P 0.875 R 0.511; substance P 0.772 R 0.772; drug P 0.995 R 0.795; 84 of 234 checks pass whole.
+# Measured 2026-12-03 on main at d99efbb (the openFDA reader; the tagger before issue 9's work):
+#   kb eval --tags tests/data/tags/gold.jsonl  (315 checks)
+#   topic P 0.953 R 0.931; severity P 0.771 R 0.804; route P 0.902 R 0.974; side_effect P 0.880 R 0.664;
+#   condition P 0.846 R 0.450; substance P 0.835 R 0.768; drug P 0.992 R 0.692; 93 of 315 checks pass whole.
 # The floors sit a little below; whoever improves the tagger raises them (never lower one to land a change).
 FLOORS: dict[str, tuple[float, float]] = {  # facet -> (precision, recall)
-    "topic": (0.93, 0.88),
-    "severity": (0.70, 0.72),
-    "route": (0.87, 0.93),
-    "side_effect": (0.84, 0.65),
-    "condition": (0.84, 0.48),
-    "substance": (0.74, 0.74),
-    "drug": (0.97, 0.76),
+    "topic": (0.92, 0.90),
+    "severity": (0.74, 0.77),
+    "route": (0.87, 0.94),
+    "side_effect": (0.85, 0.63),
+    "condition": (0.81, 0.42),
+    "substance": (0.80, 0.73),
+    "drug": (0.96, 0.66),
 }
-PASSED_FLOOR = 0.33  # share of checks that pass whole
+PASSED_FLOOR = 0.27  # share of checks that pass whole
 
 
 def _below_floors(ev: TagEvaluation) -> list[str]:
