@@ -377,3 +377,23 @@ def test_the_floor_fails_a_clearly_worse_ranking(sample_index):
             ev = evaluate(kb, queries, search=bad)
             assert ev.mrr < MRR_FLOOR and ev.recall < RECALL_FLOOR, bad.__name__
             assert ev.misses > 10, bad.__name__
+
+
+# ---- scripts/relevance_peer.py: the same set scored by kb and by the SQLite FTS5 peer -----------------------
+
+
+def test_relevance_peer_scores_both_engines_on_the_same_judgments(sample_index, capsys):
+    import sys
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    import relevance_peer
+
+    kb_ev, peer_ev = relevance_peer.score_both(SAMPLE_SET, sample_index)
+    assert [q.id for q in kb_ev.queries] == [q.id for q in peer_ev.queries]
+    assert [q.relevant for q in kb_ev.queries] == [q.relevant for q in peer_ev.queries]
+    assert kb_ev.mrr >= MRR_FLOOR  # the same figure `kb eval` gives
+    assert 0.3 < peer_ev.mrr < 1  # BM25 over the same passages finds most answers, not all
+    assert [q.ranking for q in kb_ev.queries] != [q.ranking for q in peer_ev.queries]
+    assert relevance_peer.main([str(SAMPLE_SET), "--index", str(sample_index)]) == 0
+    out = capsys.readouterr().out
+    assert f"  kb         {kb_ev.mrr:>8.3f}" in out and f"  FTS5 peer  {peer_ev.mrr:>8.3f}" in out

@@ -50,12 +50,18 @@ def openfda_index(openfda_zip: Path, tmp_path_factory: pytest.TempPathFactory) -
     return root
 
 
-# Measured 2026-12-03 (the openFDA reader, the tagger of main before issue 9's tagger work):
-LABELS_COVERED_FLOOR = 0.0  # share of labels with their generic drug on >= 95% of passages
-ROUTES_FOUND_FLOOR = 0.0  # share of labels (with routes) whose every route is a route tag somewhere
-MRR_FLOOR = 0.0
-RECALL_FLOOR = 0.0
-
+# Measured 2026-12-03 on main at d99efbb (the openFDA reader; the tagger and search before issues 9 and 10):
+#   kb eval --labels ../shared/corpora/openfda/drug-label-sample.json.zip
+#     17 of 332 labels carry their generic drug on >= 95% of their passages (mean share 0.051);
+#     311 of 318 labels with routes have every route found (the misses: infiltration, perineural, epidural, ...).
+#   kb eval kb/data/relevance/labels-openfda.jsonl --index INDEX
+#     MRR@10 0.331, nDCG@10 0.318, Recall@10 0.438, 38 of 86 questions with no relevant passage in the top 10
+#     (the FTS5 peer on the same passages, scripts/relevance_peer.py: MRR@10 0.301, Recall@10 0.374).
+# Floors a little below; whoever improves a figure raises its floor.
+LABELS_COVERED_FLOOR = 0.04  # share of labels with their generic drug on >= 95% of their passages
+ROUTES_FOUND_FLOOR = 0.95  # share of labels (with routes) whose every route is a route tag somewhere
+MRR_FLOOR = 0.30
+RECALL_FLOOR = 0.40
 
 def test_drug_and_route_tags_on_the_openfda_labels(openfda_zip, openfda_index):
     ev = evaluate_labels_file(openfda_zip, openfda_index)
