@@ -689,6 +689,8 @@ class TagEvaluation:
             lines += ["", "  traps (checks passed whole)"]
             lines += [f"  {kind:<16} {p:>3} of {t:<3} ({p / t:.0%})" for kind, (p, t) in traps.items()]
         if per_check:
+            lines += ["", "  documents (checks passed whole)"]
+            lines += [f"  {name:<40} {p:>3} of {t:<3} ({p / t:.0%})" for name, (p, t) in self.files().items()]
             fails = self.failures()
             lines += ["", f"failing checks ({len(fails)}):"]
             for r in fails:
