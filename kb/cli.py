@@ -4,17 +4,25 @@ formats the answer; a KbError becomes one `Error: ...` line and exit status 1.""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import pickle
+import struct
 import sys
 import textwrap
-from collections.abc import Sequence
+import zlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from kb import __version__
 from kb.ingest import COMMIT_EVERY
 from kb.model import FACETS, KbError
+
+#: Low-level errors that mean a damaged index file (kept in step with kb.index.DAMAGE_ERRORS, which
+#: is not imported here so that `kb --help` stays fast).
+DAMAGE_ERRORS = (EOFError, pickle.UnpicklingError, struct.error, zlib.error)
 
 DEFAULT_LIMIT = 10
 
@@ -38,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", metavar="PATH", help="files or folders to ingest")
     with_index(p)
     p.add_argument("--rebuild", action="store_true", help="start the index over (the old one stays live until done)")
+    p.add_argument("--wait", nargs="?", type=float, const=-1.0, default=None, metavar="SECONDS",
+                   help="if another ingest is writing to the index, wait for it to finish (at most SECONDS) "
+                   "instead of stopping at once")
     p.add_argument("--vocab", action="append", default=[], metavar="DIR",
                    help="an extra vocabulary folder merged over the bundled one (repeatable)")
     p.add_argument("--min-words", type=int, default=40, help="smallest passage to aim for (default 40)")
@@ -98,6 +109,13 @@ def build_parser() -> argparse.ArgumentParser:
     with_index(p)
     p.add_argument("--format", choices=("table", "json"), default="table")
 
+    p = sub.add_parser("check", help="verify the index: readable, checksums, manifest; what to run if not",
+                       description="Verifies the index folder: kb.json, the table of contents and every segment "
+                       "readable, each file's checksum as recorded when it was committed, and every document's "
+                       "passages as its record says. One line per problem, with the command that fixes it; exit "
+                       "status 1 when the index is damaged.")
+    with_index(p)
+
     p = sub.add_parser("eval", help="measure ranking (relevance set) or tagging (tag gold set)",
                        description="Runs each question of a relevance set (JSONL: id, query, filters, relevant "
                        "passages by id or text snippet) through search and scores the top k: MRR@k, nDCG@k, "
@@ -133,6 +151,19 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except KbError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
+    except DAMAGE_ERRORS as exc:
+        # Whoosh's own words for a damaged file (EOFError, a pickle error, an internal path): one line
+        from kb.index import damaged
+
+        print(f"Error: {damaged(_index(args), exc)}", file=sys.stderr)
+        return 1
+    except FileNotFoundError as exc:
+        if not exc.filename or not str(exc.filename).startswith(str(_index(args).resolve())):
+            raise
+        from kb.index import damaged  # a file of the index went missing under it
+
+        print(f"Error: {damaged(_index(args), exc)}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("Interrupted; the index keeps its last complete state.", file=sys.stderr)
         return 130
@@ -166,23 +197,59 @@ def cmd_ingest(args: argparse.Namespace, out: TextIO) -> int:
             bar.set_postfix_str(Path(p.path).name[-40:] if p.path else "committing", refresh=False)
             bar.refresh()
 
+    def waiting(holder: Any) -> None:
+        who = holder.describe() if holder is not None else "another kb process"
+        print(f"Waiting for {who} to finish writing to the index ...", file=sys.stderr)
+
+    wait = 0.0 if args.wait is None else (None if args.wait < 0 else args.wait)
+    _file_size_limit_as_error()
     try:
         table = TableColumns(text=args.text_field, title=args.title_field, id=args.id_field,
                              source=args.source_field)
         report = ingest(args.paths, index=_index(args), rebuild=args.rebuild, vocab_dirs=args.vocab,
                         min_words=args.min_words, max_words=args.max_words, progress=progress, table=table,
-                        procs=args.procs, commit_every=args.commit_every)
+                        procs=args.procs, commit_every=args.commit_every, wait=wait, on_wait=waiting)
     finally:
         if bar is not None:
             bar.close()
     for line in iter_report_lines(report, most=None if args.verbose else 20):
         print(line, file=out)
     print(report.summary(), file=out)
+    if report.rebuilt:
+        print(_kept_on_rebuild(_index(args)), file=out)
     return 0
 
 
+def _kept_on_rebuild(index: Path) -> str:
+    """A rebuild replaces only the index's stores: say what of the researcher's own it kept."""
+    from kb.selection import SelectionStore
+
+    kept = [f"your selection ({len(SelectionStore.for_index(index).load())} kept passages)"]
+    kept += [f"{p.name}" for p in sorted(index.iterdir()) if p.is_file() and not p.name.startswith(".")
+             and p.name not in ("kb.json", "selection.json") and p.suffix != ".lock"]
+    return "rebuilt: kept " + ", ".join(kept) + f" in {index}"
+
+
+def cmd_check(args: argparse.Namespace, out: TextIO) -> int:
+    from kb.check import check_index
+
+    report = check_index(_index(args))
+    for line in report.lines():
+        print(line, file=out)
+    return 0 if report.ok else 1
+
+
+def _file_size_limit_as_error() -> None:
+    """Over a file-size limit (``ulimit -f``) the kernel kills a writing process with SIGXFSZ, leaving no
+    word; ignored, the write fails with EFBIG instead and the ingest stops with one clear line."""
+    import signal
+
+    if hasattr(signal, "SIGXFSZ"):
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
 def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
-    from kb.export import to_json_dict, write_csv
+    from kb.export import iter_hits, write_csv, write_json
     from kb.search import KnowledgeBase
 
     limit = args.limit
@@ -190,25 +257,37 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
         limit = 0 if args.format == "csv" else DEFAULT_LIMIT
     if limit < 0 or args.offset < 0:
         raise KbError("--limit and --offset must not be negative.")
+    options = {"sort": args.sort, "include_boilerplate": args.include_boilerplate, "synonyms": not args.no_synonyms,
+               "collapse_duplicates": args.collapse_duplicates}
     with KnowledgeBase.open(_index(args)) as kb:
-        results = kb.search(args.query, args.filter, limit=None if limit == 0 else limit, offset=args.offset,
-                            sort=args.sort, include_boilerplate=args.include_boilerplate,
-                            synonyms=not args.no_synonyms, collapse_duplicates=args.collapse_duplicates)
-    target: TextIO = open(args.output, "w", encoding="utf-8", newline="") if args.output else out  # noqa: SIM115
-    try:
-        if args.format == "csv":
-            write_csv(results, target)
-        elif args.format == "json":
-            json.dump(to_json_dict(results), target, ensure_ascii=False, indent=2)
-            target.write("\n")
+        if args.format == "table":
+            results = kb.search(args.query, args.filter, limit=None if limit == 0 else limit, offset=args.offset,
+                                **options)
+            with _output(args, out) as target:
+                _print_table(results, target)
+            written = len(results.hits)
         else:
-            _print_table(results, target)
-    finally:
-        if args.output:
-            target.close()
+            # every match, a page at a time: memory stays flat however many rows are written
+            results, hits = iter_hits(kb, args.query, args.filter, limit=None if limit == 0 else limit,
+                                      offset=args.offset, **options)
+            with _output(args, out) as target:
+                written = write_csv(hits, target) if args.format == "csv" else write_json(results, target, hits)
     if args.output:
-        print(f"{len(results.hits)} of {results.total} passages written to {args.output}", file=sys.stderr)
+        print(f"{written} of {results.total} passages written to {args.output}", file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def _output(args: argparse.Namespace, out: TextIO) -> Iterator[TextIO]:
+    if not args.output:
+        yield out
+        return
+    try:
+        target = open(args.output, "w", encoding="utf-8", newline="")  # noqa: SIM115
+    except OSError as exc:
+        raise KbError(f"Cannot write {args.output}: {exc.strerror or exc}.") from None
+    with target:
+        yield target
 
 
 def _print_table(results: Any, out: TextIO) -> None:
@@ -325,5 +404,5 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
 
 COMMANDS = {
     "ingest": cmd_ingest, "search": cmd_search, "show": cmd_show, "stats": cmd_stats, "eval": cmd_eval,
-    "compare": cmd_compare,
+    "compare": cmd_compare, "check": cmd_check,
 }

@@ -21,6 +21,7 @@ manifest that incremental ingest trusts can never disagree with what is searchab
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -28,8 +29,10 @@ import pickle
 import queue
 import re
 import shutil
+import struct
 import time
 import zipfile
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -52,11 +55,22 @@ from whoosh.multiproc import MpWriter, SubWriterTask
 from whoosh.qparser import syntax as wsyntax
 from whoosh.reading import SegmentReader
 from whoosh.system import pack_uint
+from whoosh.util import random_name
 from whoosh.util.numeric import byte_to_length
 from whoosh.writing import NO_MERGE, SegmentWriter
 
 from kb import dedupe
-from kb.model import FACETS, TAG_FACETS, Document, IndexIncompatible, IndexMissing, KbError, Passage
+from kb.model import (
+    FACETS,
+    TAG_FACETS,
+    Document,
+    IndexDamaged,
+    IndexIncompatible,
+    IndexMissing,
+    IndexWriteFailed,
+    KbError,
+    Passage,
+)
 from kb.synonyms import SYNONYM_WEIGHT
 
 #: Bump whenever the schema or a stored record changes: an older index is then refused with a
@@ -361,6 +375,10 @@ class IndexMeta:
                        settings=dict(data.get("settings", {})))
         except (ValueError, KeyError, TypeError) as exc:
             raise IndexIncompatible(f"{meta_path} is damaged ({exc}). Rebuild it: kb ingest --rebuild") from exc
+        if not _STORE_NAME.fullmatch(meta.store):
+            # kb.json is the only way to another folder: a store must be a folder of this index
+            raise IndexDamaged(f"{meta_path} names the store {meta.store!r}, which is not a store inside {root}. "
+                               "Rebuild it: kb ingest --rebuild")
         if meta.schema_version != SCHEMA_VERSION:
             raise IndexIncompatible(
                 f"The index at {root} was built by another version of kb (schema {meta.schema_version}, "
@@ -379,6 +397,23 @@ class IndexMeta:
         os.replace(tmp, root / META_FILE)
 
 
+_STORE_NAME = re.compile(r"store-[A-Za-z0-9_-]+")
+
+#: What a damaged store raises from Whoosh's depths (a truncated file, a table of contents that is
+#: not a pickle, a missing segment file): turned into one IndexDamaged line naming what to run.
+DAMAGE_ERRORS: tuple[type[BaseException], ...] = (
+    EOFError, pickle.UnpicklingError, OSError, ValueError, KeyError, IndexError, TypeError, AttributeError,
+    AssertionError, struct.error, zlib.error, windex.IndexError,
+)
+
+
+def damaged(root: Path, exc: BaseException) -> IndexDamaged:
+    from kb.check import _short
+
+    return IndexDamaged(f"The index at {root} cannot be read ({_short(exc)}). `kb check --index {root}` says what "
+                        "is damaged; `kb ingest --rebuild` builds it again (your selection and history are kept).")
+
+
 def index_exists(root: Path) -> bool:
     return (root / META_FILE).exists()
 
@@ -386,15 +421,43 @@ def index_exists(root: Path) -> bool:
 def _new_store_name(root: Path) -> str:
     taken = {p.name for p in root.glob("store-*")}
     n = len(taken) + 1
-    while f"store-{n}" in taken:
+    name = f"store-{n}-{int(time.time())}"
+    while name in taken:
         n += 1
-    return f"store-{n}-{int(time.time())}"
+        name = f"store-{n}-{int(time.time())}"
+    return name
 
 
-def remove_stale_stores(root: Path, live: str) -> None:
-    """Stores left by a rebuild that was interrupted, or replaced by one that finished."""
+#: In a store being created: the ingest writing it (pid and start time), removed when that ingest
+#: ends; a store is deleted as stale only when this file is gone or names a process that is gone.
+OWNER_FILE = "kb-owner.json"
+
+
+def release_store(store_dir: Path) -> None:
+    """The ingest that created ``store_dir`` has ended (published it, or failed: then the next
+    ingest removes it)."""
+    (store_dir / OWNER_FILE).unlink(missing_ok=True)
+
+
+def _mark_owner(store_dir: Path) -> None:
+    from kb.locks import Holder
+
+    (store_dir / OWNER_FILE).write_text(Holder.me().to_json(), encoding="utf-8")
+
+
+def _owner_alive(store_dir: Path) -> bool:
+    from kb.locks import read_holder
+
+    owner = read_holder(store_dir / OWNER_FILE)
+    return owner is not None and owner.alive()
+
+
+def remove_stale_stores(root: Path, live: str | None) -> None:
+    """Stores left by a rebuild that was interrupted or by an ingest whose worker died, or replaced
+    by one that finished: every store but the live one, unless the process that created it is
+    still running (nothing deletes a store another ingest is writing). Callers hold the index lock."""
     for path in root.glob("store-*"):
-        if path.name != live and path.is_dir():
+        if path.name != live and path.is_dir() and not _owner_alive(path):
             shutil.rmtree(path, ignore_errors=True)
 
 
@@ -429,7 +492,12 @@ class _SubWriterTask(SubWriterTask):
                         os._exit(1)  # the ingest is gone: nothing here will ever be committed
 
         self.jobqueue.get = get
-        super().run()
+        try:
+            super().run()
+        except OSError as exc:
+            # Out of disk, over a file-size limit: the parent reads the reason from the exit code
+            # and says it in one line (a traceback here would only repeat it less clearly).
+            os._exit(exc.errno if exc.errno and 2 <= exc.errno <= 125 else 1)
 
 
 class _MpWriter(MpWriter):
@@ -448,6 +516,92 @@ class _MpWriter(MpWriter):
         for task in self.tasks:
             task.join(5)
         SegmentWriter.cancel(self)
+
+    # The stock writer waits forever on a worker that died (killed, out of disk, over a file-size
+    # limit): a full job queue blocks ``put``, and a result that never comes was silently dropped,
+    # losing that worker's documents. Here every wait is in short steps that look at the workers'
+    # exit codes, and a worker that did not finish cleanly stops the ingest with a clear error.
+
+    def _check_workers(self, *, finishing: bool = False) -> None:
+        for task in self.tasks:
+            code = task.exitcode
+            if code is not None and (code != 0 or not finishing):
+                raise IndexWriteFailed(
+                    f"An indexing worker process stopped ({_exit_reason(code)}); the ingest was stopped and "
+                    "the index keeps its last complete state. Check free disk space and limits, then run the "
+                    "ingest again (`--procs 1` indexes without worker processes)."
+                )
+
+    def _put(self, item: Any, *, finishing: bool = False) -> None:
+        while True:
+            self._check_workers(finishing=finishing)
+            try:
+                self.jobqueue.put(item, timeout=WORKER_POLL_SECONDS)
+                return
+            except queue.Full:
+                continue
+
+    def _enqueue(self) -> None:
+        docbuffer = self.docbuffer
+        filename = f"{random_name()}.doclist"
+        with self.temp_storage().create_file(filename).raw_file() as f:
+            for item in docbuffer:
+                pickle.dump(item, f, 2)
+        if len(self.tasks) < self.procs:
+            self._new_task()
+        self._put((filename, len(docbuffer)))
+        self.docbuffer = []
+
+    def _commit(self, mergetype: Any, optimize: Any, merge: Any) -> None:
+        if self.docbuffer:
+            self._enqueue()
+        for _task in self.tasks:
+            self._put(None, finishing=True)
+        finalsegments = self._merge_segments(mergetype, optimize, merge)
+        results: list[Any] = []
+        while len(results) < len(self.tasks):
+            try:
+                results.append(self.resultqueue.get(timeout=WORKER_POLL_SECONDS))
+                continue
+            except queue.Empty:
+                self._check_workers(finishing=True)
+            if all(task.exitcode == 0 for task in self.tasks):
+                try:  # every worker finished cleanly, so each one's result is in the pipe
+                    results.append(self.resultqueue.get(timeout=5))
+                except queue.Empty:
+                    raise IndexWriteFailed("An indexing worker process finished without handing over its work; "
+                                           "the ingest was stopped and the index keeps its last complete state. "
+                                           "Run the ingest again.") from None
+        for task in self.tasks:
+            task.join()
+        if not self.multisegment:  # kb always writes one segment per worker
+            raise AssertionError("kb's multi-process writer expects multisegment=True")
+        finalsegments += [segment for _, _, segment in results]
+        if self._added:
+            finalsegments.append(self._finalize_segment())
+        else:
+            self._close_segment()
+        self._commit_toc(finalsegments)
+        self._finish()
+
+
+#: How often a waiting ingest looks whether its worker processes are still alive.
+WORKER_POLL_SECONDS = 0.5
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        extra = {"SIGXFSZ": ": a file-size limit", "SIGKILL": ": killed, perhaps for lack of memory"}.get(name, "")
+        return f"{name}{extra}"
+    if code > 1:
+        return f"{os.strerror(code)}"
+    return "an error in the worker"
 
 
 #: A segment with fewer records than this is merged into the next commit's new segment.
@@ -492,11 +646,20 @@ class IndexWriter:
         # No memory-mapping for the writer: each batch reopens the segments, and their mapped
         # pages stayed counted in the process's memory (+80 MB a batch on a 100k ingest).
         storage = FileStorage(str(store_dir), supports_mmap=False)
+        self.store_dir = store_dir
         if create:
             store_dir.mkdir(parents=True, exist_ok=True)
+            _mark_owner(store_dir)
             self._ix = storage.create_index(build_schema())
         else:
-            self._ix = storage.open_index()
+            try:
+                self._ix = storage.open_index()
+            except windex.EmptyIndexError:
+                raise IndexDamaged(f"The index at {store_dir.parent} has lost its table of contents "
+                                   f"({store_dir.name}/_MAIN_*.toc). Run `kb ingest --rebuild` (your selection "
+                                   "and history are kept).") from None
+            except DAMAGE_ERRORS as exc:
+                raise damaged(store_dir.parent, exc) from exc
         self._limitmb = limitmb
         self._procs = procs
         self._writer: Any = None
@@ -518,7 +681,10 @@ class IndexWriter:
 
     def manifest(self) -> dict[str, ManifestEntry]:
         """Every document in the committed index, by path."""
-        return read_manifest(self._ix)
+        try:
+            return read_manifest(self._ix)
+        except DAMAGE_ERRORS as exc:
+            raise damaged(self.store_dir.parent, exc) from exc
 
     def delete_document(self, doc_id: str) -> None:
         self._w().delete_by_term("doc_id", doc_id)
@@ -567,6 +733,9 @@ class IndexWriter:
         if self._writer is not None:
             self._writer.commit(mergetype=merge_small_segments if merge else NO_MERGE)
             self._writer = None
+            from kb.check import record_checksums
+
+            record_checksums(self.store_dir)  # what `kb check` verifies this generation against
         self.pending = 0
 
     def cancel(self) -> None:
@@ -858,8 +1027,9 @@ class Snapshot:
                 generation = old.name[len(CACHE_PREFIX):-len(".npz")]
                 if generation.isdigit() and int(generation) < self.generation:
                     old.unlink(missing_ok=True)
-        except OSError:
-            tmp.unlink(missing_ok=True)
+        except OSError:  # a read-only index: the arrays stay in memory for this process
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
 
     def warm(self) -> None:
         """Builds (and saves) what the first search of this generation would otherwise build."""
@@ -1546,7 +1716,12 @@ def open_snapshot(root: Path) -> Snapshot:
     try:
         return Snapshot(store)
     except windex.EmptyIndexError as exc:
+        if any(p.suffix in (".seg", ".trm", ".pst") for p in store.iterdir()):
+            raise IndexDamaged(f"The index at {root} has lost its table of contents ({meta.store}/_MAIN_*.toc). "
+                               "Run `kb ingest --rebuild` (your selection and history are kept).") from exc
         raise IndexMissing(f"The index at {root} is empty. Run `kb ingest`.") from exc
+    except DAMAGE_ERRORS as exc:
+        raise damaged(root, exc) from exc
 
 
 __all__ = [
@@ -1564,5 +1739,6 @@ __all__ = [
     "open_writer",
     "passage_record",
     "query_problems",
+    "release_store",
     "remove_stale_stores",
 ]

@@ -12,6 +12,7 @@ import bisect
 import hashlib
 import json
 import os
+import stat
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
@@ -19,16 +20,18 @@ from pathlib import Path
 from typing import Any
 
 from kb import chunk as chunk_mod
-from kb import readers, readers_openfda
+from kb import limits, readers, readers_openfda
 from kb.index import (
     SCHEMA_VERSION,
     IndexWriter,
     ManifestEntry,
     open_snapshot,
     open_writer,
+    release_store,
     remove_stale_stores,
 )
-from kb.model import Document, KbError, Passage, UnreadableFile
+from kb.locks import Holder, index_lock
+from kb.model import Document, IndexWriteFailed, KbError, Passage, UnreadableFile
 
 #: How many passages to buffer before a commit makes them searchable (and safe from a crash).
 COMMIT_EVERY = 20_000
@@ -118,7 +121,10 @@ def discover(paths: Sequence[Path]) -> tuple[list[SourceFile], list[tuple[str, s
             continue
         roots.append(root)
         for path in readers.iter_files([root]):
-            path = path.resolve()
+            try:
+                path = path.resolve()
+            except (OSError, RuntimeError):  # a symlink loop: reported as unreadable when it is read
+                path = path.absolute()
             folder = path.parent
             if folder not in metadata:
                 try:
@@ -129,6 +135,36 @@ def discover(paths: Sequence[Path]) -> tuple[list[SourceFile], list[tuple[str, s
             meta = metadata[folder].get(path.name, {})
             found.append(SourceFile(path, meta.get("title"), meta.get("source"), root))
     return found, missing, roots
+
+
+def failure(exc: BaseException) -> str:
+    """An unexpected parser error as part of one report line: its type and first 200 characters."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+
+
+def shown_path(path: str) -> str:
+    """A path that can be printed: a file name that is not valid UTF-8 with "\ufffd" for its bad bytes."""
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def unreadable_by_type(path: Path) -> str | None:
+    """Why ``path`` must not be opened at all, else None: a named pipe would block the ingest for ever,
+    a device or socket is not a document, and a name that is not UTF-8 cannot be stored or cited."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return "its file name is not valid UTF-8; rename the file to ingest it"
+    try:
+        mode = path.stat().st_mode
+    except OSError as exc:
+        return f"cannot be read ({exc.strerror or exc})"
+    if stat.S_ISREG(mode):
+        return None
+    for test, name in ((stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a device"),
+                       (stat.S_ISBLK, "a device"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return f"not a regular file ({name}); only files are read"
+    return "not a regular file; only files are read"
 
 
 def _under(path: str, roots: Sequence[Path]) -> bool:
@@ -173,6 +209,8 @@ def ingest(
     commit_every: int = COMMIT_EVERY,
     table: readers.TableColumns | None = None,
     procs: int | None = None,
+    wait: float | None = 0.0,
+    on_wait: Callable[[Holder | None], None] | None = None,
 ) -> IngestReport:
     """Brings the index at ``index`` up to date with ``paths``.
 
@@ -180,12 +218,55 @@ def ingest(
     new index, ingests the bundled sample corpus. In tables (.jsonl, .csv, .tsv) each row is a
     document; ``table`` names the columns that hold its text, title, id and publisher. ``procs``
     indexing worker processes (None: one per core for a large input, else none).
-    """
-    from kb.tag import Tagger
 
+    One writer at a time: the ingest holds the index's lock file (``kb.locks.index_lock``) from
+    before it reads ``kb.json`` until it has published its work. Another writer already there makes
+    it wait ``wait`` seconds (None: as long as it takes; ``on_wait`` is told once, with the holder)
+    and then raise ``LockBusy`` naming that writer.
+    """
     if min_words < 1 or max_words < min_words:
         raise KbError("Passage size must satisfy 1 <= min_words <= max_words.")
     root = Path(index)
+    with index_lock(root, wait=wait, on_wait=on_wait):
+        _remove_leftovers(root)
+        try:
+            return _ingest_locked(paths, root, rebuild=rebuild, vocab_dirs=vocab_dirs, min_words=min_words,
+                                  max_words=max_words, progress=progress, commit_every=commit_every, table=table,
+                                  procs=procs)
+        except OSError as exc:
+            # A full disk, a file-size limit, a folder made read-only mid-way: the index keeps its
+            # last commit, and the store a rebuild was writing is removed by the next ingest.
+            raise IndexWriteFailed(
+                f"The ingest stopped: the index at {root} could not be written ({exc.strerror or exc}). "
+                "The index keeps its last complete state; free space or fix the folder, then run the "
+                "ingest again."
+            ) from exc
+
+
+def _remove_leftovers(root: Path) -> None:
+    """Removes the stores an ingest that died left half-written: every store but the live one (the
+    one kb.json names, even of an older schema). A kb.json that cannot be read at all leaves every
+    store where it is: which one is live cannot be told."""
+    meta_path = root / "kb.json"
+    live = None
+    if meta_path.exists():
+        try:
+            live = json.loads(meta_path.read_text(encoding="utf-8"))["store"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        if not isinstance(live, str):
+            return
+    remove_stale_stores(root, live)
+
+
+def _ingest_locked(
+    paths: Sequence[str | os.PathLike[str]] | None, root: Path, *, rebuild: bool,
+    vocab_dirs: Sequence[str | os.PathLike[str]], min_words: int, max_words: int,
+    progress: Callable[[Progress], None] | None, commit_every: int, table: readers.TableColumns | None,
+    procs: int | None,
+) -> IngestReport:
+    from kb.tag import Tagger
+
     remembered = _known_settings(root)
     known = [str(r) for r in remembered.get("roots", [])]
     if not vocab_dirs and not rebuild:
@@ -201,10 +282,10 @@ def ingest(
         settings={"min_words": min_words, "max_words": max_words, "roots": all_roots,
                   "vocab": [str(Path(d).resolve()) for d in vocab_dirs]},
     )
+    manifest: dict[str, ManifestEntry] = {} if fresh else writer.manifest()
     had_live_index = (root / "kb.json").exists()
     report = IngestReport(index=str(root), rebuilt=rebuild)
     report.skipped.extend(missing)
-    manifest: dict[str, ManifestEntry] = {} if fresh else writer.manifest()
     try:
         seen = _ingest_files(files, writer, manifest, tagger, settings, report, progress, table=table,
                              min_words=min_words, max_words=max_words, commit_every=commit_every,
@@ -217,9 +298,10 @@ def ingest(
     except BaseException:
         writer.cancel()  # what was committed stays; the batch in hand is dropped
         raise
+    finally:
+        release_store(root / meta.store)  # a store left unpublished is now the next ingest's to remove
     meta.write(root)
-    if fresh or not had_live_index:
-        remove_stale_stores(root, meta.store)
+    remove_stale_stores(root, meta.store)
     if fresh or report.added or report.updated or report.removed:
         _warm(root)
     return report
@@ -277,7 +359,11 @@ def _ingest_files(
     seen: set[str] = set()
 
     def store(doc: Document, before: ManifestEntry | None) -> None:
-        passages = build_passages(doc, tagger, min_words=min_words, max_words=max_words)
+        try:
+            passages = build_passages(doc, tagger, min_words=min_words, max_words=max_words)
+        except Exception as exc:  # one document that breaks the chunker or tagger must not stop the ingest
+            report.skipped.append((doc.path, f"could not be cut into passages ({failure(exc)})"))
+            return
         writer.add_document(doc, passages, settings)
         report.passages += len(passages)
         (report.updated if before else report.added).append(doc.path)
@@ -289,7 +375,13 @@ def _ingest_files(
     for i, src in enumerate(files):
         path = str(src.path)
         if progress:
-            progress(Progress(done=i, total=len(files), path=path))
+            progress(Progress(done=i, total=len(files), path=shown_path(path)))
+        problem = unreadable_by_type(src.path)
+        if problem:
+            report.skipped.append((shown_path(path), problem))
+            seen.add(path)  # what was indexed from it stays, as for any file that cannot be read
+            seen.update(p for p in manifest if p.startswith(f"{path}#"))
+            continue
         if readers.is_table(src.path):
             _ingest_table(src.path, table, manifest, settings, report, seen, store)
             continue
@@ -304,10 +396,17 @@ def _ingest_files(
         if before and before.sha256 == sha and before.settings == settings:
             report.unchanged.append(path)
             continue
+        if len(raw) > limits.MAX_FILE_BYTES:
+            report.skipped.append((path, f"the file is {len(raw):,} bytes, over kb's limit of "
+                                         f"{limits.MAX_FILE_BYTES:,} for one document"))
+            continue
         try:
             doc = readers.read_document(src.path, doc_id=doc_id_for(path), title=src.title, source=src.source)
         except UnreadableFile as exc:
             report.skipped.append((path, exc.reason))  # an indexed earlier version, if any, stays
+            continue
+        except Exception as exc:  # whatever a parser runs into on a broken or hostile file: skip it, go on
+            report.skipped.append((path, f"could not be read ({failure(exc)})"))
             continue
         store(doc, before)
     if progress:
@@ -319,21 +418,38 @@ def _ingest_table(
     path: Path, table: readers.TableColumns, manifest: dict[str, ManifestEntry], settings: str,
     report: IngestReport, seen: set[str], store: Callable[[Document, ManifestEntry | None], None],
 ) -> None:
-    """Each row of a table is a document of its own, added, updated or skipped by itself."""
-    try:
-        for row in readers.read_rows(path, table):
-            row_path = f"{path}#{row.key}"
-            seen.add(row_path)
-            if row.error:
-                report.skipped.append((row_path, row.error))
-                continue
-            before = manifest.get(row_path)
-            if before and before.sha256 == row.sha256 and before.settings == settings:
-                report.unchanged.append(row_path)
-                continue
-            store(readers.row_document(path, row, doc_id=doc_id_for(row_path), fmt=path.suffix.lstrip(".")), before)
-    except UnreadableFile as exc:
-        report.skipped.append((str(path), exc.reason))
+    """Each row of a table is a document of its own, added, updated or skipped by itself.
+
+    A table with a row that cannot be read keeps every row indexed from it before: a row that is
+    no longer seen may be the unreadable one (or come after it), so nothing is removed until the
+    table reads cleanly."""
+    rows = readers.read_rows(path, table)
+    clean = True
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            break
+        except UnreadableFile as exc:
+            report.skipped.append((str(path), exc.reason))
+            clean = False
+            break
+        except Exception as exc:  # a parser's failure part-way: what was read stays, the rest is kept
+            report.skipped.append((str(path), f"reading stopped part-way ({failure(exc)})"))
+            clean = False
+            break
+        row_path = f"{path}#{row.key}"
+        seen.add(row_path)
+        if row.error:
+            report.skipped.append((row_path, row.error))
+            clean = False
+            continue
+        before = manifest.get(row_path)
+        if before and before.sha256 == row.sha256 and before.settings == settings:
+            report.unchanged.append(row_path)
+            continue
+        store(readers.row_document(path, row, doc_id=doc_id_for(row_path), fmt=path.suffix.lstrip(".")), before)
+    if not clean:
         seen.update(p for p in manifest if p.startswith(f"{path}#"))  # keep what was indexed
 
 

@@ -72,6 +72,14 @@ class IndexIncompatible(KbError):
     """An index written by an older kb (schema version mismatch)."""
 
 
+class IndexDamaged(KbError):
+    """An index whose files are missing or damaged; the message says what to run."""
+
+
+class IndexWriteFailed(KbError):
+    """An ingest that could not write the index (disk full, a worker that died); the last commit stays."""
+
+
 @dataclass(slots=True)
 class Document:
     """One source file, decoded. ``text`` is what every offset in kb points into."""

@@ -29,6 +29,7 @@ from typing import Any
 
 import charset_normalizer
 
+from kb import limits
 from kb.model import Document, UnreadableFile
 
 Reader = Callable[[Path, bytes], Document]
@@ -251,22 +252,90 @@ def read_jsonl(path: Path, stream: Any, columns: TableColumns) -> Iterator[dict[
     for number, line in enumerate(stream, start=1):
         if not line.strip():
             continue
+        if len(line) > limits.MAX_CELL_CHARS:
+            yield f"line {number} is {len(line):,} characters, over kb's limit of {limits.MAX_CELL_CHARS:,}"
+            continue
+        if limits.json_depth_exceeded(line):
+            yield f"line {number} nests deeper than {limits.MAX_JSON_DEPTH} levels"
+            continue
         try:
             record = json.loads(line)
-        except ValueError as exc:
-            yield f"line {number} is not valid JSON ({exc.msg})"
+        except (ValueError, RecursionError) as exc:
+            yield f"line {number} is not valid JSON ({getattr(exc, 'msg', exc)})"
             continue
         yield record if isinstance(record, dict) else f"line {number} is not a JSON object"
 
 
 @table_reader(".csv", ".tsv")
 def read_delimited(path: Path, stream: Any, columns: TableColumns) -> Iterator[dict[str, Any] | str]:
-    """A header row, then one document a row (tab-separated for .tsv)."""
+    """A header row, then one document a row (tab-separated for .tsv). A row that cannot be parsed
+    (a cell over ``limits.MAX_CELL_CHARS``, a quote left open) is named and skipped; the rest of the
+    table is read (``_delimited_records``)."""
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    records = _delimited_records(stream, delimiter)
+    header = next(records, None)
+    if header is None or isinstance(header, str):
+        if header:
+            yield f"the header row cannot be parsed ({header})"
+        return
+    for record in records:
+        if isinstance(record, str) or not record:
+            if record:
+                yield record
+            continue
+        row: dict[Any, Any] = {name: record[i] if i < len(record) else None for i, name in enumerate(header)}
+        if len(record) > len(header):
+            row[None] = record[len(header):]  # as csv.DictReader keeps extra cells
+        yield row
+
+
+def _delimited_records(stream: Any, delimiter: str) -> Iterator[list[str] | str]:
+    """csv.reader's records, strict about quotes, each line read once; a record that fails is
+    yielded as a message naming its lines, and reading goes on after it.
+
+    Lenient CSV parsing merged two rows silently when a quote was left open, and one cell over
+    csv's field limit (131,072 characters by default) stopped the table: the rows after it were
+    never added and, on a re-ingest, removed from the index. Here the parser is strict, its limit
+    is ``MAX_CELL_CHARS``, and after a cell over it the quote parity of the lines read tells whether
+    that quoted cell runs on: those lines are passed over before parsing resumes. After a quote
+    error, parsing resumes at the next line.
+    """
+    state = {"quotes": 0, "line": 0}
+
+    def lines() -> Iterator[str]:
+        for line in stream:
+            state["line"] += 1
+            state["quotes"] += line.count('"')
+            yield line
+
+    source = lines()
+    old_limit = csv.field_size_limit(limits.MAX_CELL_CHARS)
     try:
-        yield from csv.DictReader(stream, delimiter=delimiter)
-    except csv.Error as exc:
-        yield f"the table cannot be parsed ({exc})"
+        reader = csv.reader(source, delimiter=delimiter, strict=True)
+        first = 1
+        while True:
+            state["quotes"] = 0
+            try:
+                record = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                reason = str(exc)
+                if "field larger than field limit" in reason:
+                    reason = f"a cell is over kb's limit of {limits.MAX_CELL_CHARS:,} characters"
+                    while state["quotes"] % 2 and next(source, None) is not None:
+                        pass  # the rest of a quoted cell that runs on
+                elif "unexpected end of data" in reason or "expected after" in reason:
+                    reason = f"a quote is left open ({exc}); the rows it ran into are skipped with it"
+                last = state["line"]
+                where = f"line {first}" if last <= first else f"lines {first}-{last}"
+                yield f"{where} cannot be read: {reason}"
+                first = state["line"] + 1
+                continue
+            first = state["line"] + 1
+            yield record
+    finally:
+        csv.field_size_limit(old_limit)
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,6 +360,7 @@ def read_document(path: Path, *, doc_id: str, title: str | None = None, source: 
     raw = _read_bytes(path)
     if not raw:
         raise UnreadableFile(str(path), "the file is empty (0 bytes)")
+    limits.check_document(path, raw)
     doc = func(path, raw)
     if not doc.text.strip():
         raise UnreadableFile(str(path), "the file contains only whitespace")
@@ -498,6 +568,8 @@ def read_html(path: Path, raw: bytes) -> Document:
     import trafilatura
 
     page = decode_text(path, raw)  # as every text file: BOM, UTF-8, else a legacy encoding; binary refused
+    if limits.html_depth_exceeded(page):
+        raise UnreadableFile(str(path), f"the page nests elements deeper than {limits.MAX_HTML_DEPTH} levels")
     text = trafilatura.extract(page, output_format="markdown", favor_precision=True, include_comments=False,
                                include_tables=True, include_images=False, include_links=False)
     if not text or not text.strip():
@@ -641,7 +713,10 @@ def iter_files(paths: Iterable[Path]) -> Iterator[Path]:
         given = Path(given)
         candidates = _walk(given) if given.is_dir() else _explicit(given)
         for path in candidates:
-            key = path.resolve()
+            try:
+                key = path.resolve()
+            except (OSError, RuntimeError):  # a symlink loop: ingest reports it when it reads the file
+                key = path.absolute()
             if key not in seen:
                 seen.add(key)
                 yield path
