@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import json
+import io
 import math
 import os
 import re
@@ -728,14 +728,18 @@ def export_results(kb: KnowledgeBase, state: SearchState) -> Results:
 
 def export_bytes(kb: KnowledgeBase, state: SearchState, fmt: str) -> bytes:
     """The CSV (same columns and formula-safe cells as ``kb search --format csv``) or JSON of a search."""
-    from kb.export import csv_bytes, to_json_dict
+    from kb.export import iter_hits, write_csv, write_json
 
-    results = export_results(kb, state)
+    if fmt not in ("csv", "json"):
+        raise ValueError(f"unknown export format {fmt!r}")
+    # a page of hits at a time into the download's bytes: no list of every hit, no DataFrame
+    results, hits = iter_hits(kb, state.query, state.filter_dict(), limit=None, **state.search_kwargs())
+    buffer = io.BytesIO()
     if fmt == "csv":
-        return csv_bytes(results)
-    if fmt == "json":
-        return (json.dumps(to_json_dict(results), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-    raise ValueError(f"unknown export format {fmt!r}")
+        write_csv(hits, buffer)
+    else:
+        write_json(results, buffer, hits)
+    return buffer.getvalue()
 
 
 # ---- index generation and overview -------------------------------------------------------------------

@@ -46,7 +46,7 @@ def test_csv_is_exactly_the_documented_file(results):
     buffer = io.StringIO()
     write_csv(results, buffer)
     expected = (
-        "rank,score,passage_id,title,source,section,position,page,text,topic,severity,route,side_effect,condition,"
+        "\ufeffrank,score,passage_id,title,source,section,position,page,text,topic,severity,route,side_effect,condition,"
         "substance,drug,boilerplate,duplicates,doc_id,path,char_start,char_end\r\n"
         "1,0.0,doc0-0,\"Risks, \"\"quoted\"\" title\",\"'=HYPERLINK(\"\"http://x\"\")\",Side Effects,0,,"
         "\"'- Dizziness\n- Nausea\",side_effects,,,dizziness; nausea,,,,False,,doc0,/corpus/doc0.txt,0,20\r\n"
