@@ -15,9 +15,10 @@ import pandas as pd
 import streamlit as st
 
 from kb import page
+from kb.check import DAMAGE_SIGNS
 from kb.compare import Comparison, compare
-from kb.index import index_exists
-from kb.model import FACETS, TOPICS, KbError, Passage
+from kb.index import damaged, index_exists
+from kb.model import FACETS, TOPICS, IndexDamaged, KbError, Passage
 from kb.search import KnowledgeBase, Results
 from kb.selection import MAX_NOTE_CHARS, SelectionError, SelectionStore, lookup_in
 from kb.selection import bibtex as selection_bibtex
@@ -56,7 +57,7 @@ def ensure_index(path: Path) -> None:
             share = p.done / p.total if p.total else 1.0
             bar.progress(share, text=f"Ingesting {p.done} of {p.total} files {Path(p.path).name}".rstrip())
 
-        report = ingest(index=path, progress=progress)
+        report = ingest(index=path, progress=progress, wait=None)  # another server may be building it
         bar.progress(1.0, text=report.summary())
 
 
@@ -118,8 +119,19 @@ try:
     kb = open_kb(str(INDEX))
     generation = page.generation_token(kb)
     stats = collection_stats(str(INDEX), generation)
-except (KbError, OSError) as exc:
+except (KbError, OSError, *DAMAGE_SIGNS) as exc:
+    if isinstance(exc, DAMAGE_SIGNS):
+        exc = damaged(INDEX, exc)  # Whoosh's words for a damaged file, as one line saying what to run
     st.error(f"The knowledge base at `{INDEX}` cannot be opened: {exc}")
+    if isinstance(exc, IndexDamaged) and st.button("Rebuild the index from its documents", icon=":material/build:",
+                                                   help="As `kb ingest --rebuild`: your selection is kept."):
+        from kb.ingest import ingest
+
+        with st.spinner("Rebuilding…"):
+            report = ingest(index=INDEX, rebuild=True, wait=None)
+        st.cache_resource.clear()
+        st.cache_data.clear()
+        st.success(f"Rebuilt: {report.summary()}. Your selection was kept. Reload the page.")
     st.stop()
 
 

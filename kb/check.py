@@ -22,12 +22,19 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import re
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from kb.model import KbError
+
+#: What only a damaged index file raises while searching (a truncated segment, a table of contents that
+#: is not a pickle): callers (the CLI, the page) turn these into one line with ``kb.index.damaged``.
+DAMAGE_SIGNS: tuple[type[BaseException], ...] = (EOFError, pickle.UnpicklingError, struct.error, zlib.error)
 
 #: In each store: name -> [size, mtime_ns, sha256] of the files of the last committed generation.
 CHECKSUM_FILE = "kb-checksums.json"

@@ -7,22 +7,16 @@ import argparse
 import contextlib
 import json
 import os
-import pickle
-import struct
 import sys
 import textwrap
-import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
 from kb import __version__
+from kb.check import DAMAGE_SIGNS
 from kb.ingest import COMMIT_EVERY
 from kb.model import FACETS, KbError
-
-#: Low-level errors that mean a damaged index file (kept in step with kb.index.DAMAGE_ERRORS, which
-#: is not imported here so that `kb --help` stays fast).
-DAMAGE_ERRORS = (EOFError, pickle.UnpicklingError, struct.error, zlib.error)
 
 DEFAULT_LIMIT = 10
 
@@ -151,7 +145,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except KbError as exc:
         print(f"Error: {exc}", file=sys.stderr)
         return 1
-    except DAMAGE_ERRORS as exc:
+    except DAMAGE_SIGNS as exc:
         # Whoosh's own words for a damaged file (EOFError, a pickle error, an internal path): one line
         from kb.index import damaged
 

@@ -123,3 +123,25 @@ def test_a_read_only_index_without_its_cache_file_is_searchable(index: Path) -> 
         with pytest.raises(SelectionError, match="read-only"):
             SelectionStore.for_index(index).add(passage(1))
         assert "read-only" in one_line(kb_cli("ingest", "--quiet", "--index", str(index)))
+
+
+def test_the_page_says_what_is_damaged_and_offers_the_rebuild(index: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from streamlit.testing.v1 import AppTest
+
+    from tests.test_app import APP, TIMEOUT
+
+    SelectionStore.for_index(index).add(passage(1))
+    seg = segment(index)
+    seg.write_bytes(seg.read_bytes()[:3000])
+    for cache in store(index).glob("kb-cache-*"):
+        cache.unlink()
+    monkeypatch.setenv("KB_INDEX", str(index))
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not at.exception
+    [error] = at.error
+    assert "cannot be read" in error.value and "kb ingest --rebuild" in error.value and "/store-" not in error.value
+    [rebuild] = [b for b in at.button if b.label.startswith("Rebuild the index")]
+    at = rebuild.click().run()
+    assert not at.exception
+    assert "Your selection was kept" in at.success[0].value
+    assert check_index(index).ok and len(SelectionStore.for_index(index).load()) == 1
