@@ -22,11 +22,13 @@ from kb.model import FACETS, TOPICS, IndexDamaged, KbError, Passage
 from kb.search import KnowledgeBase, Results
 from kb.selection import MAX_NOTE_CHARS, SelectionError, SelectionStore, lookup_in
 from kb.selection import bibtex as selection_bibtex
+from kb.selection import csl_json as selection_csl
 from kb.selection import csv_bytes as selection_csv
 from kb.selection import json_bytes as selection_json
 from kb.selection import markdown as selection_markdown
+from kb.selection import ris_text as selection_ris
 
-st.set_page_config(page_title="kb · drug-information passages", page_icon=":material/pill:", layout="wide")
+st.set_page_config(page_title="kb · drug-information passages", page_icon="💊", layout="wide")
 st.html(page.CSS)
 
 INDEX = page.index_path()
@@ -218,7 +220,8 @@ shown = {WIDGETS["query"]: state.query, WIDGETS["sort"]: state.sort, WIDGETS["si
          WIDGETS["boilerplate"]: state.boilerplate, WIDGETS["page"]: state.page,
          WIDGETS["synonyms"]: state.synonyms, WIDGETS["collapse"]: state.collapse}
 for name in FACETS:
-    shown[facet_key(name)] = page.canonical_selection(state.selected(name), results.facets[name].counts())
+    shown[facet_key(name)] = page.canonical_selection(state.selected(name),
+                                                      results.facets[name].counts(not_stated=True))
 for key, value in shown.items():
     ss[key] = value
 
@@ -231,7 +234,8 @@ if not page.same_params({k: st.query_params.get_all(k) for k in st.query_params}
 
 with st.sidebar:
     st.subheader("Filters")
-    st.caption("Counts are for the current search. Values in one facet are combined with OR; facets with AND.")
+    st.caption("Counts are for the current search. Values in one facet are combined with OR; facets with AND. "
+               "*not stated* keeps the passages that name no value of a facet.")
     st.button(f"Clear all filters ({state.filter_count})" if state.filter_count else "Clear all filters",
               key="w_clear", on_click=on_clear, disabled=not state.filter_count, icon=":material/filter_alt_off:")
     st.toggle("Synonyms", key=WIDGETS["synonyms"],
@@ -247,7 +251,7 @@ with st.sidebar:
               on_change=lambda: set_state(ss.search.with_boilerplate(ss.w_boilerplate)),
               help="Calls to action, disclaimers, cross-links and tables of contents are hidden by default.")
     for name in FACETS:
-        counts = results.facets[name].counts()
+        counts = results.facets[name].counts(not_stated=True)
         options = page.facet_options(ss[facet_key(name)], counts)
         st.multiselect(
             page.FACET_LABELS[name], options, key=facet_key(name), on_change=on_facet, args=(name,),
@@ -364,7 +368,7 @@ if selection_tab.open:
             current = passages_by_id(str(INDEX), generation, selection.ids)
             refreshed, missing = selection.refreshed(current.get)
             gone = f" · {len(missing)} no longer in the index" if missing else ""
-            head, *buttons = st.columns([4, 1, 1, 1.3, 1.2], vertical_alignment="bottom")
+            head, *buttons = st.columns([3.2, 1, 1, 1.3, 1.2, 1, 1.4], vertical_alignment="bottom")
             head.markdown(f"**{len(selection):,} kept passage{'s' * (len(selection) != 1)}**{gone}")
             head.caption(f"Saved in `{store.path}`")
             exports = [("CSV", "csv", "text/csv", lambda s=refreshed, m=missing: selection_csv(s, m)),
@@ -372,15 +376,22 @@ if selection_tab.open:
                         lambda s=refreshed, m=missing: selection_json(s, m, index=str(INDEX.resolve()))),
                        ("Markdown", "md", "text/markdown",
                         lambda s=refreshed, m=missing: selection_markdown(s, m, index=str(INDEX.resolve()))),
-                       ("BibTeX", "bib", "application/x-bibtex", lambda s=refreshed, m=missing: selection_bibtex(s, m))]
+                       ("BibTeX", "bib", "application/x-bibtex", lambda s=refreshed, m=missing: selection_bibtex(s, m)),
+                       ("RIS", "ris", "application/x-research-info-systems",
+                        lambda s=refreshed, m=missing: selection_ris(s, m).encode("utf-8")),
+                       ("CSL-JSON", "csl.json", "application/vnd.citationstyles.csl+json",
+                        lambda s=refreshed, m=missing: selection_csl(s, m))]
             helps = {"CSV": "One row per passage with its provenance and note (spreadsheet-safe cells).",
                      "JSON": "Every kept passage with its provenance, note and the search it came from.",
                      "Markdown": "A numbered list of citations with the quoted text and your notes.",
-                     "BibTeX": "One @misc entry per passage: source, title, section, page, position, id, path, "
-                               "note, quote."}
+                     "BibTeX": "One @misc entry per passage: source, title, section, page, position, id, address, "
+                               "dates, path, note, quote.",
+                     "RIS": "For Zotero, EndNote, Mendeley: one record per passage with source, title, section, "
+                            "page, passage number and id, address, document date and access date, note and quote.",
+                     "CSL-JSON": "For Zotero and Pandoc: one CSL item per passage, the same fields as RIS."}
             for col, (label, ext, mime, data) in zip(buttons, exports, strict=True):
                 col.download_button(label, data=data, file_name=page.selection_filename(ext), mime=mime,
-                                    key=f"w_sel_{ext}", on_click="ignore", icon=":material/download:",
+                                    key=f"w_sel_{ext.replace('.', '_')}", on_click="ignore", icon=":material/download:",
                                     width="stretch", help=helps[label])
             for kept in refreshed:
                 pid = kept.passage_id

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from kb import __version__
 from kb.check import DAMAGE_SIGNS
 from kb.ingest import COMMIT_EVERY
-from kb.model import FACETS, KbError
+from kb.model import FACETS, NOT_STATED, KbError
 
 DEFAULT_LIMIT = 10
 
@@ -66,12 +66,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("query", nargs="?", default="", help="the query (empty: every passage)")
     with_index(p)
     p.add_argument("--filter", action="append", default=[], metavar="FIELD=VALUE",
-                   help=f"keep passages with this facet value; OR within a field, AND across fields. "
-                   f"Fields: {', '.join(FACETS)}")
+                   help=f"keep passages with this facet value; OR within a field, AND across fields; "
+                   f"'FIELD={NOT_STATED}' keeps those with none. Fields: {', '.join(FACETS)}")
     p.add_argument("--limit", type=int, default=None,
                    help=f"how many hits (default {DEFAULT_LIMIT}; with --format csv every match); 0 = every match")
     p.add_argument("--offset", type=int, default=0, help="skip this many hits (paging)")
-    p.add_argument("--sort", choices=("relevance", "document", "source"), default="relevance")
+    p.add_argument("--sort", choices=("relevance", "document", "source", "date"), default="relevance",
+                   help="relevance, document order, source, or date (newest document first, undated last)")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--output", metavar="FILE", help="write to FILE instead of the terminal")
     p.add_argument("--include-boilerplate", action="store_true",
@@ -295,7 +296,7 @@ def _print_table(results: Any, out: TextIO) -> None:
     for hit in results.hits:
         p = hit.passage
         where = " > ".join(x for x in (p.title, p.section) if x)
-        print(f"\n{hit.rank:>3}. {where}  [{p.source or 'source not named'}, passage {p.position}]"
+        print(f"\n{hit.rank:>3}. {where}  [{p.source or 'source not named'}, passage {p.number}]"
               f"  score {hit.score:.2f}", file=out)
         print(f"     id {p.passage_id}" + ("  (boilerplate)" if p.boilerplate else ""), file=out)
         for line in textwrap.wrap(hit.highlight, width=100):
@@ -334,13 +335,13 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
         out.write("\n")
         return 0
     print(f"{passage.title}\n  source: {passage.source or 'not named'}\n  file: {passage.path}\n"
-          f"  section: {passage.section or '(none)'}\n  passage {passage.position}, characters "
+          f"  section: {passage.section or '(none)'}\n  passage {passage.number}, characters "
           f"{passage.char_start}-{passage.char_end}\n  id: {passage.passage_id}", file=out)
     for p in before:
-        print(f"\n  [{p.position}] {p.text}", file=out)
-    print(f"\n> [{passage.position}] " + passage.text.replace("\n", "\n> "), file=out)
+        print(f"\n  [{p.number}] {p.text}", file=out)
+    print(f"\n> [{passage.number}] " + passage.text.replace("\n", "\n> "), file=out)
     for p in after:
-        print(f"\n  [{p.position}] {p.text}", file=out)
+        print(f"\n  [{p.number}] {p.text}", file=out)
     return 0
 
 
@@ -361,6 +362,8 @@ def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
             print("  (none)", file=out)
         for value, count in counts.items():
             print(f"  {count:>6}  {value}", file=out)
+        if stats["not_stated"].get(name):
+            print(f"  {stats['not_stated'][name]:>6}  {NOT_STATED}", file=out)
     return 0
 
 

@@ -12,6 +12,7 @@ import json
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from kb.model import TAG_FACETS, KbError
@@ -21,10 +22,12 @@ if TYPE_CHECKING:
 
     from kb.search import Hit, KnowledgeBase, Results
 
-#: The export's columns, in order. Multi-valued facets are joined with LIST_SEPARATOR.
+#: The export's columns, in order. Multi-valued facets are joined with LIST_SEPARATOR. ``position`` is
+#: the passage's number in its document counted from 1, as the page and citations count; ``url`` and
+#: ``date`` are the document's web address and date, ``ingested`` the day kb read it.
 COLUMNS: tuple[str, ...] = (
     "rank", "score", "passage_id", "title", "source", "section", "position", "page", "text",
-    *TAG_FACETS, "boilerplate", "duplicates", "doc_id", "path", "char_start", "char_end",
+    *TAG_FACETS, "boilerplate", "duplicates", "doc_id", "path", "url", "date", "ingested", "char_start", "char_end",
 )
 LIST_COLUMNS: tuple[str, ...] = (*TAG_FACETS, "duplicates")
 LIST_SEPARATOR = "; "
@@ -204,6 +207,162 @@ def to_json_dict(results: Results) -> dict[str, Any]:
         "sort": results.sort,
         "hits": [hit.to_dict() for hit in results.hits],
         "facets": {name: facet.counts() for name, facet in results.facets.items()},
+        "not_stated": {name: facet.not_stated for name, facet in results.facets.items()},
         "suggestion": results.suggestion,
         "notes": results.notes,
     }
+
+
+# ---- citations: what a reference manager imports ----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Citation:
+    """One passage as a reference manager sees it. ``number`` is the passage's number in its document
+    counted from 1; ``date`` the document's date (``yyyy[-mm[-dd]]``), ``accessed`` the day its text was
+    read (``yyyy-mm-dd``: the day kb ingested it); ``quote`` the passage's text."""
+
+    passage_id: str
+    title: str = ""
+    source: str = ""
+    section: str = ""
+    page: str = ""
+    number: int = 0
+    url: str = ""
+    date: str = ""
+    accessed: str = ""
+    path: str = ""
+    note: str = ""
+    quote: str = ""
+    status: str = ""  # e.g. "no longer in the index"
+
+    @property
+    def key(self) -> str:
+        """A citation key reference managers accept: ``kb:`` and the passage id, other characters as -."""
+        return "kb:" + re.sub(r"[^A-Za-z0-9_.:-]", "-", self.passage_id)
+
+    def locator(self) -> str:
+        """Where in the document: ``§ Dosage, p. 3, passage 4 (id abc-12)``."""
+        parts = [f"§ {self.section}"] if self.section else []
+        if self.page:
+            parts.append(f"p. {self.page}")
+        parts.append(f"passage {self.number} (id {self.passage_id})")
+        return ", ".join(parts)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _date_parts(date: str) -> list[int]:
+    return [int(p) for p in date.split("-") if p.isdigit()]
+
+
+def _ris_date(date: str) -> str:
+    """RIS dates are ``YYYY/MM/DD/``, empty parts kept: ``2024-05`` -> ``2024/05//``."""
+    parts = [*date.split("-"), "", ""]
+    return f"{parts[0]}/{parts[1]}/{parts[2]}/"
+
+
+def ris(citations: Sequence[Citation]) -> str:
+    """RIS (Research Information Systems), the tagged format every reference manager imports: one
+    ``ELEC`` (web page or electronic source) record per passage. Title ``TI``, publisher ``PB``, section
+    ``SE``, page ``SP``, passage number and id in a note ``N1`` and in ``AN`` (the id), address ``UR``,
+    document date ``DA``/``PY``, access date ``Y2``, local file ``L1``, the researcher's note in a second
+    ``N1`` and the quoted passage as ``AB``. Values are one line each (RIS has no continuation lines)."""
+    out = []
+    for c in citations:
+        lines = [("TY", "ELEC"), ("ID", c.key), ("TI", c.title or "Untitled document")]
+        if c.source:
+            lines.append(("PB", c.source))
+        if c.section:
+            lines.append(("SE", c.section))
+        if c.page:
+            lines.append(("SP", c.page))
+        if c.date:
+            lines += [("PY", c.date[:4]), ("DA", _ris_date(c.date))]
+        if c.url:
+            lines.append(("UR", c.url))
+        if c.accessed:
+            lines.append(("Y2", _ris_date(c.accessed)))
+        lines.append(("AN", c.passage_id))
+        lines.append(("N1", c.locator() + (f"; {c.status}" if c.status else "")))
+        if c.note:
+            lines.append(("N1", f"Note: {c.note}"))
+        if c.path:
+            lines.append(("L1", c.path))
+        if c.quote:
+            lines.append(("AB", c.quote))
+        out.extend(f"{tag}  - {_one_line(value)}" for tag, value in lines)
+        out.append("ER  - ")
+        out.append("")
+    return "\r\n".join(out)
+
+
+def csl_json(citations: Sequence[Citation]) -> list[dict[str, Any]]:
+    """CSL-JSON (the Citation Style Language's data format, read by Zotero, Pandoc and citeproc): one
+    item per passage, ``webpage`` when it has an address, else ``document``. The passage's place goes
+    in ``section``, ``page`` and ``archive_location`` (``passage 4 (id abc-12)``), dates as
+    ``date-parts``, the researcher's note in ``note`` and the quoted passage as ``abstract``."""
+    items = []
+    for c in citations:
+        item: dict[str, Any] = {"id": c.key, "type": "webpage" if c.url else "document",
+                                "title": c.title or "Untitled document"}
+        if c.source:
+            item["publisher"] = c.source
+            item["container-title"] = c.source
+        if c.section:
+            item["section"] = c.section
+        if c.page:
+            item["page"] = c.page
+        item["archive"] = "kb"
+        item["archive_location"] = f"passage {c.number} (id {c.passage_id})"
+        if c.url:
+            item["URL"] = c.url
+        if c.date and _date_parts(c.date):
+            item["issued"] = {"date-parts": [_date_parts(c.date)]}
+        if c.accessed and _date_parts(c.accessed):
+            item["accessed"] = {"date-parts": [_date_parts(c.accessed)]}
+        if c.path:
+            item["source"] = c.path
+        notes = [c.locator()] + ([c.status] if c.status else []) + ([f"Note: {c.note}"] if c.note else [])
+        item["note"] = "; ".join(notes)
+        if c.quote:
+            item["abstract"] = c.quote
+        items.append(item)
+    return items
+
+
+def csl_json_bytes(citations: Sequence[Citation]) -> bytes:
+    return (json.dumps(csl_json(citations), ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+
+
+_BIB_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "%": r"\%", "&": r"\&", "#": r"\#",
+                "$": r"\$", "_": r"\_", "^": r"\^{}", "~": r"\~{}"}
+_BIB_RE = re.compile("|".join(re.escape(c) for c in _BIB_SPECIAL))
+
+
+def _bib(text: str) -> str:
+    return _BIB_RE.sub(lambda m: _BIB_SPECIAL[m.group()], _one_line(text))
+
+
+def _bib_url(url: str) -> str:
+    """A URL as biblatex reads its ``url`` field (verbatim): braces, backslashes and spaces percent-encoded."""
+    return re.sub(r"[{}\\\s]", lambda m: f"%{ord(m.group()):02X}", url.strip())
+
+
+def bibtex(citations: Sequence[Citation]) -> str:
+    """One BibTeX ``@misc`` entry per passage (biblatex field names where BibTeX has none: ``url``,
+    ``urldate``, ``date``); empty fields are left out, special characters escaped."""
+    entries = []
+    for c in citations:
+        values = [
+            ("title", c.title), ("publisher", c.source), ("section", c.section), ("pages", c.page),
+            ("position", f"passage {c.number}"), ("passageid", c.passage_id), ("date", c.date),
+            ("year", c.date[:4]), ("url", c.url), ("urldate", c.accessed), ("howpublished", c.path),
+            ("annote", c.note), ("status", c.status), ("quote", c.quote),
+        ]
+        body = ",\n".join(f"  {name:<12} = {{{_bib_url(value) if name == 'url' else _bib(value)}}}"
+                          for name, value in values if value)
+        entries.append(f"@misc{{{c.key},\n{body}\n}}\n")
+    return "\n".join(entries)

@@ -75,7 +75,7 @@ from kb.synonyms import SYNONYM_WEIGHT
 
 #: Bump whenever the schema or a stored record changes: an older index is then refused with a
 #: clear message (and `kb ingest` builds a new one) instead of failing half-way through a search.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 META_FILE = "kb.json"
 
 #: Fields a free-text query searches, with their weight in the ranking.
@@ -346,6 +346,7 @@ def build_schema() -> fields.Schema:
         path=fields.COLUMN(columns.VarBytesColumn()),
         state=fields.COLUMN(columns.VarBytesColumn()),
         sig=fields.COLUMN(columns.VarBytesColumn()),  # MinHash of the passage (kb.dedupe)
+        date=fields.COLUMN(columns.VarBytesColumn()),  # the document's date, for the sort by date
         record=fields.STORED(),
         **facet_fields,
     )
@@ -718,6 +719,7 @@ class IndexWriter:
                 title_key=f"{p.title.casefold()}\x00{p.doc_id}".encode(),
                 position=p.position,
                 sig=dedupe.signature(p.text),
+                date=p.date.encode(),
                 record=passage_record(p),
                 **{k: v for k, v in values.items() if v},
             )
@@ -751,6 +753,7 @@ def passage_record(p: Passage) -> dict[str, Any]:
         "path": p.path, "section": p.section, "position": p.position, "char_start": p.char_start,
         "char_end": p.char_end, "text": p.text, "boilerplate": p.boilerplate,
         "tags": {k: list(p.tags.get(k, ())) for k in TAG_FACETS}, "page": p.page,
+        "url": p.url, "date": p.date, "ingested": p.ingested,
     }
 
 
@@ -954,6 +957,7 @@ class Snapshot:
         self._lengths: dict[str, np.ndarray] = {}  # field -> each record's length, as Whoosh's scorer sees it
         self._match_cache: dict[str, np.ndarray] = {}  # query -> matches, for paging and refinement
         self._expansions: dict[str, list[str]] = {}  # fuzzy/wildcard term -> stems it matched
+        self._stated: dict[str, np.ndarray] = {}  # facet -> passages with a value in it
         parser = qparser.MultifieldParser(list(TEXT_FIELDS), self._schema, fieldboosts=TEXT_FIELDS)
         parser.add_plugin(qparser.FuzzyTermPlugin())
         parser.remove_plugin_class(qparser.GtLtPlugin)
@@ -1535,6 +1539,31 @@ class Snapshot:
         if not self.size:
             return np.zeros(0, dtype=np.int64)
         return self._kept(["doc_order"], lambda: {"doc_order": self._read_doc_order()})["doc_order"]
+
+    @cached_property
+    def date_order(self) -> np.ndarray:
+        """A rank per document number: newest document date first (a year before its months, a month
+        before its days), undated last; ties in document order."""
+        if not self.size:
+            return np.zeros(0, dtype=np.int64)
+        return self._kept(["date_order"], lambda: {"date_order": self._read_date_order()})["date_order"]
+
+    def _read_date_order(self) -> np.ndarray:
+        dates = list(self._searcher.reader().column_reader("date"))
+        ranks = {key: i for i, key in enumerate(sorted(set(dates), reverse=True))}  # b"" (undated) sorts last
+        date_rank = np.fromiter(map(ranks.__getitem__, dates), dtype=np.int64, count=len(dates))
+        rank = np.empty(self.size, dtype=np.int64)
+        rank[np.lexsort((self.doc_order, date_rank))] = np.arange(self.size)
+        return rank
+
+    def stated(self, name: str) -> np.ndarray:
+        """Passages that have at least one value in facet ``name`` (the rest are "not stated")."""
+        mask = self._stated.get(name)
+        if mask is None:
+            mask = np.zeros(self.size, dtype=bool)
+            mask[self.facet_table(name)[1]] = True
+            self._stated[name] = mask
+        return mask
 
     def _read_doc_order(self) -> np.ndarray:
         reader = self._searcher.reader()

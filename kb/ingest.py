@@ -9,6 +9,7 @@ goes to a new store that replaces the live one only when it is finished.
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import hashlib
 import json
 import os
@@ -31,7 +32,7 @@ from kb.index import (
     remove_stale_stores,
 )
 from kb.locks import Holder, index_lock
-from kb.model import Document, IndexWriteFailed, KbError, Passage, UnreadableFile
+from kb.model import Document, IndexWriteFailed, KbError, Passage, UnreadableFile, iso_date
 
 #: How many passages to buffer before a commit makes them searchable (and safe from a crash).
 COMMIT_EVERY = 20_000
@@ -182,16 +183,23 @@ def page_label(page_starts: Sequence[int], start: int, end: int) -> str:
     return str(first) if first == last else f"{first}-{last}"
 
 
-def build_passages(doc: Document, tagger: Any, *, min_words: int, max_words: int) -> list[Passage]:
+def build_passages(doc: Document, tagger: Any, *, min_words: int, max_words: int,
+                   ingested: str | None = None) -> list[Passage]:
+    """The document's tagged passages, each carrying its document's address and date and the day it
+    was ingested (``ingested``, default today): what a citation of the passage needs."""
     chunks = chunk_mod.chunk_document(doc, min_words=min_words, max_words=max_words)
     tags = tagger.tag_document(doc.title, [(c.text, c.section) for c in chunks])
     ids = passage_ids(doc.doc_id, [c.text for c in chunks])
     pages = doc.meta.get("page_starts") or []
+    url = doc.meta.get("url") if isinstance(doc.meta.get("url"), str) else ""
+    date = iso_date(doc.meta.get("date"))
+    ingested = ingested or dt.date.today().isoformat()
     return [
         Passage(
             passage_id=pid, doc_id=doc.doc_id, title=doc.title, source=doc.source, path=doc.path,
             section=c.section, position=c.position, char_start=c.char_start, char_end=c.char_end,
             text=c.text, boilerplate=c.boilerplate, tags=t, page=page_label(pages, c.char_start, c.char_end),
+            url=url.strip(), date=date, ingested=ingested,
         )
         for pid, c, t in zip(ids, chunks, tags, strict=True)
     ]

@@ -5,6 +5,7 @@ No I/O lives here. Every other module speaks in these types.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,8 +19,14 @@ TAG_FACETS: tuple[str, ...] = (
     "substance",
     "drug",
 )
-#: Every facet a search can filter on and count; ``source`` comes from the document.
-FACETS: tuple[str, ...] = (*TAG_FACETS, "source")
+#: Facets that come from the document, not the tagger: its publisher and the year of its date.
+DOC_FACETS: tuple[str, ...] = ("source", "year")
+#: Every facet a search can filter on and count.
+FACETS: tuple[str, ...] = (*TAG_FACETS, *DOC_FACETS)
+#: The value every facet has for a passage that has none in it (no publisher named, no route, no
+#: date): filtered on and counted like any other value, so every passage is reachable by filters. The
+#: parentheses keep it apart from any value a tagger or a document could give.
+NOT_STATED = "(not stated)"
 
 #: Allowed values of the closed facets. The open facets (side_effect, condition, substance,
 #: drug, source) take whatever the vocabulary or the documents name.
@@ -49,6 +56,23 @@ ROLES: tuple[str, ...] = (
     "negated",  # denied or hedged ("not classified as", "as often with placebo"): no tag
     "mention",  # named, with no role that tags it (drugs, routes, topics keep this)
 )
+
+
+_ISO_DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+
+
+def iso_date(value: Any) -> str:
+    """A document date as kb keeps it: ``yyyy-mm-dd``, ``yyyy-mm`` or ``yyyy`` (what the readers put in
+    ``Document.meta["date"]``), else "" (a date kb cannot read is not stated rather than wrong)."""
+    if not isinstance(value, str):
+        return ""
+    m = _ISO_DATE.fullmatch(value.strip())
+    if not m:
+        return ""
+    year, month, day = m.groups()
+    if not 1 <= int(month or 1) <= 12 or not 1 <= int(day or 1) <= 31 or int(year) < 1000:
+        return ""
+    return "-".join(p for p in (year, month, day) if p)
 
 
 class KbError(Exception):
@@ -140,8 +164,20 @@ class Passage:
     tags: dict[str, list[str]] = field(default_factory=dict)  # facet -> sorted lowercase values
     page: str = ""  # page or page range ("3", "3-4") in a paged source such as a PDF, else ""
     mentions: list[Mention] = field(default_factory=list)  # the spans behind the text-derived tags
+    #: Provenance a reference manager needs, from the document: its web address, its date (published,
+    #: revised or effective; ``iso_date`` form) and the day kb ingested it (``yyyy-mm-dd``).
+    url: str = ""
+    date: str = ""
+    ingested: str = ""
+
+    @property
+    def number(self) -> int:
+        """The passage's number in its document as a person reads it: counted from 1."""
+        return self.position + 1
 
     def facet(self, name: str) -> list[str]:
         if name == "source":  # a publisher's name keeps its case: it is shown as written
             return [self.source] if self.source else []
+        if name == "year":
+            return [self.date[:4]] if self.date else []
         return list(self.tags.get(name, ()))

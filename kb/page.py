@@ -26,7 +26,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kb.model import FACETS
+from kb.model import DOC_FACETS, FACETS, NOT_STATED
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,8 +37,9 @@ if TYPE_CHECKING:
     from kb.selection import Kept
 
 DEFAULT_INDEX = "index"
-SORTS: tuple[str, ...] = ("relevance", "document", "source")
-SORT_LABELS: dict[str, str] = {"relevance": "Relevance", "document": "Document order", "source": "Source"}
+SORTS: tuple[str, ...] = ("relevance", "document", "source", "date")
+SORT_LABELS: dict[str, str] = {"relevance": "Relevance", "document": "Document order", "source": "Source",
+                               "date": "Date (newest first)"}
 PAGE_SIZES: tuple[int, ...] = (10, 20, 50, 100)
 DEFAULT_SIZE = PAGE_SIZES[0]
 #: A passage longer than this is shown as a window around its first match.
@@ -50,7 +51,7 @@ MAX_CONFLICTS_SHOWN = 20
 
 FACET_LABELS: dict[str, str] = {
     "topic": "Topic", "severity": "Severity", "route": "Route", "side_effect": "Side effect",
-    "condition": "Condition", "substance": "Substance", "drug": "Drug", "source": "Source",
+    "condition": "Condition", "substance": "Substance", "drug": "Drug", "source": "Source", "year": "Year",
 }
 
 #: URL query parameter names; each facet uses its own name (``?topic=dosage&topic=overdose``).
@@ -277,7 +278,9 @@ def summary_line(total: int, state: SearchState, shown: int, statements: int | N
 
 
 def value_label(value: str) -> str:
-    """``life_threatening`` -> ``life threatening``; other values are shown as indexed."""
+    """``life_threatening`` -> ``life threatening``; ``NOT_STATED`` -> ``not stated``; other values as indexed."""
+    if value == NOT_STATED:
+        return "not stated"
     return value.replace("_", " ")
 
 
@@ -377,7 +380,7 @@ def _tag_html(name: str, value: str) -> str:
 
 def tags_html(passage: Passage) -> str:
     """The passage's facet values as small labels, facets in display order (source is shown elsewhere)."""
-    labels = [_tag_html(name, value) for name in FACETS if name != "source" for value in passage.facet(name)]
+    labels = [_tag_html(name, value) for name in FACETS if name not in DOC_FACETS for value in passage.facet(name)]
     if passage.boilerplate:
         labels.append('<span class="kb-tag kb-tag-boilerplate" title="Flagged as boilerplate">boilerplate</span>')
     return f'<div class="kb-tags">{"".join(labels)}</div>' if labels else ""
@@ -395,10 +398,23 @@ def _provenance_parts(item: Passage | Kept, chars: tuple[int, int] | None = None
     if item.page:
         parts.append(f"p. {html.escape(item.page)}")
     parts.append(f"passage {item.position + 1}")
+    if item.date:
+        parts.append(f'<span class="kb-date" title="the document\'s date">{html.escape(item.date)}</span>')
+    if link := web_link(item.url):
+        parts.append(link)
     if chars is not None:
         parts.append(f"chars {chars[0]:,}–{chars[1]:,}")
     parts.append(f'<span class="kb-id" title="passage id">{html.escape(item.passage_id)}</span>')
     return parts
+
+
+def web_link(url: str) -> str:
+    """The document's web address as a link that opens in a new tab (only http and https: a
+    ``javascript:`` address from a document is never a link), escaped; "" without one."""
+    if not re.match(r"https?://", url or "", re.IGNORECASE):
+        return ""
+    return (f'<a class="kb-url" href="{html.escape(url, quote=True)}" target="_blank" rel="noopener noreferrer" '
+            f'title="{html.escape(url, quote=True)}">web page</a>')
 
 
 def provenance_html(passage: Passage) -> str:

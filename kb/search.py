@@ -23,11 +23,11 @@ from typing import Any
 import numpy as np
 
 from kb.index import IndexMeta, ParsedQuery, Snapshot, index_exists, is_plain_query, open_snapshot, same_stems
-from kb.model import FACETS, TAG_FACETS, IndexMissing, KbError, Passage
+from kb.model import FACETS, NOT_STATED, TAG_FACETS, IndexMissing, KbError, Passage
 from kb.synonyms import Expander, Expansion
 
 DEFAULT_INDEX = "index"
-SORTS: tuple[str, ...] = ("relevance", "document", "source")
+SORTS: tuple[str, ...] = ("relevance", "document", "source", "date")
 #: Below this many matches a spelling suggestion is offered.
 SUGGEST_BELOW = 3
 #: A plain query of several words whose every word is in fewer passages than this is widened to
@@ -87,12 +87,21 @@ class FacetValue:
 
 @dataclass(frozen=True, slots=True)
 class Facet:
+    """A facet's named values with their counts, and how many passages name none (``not_stated``:
+    filtered on as the value ``kb.model.NOT_STATED``)."""
+
     name: str
     values: tuple[FacetValue, ...]
     truncated: bool  # more values exist than were asked for
+    not_stated: int = 0
+    not_stated_selected: bool = False
 
-    def counts(self) -> dict[str, int]:
-        return {v.value: v.count for v in self.values}
+    def counts(self, *, not_stated: bool = False) -> dict[str, int]:
+        """Value -> count; with ``not_stated``, ``NOT_STATED`` last when any passage (or the filter) has it."""
+        out = {v.value: v.count for v in self.values}
+        if not_stated and (self.not_stated or self.not_stated_selected):
+            out[NOT_STATED] = self.not_stated
+        return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +120,9 @@ class Hit:
         out: dict[str, Any] = {
             "rank": self.rank, "score": round(self.score, 4), "passage_id": p.passage_id,
             "doc_id": p.doc_id, "title": p.title, "source": p.source, "path": p.path,
-            "section": p.section, "position": p.position, "page": p.page, "char_start": p.char_start,
+            "section": p.section, "position": p.number, "page": p.page, "char_start": p.char_start,
             "char_end": p.char_end, "text": p.text, "boilerplate": bool(p.boilerplate),
+            "url": p.url, "date": p.date, "ingested": p.ingested,
         }
         for name in TAG_FACETS:
             out[name] = list(p.tags.get(name, ()))
@@ -229,7 +239,7 @@ class KnowledgeBase:
         chosen = parse_filters(filters)
         with self._lock:
             snap = self.snapshot()
-            filter_masks = {name: snap.facet_mask(name, values) for name, values in chosen.items()}
+            filter_masks = {name: facet_mask(snap, name, values) for name, values in chosen.items()}
             wanted = natural_query(query)
             expansion = self.expander().expand(wanted) if synonyms else Expansion(wanted)
             parsed, base, allowed, notes, searched = _resolve(snap, wanted, expansion, filter_masks,
@@ -276,7 +286,9 @@ class KnowledgeBase:
         else:
             candidates = np.flatnonzero(allowed)
             key = snap.doc_order[candidates]
-            if sort == "source":
+            if sort == "date":
+                key = snap.date_order[candidates]
+            elif sort == "source":
                 key = _source_rank(snap)[candidates] * (snap.size + 1) + key
             ordered = candidates[np.argsort(key, kind="stable")]
             if collapse:
@@ -359,7 +371,7 @@ class KnowledgeBase:
                 changed = True
         if not changed:
             return None
-        masks = {n: snap.facet_mask(n, v) for n, v in filters.items()}
+        masks = {n: facet_mask(snap, n, v) for n, v in filters.items()}
         probe = snap.parse(suggestion)
         _, found = _matches(snap, probe, masks, include_boilerplate)
         if not found.any() and snap.is_plain(suggestion):
@@ -407,6 +419,7 @@ class KnowledgeBase:
                 "boilerplate_passages": int(np.count_nonzero(snap.live & snap.boilerplate)),
                 "searchable_passages": everything.total,
                 "facets": {name: f.counts() for name, f in everything.facets.items()},
+                "not_stated": {name: f.not_stated for name, f in everything.facets.items()},
             }
 
 
@@ -493,6 +506,16 @@ def _matches(
     return base, _and_all(base, filter_masks.values())
 
 
+def facet_mask(snap: Snapshot, name: str, values: Sequence[str]) -> np.ndarray:
+    """Passages having any of ``values`` in facet ``name``; ``NOT_STATED`` among them adds the passages
+    that have no value in it."""
+    named = [v for v in values if v != NOT_STATED]
+    mask = snap.facet_mask(name, named) if named else np.zeros(snap.size, dtype=bool)
+    if len(named) < len(values):
+        mask |= ~snap.stated(name)
+    return mask
+
+
 def _and_all(base: np.ndarray, masks: Iterable[np.ndarray]) -> np.ndarray:
     out = base.copy()
     for mask in masks:
@@ -509,7 +532,8 @@ def _count_facets(
         scope = _and_all(base, (m for other, m in filter_masks.items() if other != name))
         values, docs, idx = snap.facet_table(name)
         counts = np.bincount(idx[scope[docs]], minlength=len(values)) if len(values) else np.zeros(0, int)
-        selected = {snap.resolve_value(name, v) for v in chosen.get(name, ())}
+        selected = {snap.resolve_value(name, v) for v in chosen.get(name, ()) if v != NOT_STATED}
+        missing = int(np.count_nonzero(scope & ~snap.stated(name)))
         rows = [FacetValue(v, int(c), v in selected) for v, c in zip(values, counts, strict=True)
                 if c > 0 or v in selected]
         rows += [FacetValue(v, 0, True) for v in sorted(selected - set(values))]
@@ -519,7 +543,8 @@ def _count_facets(
             keep = rows[:size]
             keep += [r for r in rows[size:] if r.selected]  # a selected value never disappears
             rows = keep
-        facets[name] = Facet(name=name, values=tuple(rows), truncated=truncated)
+        facets[name] = Facet(name=name, values=tuple(rows), truncated=truncated, not_stated=missing,
+                             not_stated_selected=NOT_STATED in chosen.get(name, ()))
     return facets
 
 

@@ -14,6 +14,11 @@ Exports, each listing every kept passage in the order kept:
 - JSON: ``{"format": "kb-selection", "version", "index", "exported", "passages": [...]}``.
 - Markdown: a numbered list of citations with the quoted text.
 - BibTeX-style: one ``@misc`` entry per passage.
+- RIS and CSL-JSON, the formats reference managers (Zotero, EndNote, Mendeley, Pandoc) import.
+
+Every citation names the source, title, section, page, passage number (counted from 1) and id, the
+document's web address and date, and the access date: the day kb ingested the document (the day its text
+was read), else the day the passage was kept.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kb.export import rows_csv_bytes
+from kb.export import Citation, csl_json_bytes, ris, rows_csv_bytes
+from kb.export import bibtex as bibtex_entries
 from kb.locks import LockUnavailable, file_lock
 from kb.model import KbError
 
@@ -43,10 +49,11 @@ FORMAT = "kb-selection"
 VERSION = 1
 #: A kept passage's note is cut to this many characters: a short remark, not an essay.
 MAX_NOTE_CHARS = 500
-#: Columns of the CSV export, in order. ``position`` is 0-based, as in ``kb search --format csv``.
+#: Columns of the CSV export, in order. ``position`` counts from 1, as in ``kb search --format csv``
+#: and on the page; ``url`` and ``date`` are the document's, ``ingested`` the day kb read it.
 COLUMNS: tuple[str, ...] = (
     "passage_id", "title", "source", "section", "page", "position", "text", "note", "in_index", "query",
-    "added", "doc_id", "path", "char_start", "char_end",
+    "added", "doc_id", "path", "url", "date", "ingested", "char_start", "char_end",
 )
 MISSING_LABEL = "no longer in the index"
 
@@ -83,20 +90,25 @@ class Kept:
     note: str = ""
     query: str = ""  # the search it was kept from
     added: str = ""  # ISO 8601, UTC
+    url: str = ""  # the document's web address
+    date: str = ""  # the document's date, yyyy[-mm[-dd]]
+    ingested: str = ""  # the day kb read the document, yyyy-mm-dd
 
     @classmethod
     def from_passage(cls, passage: Passage, *, note: str = "", query: str = "", added: str | None = None) -> Kept:
         p = passage
         return cls(passage_id=p.passage_id, text=p.text, title=p.title, source=p.source, section=p.section,
                    page=p.page, position=p.position, path=p.path, doc_id=p.doc_id, char_start=p.char_start,
-                   char_end=p.char_end, note=_clip_note(note), query=query, added=now() if added is None else added)
+                   char_end=p.char_end, note=_clip_note(note), query=query, added=now() if added is None else added,
+                   url=p.url, date=p.date, ingested=p.ingested)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Kept:
         """Reads a saved entry; unknown keys are ignored, missing ones take their defaults."""
         if not isinstance(data, Mapping) or not isinstance(data.get("passage_id"), str) or not data["passage_id"]:
             raise ValueError("an entry has no passage_id")
-        strings = ("text", "title", "source", "section", "page", "path", "doc_id", "note", "query", "added")
+        strings = ("text", "title", "source", "section", "page", "path", "doc_id", "note", "query", "added", "url",
+                   "date", "ingested")
         ints = ("position", "char_start", "char_end")
         values: dict[str, Any] = {"passage_id": data["passage_id"]}
         for name in strings:
@@ -327,7 +339,16 @@ class SelectionStore:
 
 
 def export_rows(selection: Selection, missing: Collection[str] = ()) -> list[dict[str, Any]]:
-    return [{**{c: getattr(k, c) for c in COLUMNS if c != "in_index"}, "in_index": k.passage_id not in missing}
+    return [{**{c: getattr(k, c) for c in COLUMNS if c != "in_index"}, "position": k.position + 1,
+             "in_index": k.passage_id not in missing} for k in selection]
+
+
+def citations(selection: Selection, missing: Collection[str] = ()) -> list[Citation]:
+    """The kept passages as citations (``kb.export.Citation``), in the order kept."""
+    return [Citation(passage_id=k.passage_id, title=k.title, source=k.source, section=k.section, page=k.page,
+                     number=k.position + 1, url=k.url, date=k.date, accessed=k.ingested or k.added[:10],
+                     path=k.path, note=k.note, quote=k.text,
+                     status=MISSING_LABEL if k.passage_id in missing else "")
             for k in selection]
 
 
@@ -377,8 +398,14 @@ def markdown(selection: Selection, missing: Collection[str] = (), *, index: str 
     for n, k in enumerate(selection, 1):
         source = _md(k.source) if k.source else "source not named"
         title = f"*{_md(k.title)}*" if k.title else "untitled document"
-        head = f"{n}. {source}, {title}, " + ", ".join(_md(p) for p in where(k))
+        head = f"{n}. {source}, {title}" + (f" ({_md(k.date)})" if k.date else "") + ", "
+        head += ", ".join(_md(p) for p in where(k))
         head += f". Passage {_md_code(k.passage_id)}, {_md_code(k.path)}."
+        if k.url:
+            head += f" <{k.url.replace('>', '%3E').replace(' ', '%20')}>"
+        accessed = k.ingested or k.added[:10]
+        if accessed:
+            head += f" Accessed {_md(accessed)}."
         if k.passage_id in missing:
             head += f" **{MISSING_LABEL.capitalize()}.**"
         lines.append(head)
@@ -392,28 +419,20 @@ def markdown(selection: Selection, missing: Collection[str] = (), *, index: str 
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
-_BIB_SPECIAL = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "%": r"\%", "&": r"\&", "#": r"\#",
-                "$": r"\$", "_": r"\_", "^": r"\^{}", "~": r"\~{}"}
-_BIB_RE = re.compile("|".join(re.escape(c) for c in _BIB_SPECIAL))
-
-
-def _bib(text: str) -> str:
-    return _BIB_RE.sub(lambda m: _BIB_SPECIAL[m.group()], " ".join(text.split()))
-
-
 def bib_key(passage_id: str) -> str:
-    return "kb:" + re.sub(r"[^A-Za-z0-9_.:-]", "-", passage_id)
+    return Citation(passage_id).key
 
 
 def bibtex(selection: Selection, missing: Collection[str] = ()) -> str:
-    """One BibTeX-style ``@misc`` entry per passage; empty fields are left out."""
-    entries = []
-    for k in selection:
-        values = [
-            ("title", k.title), ("publisher", k.source), ("section", k.section), ("pages", k.page),
-            ("position", f"passage {k.position + 1}"), ("passageid", k.passage_id), ("howpublished", k.path),
-            ("annote", k.note), ("status", MISSING_LABEL if k.passage_id in missing else ""), ("quote", k.text),
-        ]
-        body = ",\n".join(f"  {name:<12} = {{{_bib(value)}}}" for name, value in values if value)
-        entries.append(f"@misc{{{bib_key(k.passage_id)},\n{body}\n}}\n")
-    return "\n".join(entries)
+    """One BibTeX-style ``@misc`` entry per passage (``kb.export.bibtex``); empty fields are left out."""
+    return bibtex_entries(citations(selection, missing))
+
+
+def ris_text(selection: Selection, missing: Collection[str] = ()) -> str:
+    """The selection as RIS records (``kb.export.ris``), for any reference manager."""
+    return ris(citations(selection, missing))
+
+
+def csl_json(selection: Selection, missing: Collection[str] = ()) -> bytes:
+    """The selection as CSL-JSON (``kb.export.csl_json``), for Zotero, Pandoc and citeproc."""
+    return csl_json_bytes(citations(selection, missing))

@@ -54,6 +54,8 @@ class D:
     passages: Sequence[P]
     source: str = ""
     doc_id: str = ""
+    url: str = ""
+    date: str = ""  # yyyy[-mm[-dd]]
 
 
 def build_index(root: Path, docs: Sequence[D]) -> Path:
@@ -71,7 +73,7 @@ def build_into(writer: IndexWriter, d: D, n: int = 0) -> None:
     doc_id = d.doc_id or f"doc{n}"
     text = "\n\n".join(p.text for p in d.passages)
     doc = Document(doc_id=doc_id, path=f"/corpus/{doc_id}.txt", title=d.title, source=d.source, text=text,
-                   sha256=f"sha{n}")
+                   sha256=f"sha{n}", meta={k: v for k, v in (("url", d.url), ("date", d.date)) if v})
     passages, cursor = [], 0
     for i, p in enumerate(d.passages):
         start = text.index(p.text, cursor)
@@ -79,7 +81,8 @@ def build_into(writer: IndexWriter, d: D, n: int = 0) -> None:
         passages.append(Passage(
             passage_id=f"{doc_id}-{i}", doc_id=doc_id, title=d.title, source=d.source, path=doc.path,
             section=p.section, position=i, char_start=start, char_end=cursor, text=p.text,
-            boilerplate=p.boilerplate, tags={k: sorted(v) for k, v in p.tags.items()},
+            boilerplate=p.boilerplate, tags={k: sorted(v) for k, v in p.tags.items()}, url=d.url, date=d.date,
+            ingested="2026-11-20" if d.url or d.date else "",
         ))
     writer.add_document(doc, passages, "test")
 

@@ -522,7 +522,7 @@ def test_selection_exports(app, own_index: Path, downloads) -> None:
     at = open_tab(app(own_index).run(), "Selection")
     assert not at.exception
     labels = [b.proto.label for b in at.get("download_button")]
-    assert labels[-4:] == ["CSV", "JSON", "Markdown", "BibTeX"]
+    assert labels[-6:] == ["CSV", "JSON", "Markdown", "BibTeX", "RIS", "CSL-JSON"]
     frame = pd.read_csv(io.BytesIO(downloads(download(at, "w_sel_csv"))), encoding="utf-8-sig", dtype=str,
                         keep_default_na=False)
     assert list(frame["passage_id"]) == [h.passage.passage_id for h in hits]
@@ -534,6 +534,15 @@ def test_selection_exports(app, own_index: Path, downloads) -> None:
     assert markdown.startswith("# Selected passages\n") and f"`{hits[1].passage.passage_id}`" in markdown
     bib = downloads(download(at, "w_sel_bib")).decode("utf-8")
     assert bib.count("@misc{") == 2 and f"passageid    = {{{hits[0].passage.passage_id}}}" in bib
+    import rispy
+
+    records = rispy.loads(downloads(download(at, "w_sel_ris")).decode("utf-8"))
+    assert [r["accession_number"] for r in records] == [h.passage.passage_id for h in hits]
+    assert records[0]["notes"][-1] == "Note: =1+1 looks like a formula"
+    assert all(r["access_date"] == hits[0].passage.ingested.replace("-", "/") + "/" for r in records)
+    items = json.loads(downloads(download(at, "w_sel_csl_json")))
+    assert [i["id"] for i in items] == [f"kb:{h.passage.passage_id}" for h in hits]
+    assert items[0]["archive_location"] == f"passage {hits[0].passage.number} (id {hits[0].passage.passage_id})"
     assert all(b.proto.help for b in at.get("download_button"))
 
 

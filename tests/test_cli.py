@@ -56,7 +56,7 @@ def test_search_filters_limit_offset(index):
     _, out = run("search", "", "--index", index, "--format", "json", "--limit", "1", "--offset", "1",
                  "--sort", "document")
     data = json.loads(out)
-    assert data["total"] == 2 and [h["position"] for h in data["hits"]] == [1]
+    assert data["total"] == 2 and [h["position"] for h in data["hits"]] == [2]  # the second passage, counted from 1
     _, out = run("search", "", "--index", index, "--format", "json", "--limit", "0")
     assert len(json.loads(out)["hits"]) == 2
     _, out = run("search", "", "--index", index, "--format", "json", "--include-boilerplate", "--limit", "0")

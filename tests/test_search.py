@@ -244,7 +244,7 @@ def test_relevance_scores_are_descending(kb):
 
 def test_bad_sort_and_negative_paging_are_errors(kb):
     with pytest.raises(KbError, match="Unknown sort"):
-        kb.search("", sort="date")
+        kb.search("", sort="newest")
     with pytest.raises(KbError, match="negative"):
         kb.search("", offset=-1)
 

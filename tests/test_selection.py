@@ -28,7 +28,8 @@ def passage(n: int = 1, text: str = "Baclofen can cause drowsiness.", **fields) 
 
 def two() -> Selection:
     return (Selection()
-            .add(passage(1), note="check the label", query="drowsiness", added=ADDED)
+            .add(passage(1, url="https://example.org/baclofen?x=1", date="2024-05", ingested="2026-11-20"),
+                 note="check the label", query="drowsiness", added=ADDED)
             .add(passage(2, "Stopping it suddenly can cause seizures.", source="", page="3-4"), query="seizures",
                  added=ADDED))
 
@@ -178,12 +179,12 @@ def test_csv_export_exact_content() -> None:
     data = sel.csv_bytes(two(), missing={"doc2-p2"})
     assert data.startswith(b"\xef\xbb\xbf")
     assert data.decode("utf-8-sig") == (
-        "passage_id,title,source,section,page,position,text,note,in_index,query,added,doc_id,path,char_start,"
-        "char_end\r\n"
-        "doc1-p1,Title 1,Source 1,Section 1,,1,Baclofen can cause drowsiness.,check the label,True,drowsiness,"
-        "2026-11-23T10:00:00Z,doc1,/corpus/doc1.txt,10,40\r\n"
-        "doc2-p2,Title 2,,Section 2,3-4,2,Stopping it suddenly can cause seizures.,,False,seizures,"
-        "2026-11-23T10:00:00Z,doc2,/corpus/doc2.txt,20,60\r\n"
+        "passage_id,title,source,section,page,position,text,note,in_index,query,added,doc_id,path,url,date,ingested,"
+        "char_start,char_end\r\n"
+        "doc1-p1,Title 1,Source 1,Section 1,,2,Baclofen can cause drowsiness.,check the label,True,drowsiness,"
+        "2026-11-23T10:00:00Z,doc1,/corpus/doc1.txt,https://example.org/baclofen?x=1,2024-05,2026-11-20,10,40\r\n"
+        "doc2-p2,Title 2,,Section 2,3-4,3,Stopping it suddenly can cause seizures.,,False,seizures,"
+        "2026-11-23T10:00:00Z,doc2,/corpus/doc2.txt,,,,20,60\r\n"
     )
 
 
@@ -205,13 +206,13 @@ def test_json_export_exact_content() -> None:
         "format": "kb-selection", "version": 1, "index": "/data/index", "exported": ADDED,
         "passages": [
             {"passage_id": "doc1-p1", "title": "Title 1", "source": "Source 1", "section": "Section 1", "page": "",
-             "position": 1, "text": "Baclofen can cause drowsiness.", "note": "check the label", "in_index": True,
+             "position": 2, "text": "Baclofen can cause drowsiness.", "note": "check the label", "in_index": True,
              "query": "drowsiness", "added": ADDED, "doc_id": "doc1", "path": "/corpus/doc1.txt", "char_start": 10,
-             "char_end": 40},
+             "char_end": 40, "url": "https://example.org/baclofen?x=1", "date": "2024-05", "ingested": "2026-11-20"},
             {"passage_id": "doc2-p2", "title": "Title 2", "source": "", "section": "Section 2", "page": "3-4",
-             "position": 2, "text": "Stopping it suddenly can cause seizures.", "note": "", "in_index": False,
+             "position": 3, "text": "Stopping it suddenly can cause seizures.", "note": "", "in_index": False,
              "query": "seizures", "added": ADDED, "doc_id": "doc2", "path": "/corpus/doc2.txt", "char_start": 20,
-             "char_end": 60},
+             "char_end": 60, "url": "", "date": "", "ingested": ""},
         ],
     }
 
@@ -222,13 +223,14 @@ def test_markdown_export_exact_content() -> None:
         "\n"
         "2 passages kept in kb (index `/data/index`), exported 2026-11-23T10:00:00Z.\n"
         "\n"
-        "1. Source 1, *Title 1*, § Section 1, passage 2. Passage `doc1-p1`, `/corpus/doc1.txt`.\n"
+        "1. Source 1, *Title 1* (2024-05), § Section 1, passage 2. Passage `doc1-p1`, `/corpus/doc1.txt`. "
+        "<https://example.org/baclofen?x=1> Accessed 2026-11-20.\n"
         "   Note: check the label\n"
         "\n"
         "   > Baclofen can cause drowsiness.\n"
         "\n"
         "2. source not named, *Title 2*, § Section 2, p. 3-4, passage 3. Passage `doc2-p2`, `/corpus/doc2.txt`. "
-        "**No longer in the index.**\n"
+        "Accessed 2026-11-23. **No longer in the index.**\n"
         "\n"
         "   > Stopping it suddenly can cause seizures.\n"
     )
@@ -251,6 +253,10 @@ def test_bibtex_export_exact_content() -> None:
         "  section      = {Section 1},\n"
         "  position     = {passage 2},\n"
         "  passageid    = {doc1-p1},\n"
+        "  date         = {2024-05},\n"
+        "  year         = {2024},\n"
+        "  url          = {https://example.org/baclofen?x=1},\n"
+        "  urldate      = {2026-11-20},\n"
         "  howpublished = {/corpus/doc1.txt},\n"
         "  annote       = {check the label},\n"
         "  quote        = {Baclofen can cause drowsiness.}\n"
@@ -262,6 +268,7 @@ def test_bibtex_export_exact_content() -> None:
         "  pages        = {3-4},\n"
         "  position     = {passage 3},\n"
         "  passageid    = {doc2-p2},\n"
+        "  urldate      = {2026-11-23},\n"
         "  howpublished = {/corpus/doc2.txt},\n"
         "  status       = {no longer in the index},\n"
         "  quote        = {Stopping it suddenly can cause seizures.}\n"
