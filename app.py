@@ -14,6 +14,7 @@ import altair as alt
 import pandas as pd
 import streamlit as st
 
+from kb import history as hist
 from kb import page
 from kb.check import DAMAGE_SIGNS
 from kb.compare import Comparison, compare
@@ -81,6 +82,25 @@ def passages_by_id(path: str, generation: str, ids: tuple[str, ...]) -> dict[str
     return {pid: lookup(pid) for pid in ids}
 
 
+@st.cache_data(max_entries=64, show_spinner=False)
+def new_in_saved(path: str, generation: str, saved_stamp: tuple) -> dict[str, int]:
+    """Hits new since each saved search last ran (nothing is marked): the History tab's badges."""
+    saved = hist.SavedSearches.for_index(path)
+    with_kb = open_kb(path)
+    out = {}
+    for name in saved.load():
+        try:
+            out[name] = saved.new_count(with_kb, name)
+        except KbError:
+            out[name] = 0
+    return out
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def similar_passages(path: str, generation: str, passage_id: str) -> list:
+    return open_kb(path).more_like_this(passage_id, limit=page.SIMILAR_SHOWN)
+
+
 @st.cache_resource(show_spinner=False)
 def selection_store(path: str) -> SelectionStore:
     return SelectionStore.for_index(path)  # one per index: each index has its own selection
@@ -101,8 +121,12 @@ def collection_stats(path: str, generation: str) -> dict:
 @st.cache_data(max_entries=8, show_spinner=False)
 def overview_extras(path: str, generation: str) -> dict:
     kb = open_kb(path)
-    return {"documents": kb.documents(),
-            "severity_by_source": page.crosstab_rows(kb, "source", "severity", missing="(source not named)")}
+    return {"documents": page.document_rows(kb.documents())}
+
+
+@st.cache_data(max_entries=32, show_spinner=False)
+def severity_by_source(path: str, generation: str, state: page.SearchState) -> list[dict]:
+    return page.crosstab_rows(open_kb(path), "source", "severity", state=state)
 
 
 @st.cache_data(max_entries=64, show_spinner=False)
@@ -167,6 +191,24 @@ def apply_query(query: str) -> None:
     set_state(ss.search.with_query(query))
 
 
+def on_page() -> None:
+    set_state(ss.search.with_page(ss.w_page))
+    ss.scroll_top = True
+
+
+def apply_spec(spec: hist.SearchSpec) -> None:
+    """Runs a logged or saved search again on the Search tab, exactly as it was run."""
+    set_state(page.state_from_spec(spec, ss.search))
+    ss[page.P_TAB] = "Search"
+
+
+def on_chart_select(facet: str, key: str) -> None:
+    """A click on an Overview bar adds that value to the facet's filter."""
+    value = page.chart_choice(ss[key])
+    if value is not None:
+        set_state(ss.search.with_filter(facet, [*ss.search.selected(facet), value]))
+
+
 # ---- the selection: saved in the index folder, read each run (only re-parsed when the file changed) ---------
 
 store = selection_store(str(INDEX))
@@ -205,8 +247,16 @@ def keep_button(container, passage: Passage, key: str, kept_ids: set[str]) -> No
                      else "Add this passage to your selection (the Selection tab)")
 
 
+def url_params() -> dict[str, list[str]]:
+    """The address's search parameters (the active tab's is the tabs widget's own)."""
+    return {k: st.query_params.get_all(k) for k in st.query_params if k != page.P_TAB}
+
+
 if "search" not in ss:
-    ss.search = page.state_from_params({k: st.query_params.get_all(k) for k in st.query_params})
+    ss.search = page.state_from_params(url_params())
+elif "url_written" in ss and not page.same_params(url_params(), ss.url_written):
+    # The address changed under the page: the browser's Back or Forward. The address is the truth.
+    ss.search = page.state_from_params(url_params())
 
 state: page.SearchState = ss.search
 results = run_search(str(INDEX), generation, state)
@@ -226,8 +276,27 @@ for key, value in shown.items():
     ss[key] = value
 
 params = page.state_to_params(state)
-if not page.same_params({k: st.query_params.get_all(k) for k in st.query_params}, params):
-    st.query_params.from_dict(params)
+if not page.same_params(url_params(), params):
+    if page.P_TAB in st.query_params:  # bound to the tabs: set and delete around it, never clear it
+        for stale in [k for k in url_params() if k not in params]:
+            del st.query_params[stale]
+        st.query_params.update(params)
+    else:
+        st.query_params.from_dict(params)  # one change, one entry in the browser's history
+ss.url_written = params
+
+# ---- the search log: each new search is recorded (on by default; the History tab turns it off) ----------
+
+search_log = hist.SearchLog.for_index(INDEX)
+saved_searches = hist.SavedSearches.for_index(INDEX)
+if ss.get("record", True) and (state.query or state.filters):
+    spec = page.search_spec(state)
+    if ss.get("logged") != spec:
+        try:
+            search_log.log(kb, spec, origin="page", results=results if state.page == 1 else None)
+        except KbError as exc:
+            ss.history_error = str(exc)
+        ss.logged = spec
 
 
 # ---- sidebar: facet filters -------------------------------------------------------------------------------
@@ -272,14 +341,15 @@ st.caption(f"{stats['documents']:,} documents · {stats['passages']:,} passages 
            + (f" · {len(selection):,} kept in your selection" if selection else ""))
 if error := ss.pop("selection_error", None):
     st.error(error)
+if error := ss.pop("history_error", None):
+    st.error(error)
 
 if stats["passages"] == 0:
     st.info(f"The index at `{INDEX}` holds no passages yet. Add documents with "
             f"`kb ingest PATH --index {INDEX}` (with no PATH it ingests the bundled sample corpus), then reload.")
     st.stop()
 
-TABS = ["Search", "Selection", "Compare sources", "Overview"]
-tabs = dict(zip(TABS, st.tabs(TABS, key="w_tab", on_change="rerun"), strict=True))
+tabs = dict(zip(page.TABS, st.tabs(page.TABS, key=page.P_TAB, bind="query-params"), strict=True))
 search_tab, selection_tab, overview_tab = tabs["Search"], tabs["Selection"], tabs["Overview"]
 
 if search_tab.open:
@@ -341,6 +411,19 @@ if search_tab.open:
                                 text_col, dup_keep = st.columns([12, 1.1], gap="small")
                                 text_col.html(page.passage_card_html(other))
                                 keep_button(dup_keep, other, f"w_keep_dup_{pid}_{dup_id}", kept_ids)
+                similar = st.expander("More like this", key=f"w_like_{pid}", on_change="rerun",
+                                      icon=":material/travel_explore:")
+                if similar.open:
+                    with similar:
+                        alike = similar_passages(str(INDEX), generation, pid)
+                        if not alike:
+                            st.caption("No other passage shares this one's distinctive words.")
+                        st.caption(page.similar_caption(hit.passage, alike))
+                        for other in alike:
+                            text_col, like_keep = st.columns([12, 1.1], gap="small")
+                            text_col.html(page.passage_card_html(other.passage, other.spans))
+                            keep_button(like_keep, other.passage, f"w_keep_like_{pid}_{other.passage.passage_id}",
+                                        kept_ids)
                 context = st.expander("Context: neighbouring passages and the whole document", key=f"w_ctx_{pid}",
                                       on_change="rerun", icon=":material/article:")
                 if context.open:
@@ -354,8 +437,9 @@ if search_tab.open:
 
         pages = page.page_count(page.paged_total(results), state.size)
         if pages > 1:
-            st.pagination(pages, key=WIDGETS["page"], max_visible_pages=9,
-                          on_change=lambda: set_state(ss.search.with_page(ss.w_page)))
+            st.pagination(pages, key=WIDGETS["page"], max_visible_pages=9, on_change=on_page)
+        if ss.pop("scroll_top", False):  # a new page starts at its top, not where the pager was
+            st.html(page.scroll_to_top_script(state.page), unsafe_allow_javascript=True)
 
 if selection_tab.open:
     with selection_tab:
@@ -366,6 +450,11 @@ if selection_tab.open:
                     "it is saved with the index and stays after a reload.")
         else:
             current = passages_by_id(str(INDEX), generation, selection.ids)
+            for pid in selection.ids:  # a note the browser holds but has not sent as a change yet
+                typed = ss.get(f"w_note_{pid}")
+                if isinstance(typed, str) and typed != selection.get(pid).note:
+                    on_note(pid)
+            selection = store.load()
             refreshed, missing = selection.refreshed(current.get)
             gone = f" · {len(missing)} no longer in the index" if missing else ""
             head, *buttons = st.columns([3.2, 1, 1, 1.3, 1.2, 1, 1.4], vertical_alignment="bottom")
@@ -400,8 +489,8 @@ if selection_tab.open:
                     st.html(page.kept_html(kept, pid in missing))
                     note_col, remove_col = st.columns([8, 1], vertical_alignment="bottom")
                     note_col.text_input("Note", key=f"w_note_{pid}", on_change=on_note, args=(pid,),
-                                        max_chars=MAX_NOTE_CHARS, placeholder="Add a short note (Enter saves it)",
-                                        label_visibility="collapsed")
+                                        max_chars=MAX_NOTE_CHARS, placeholder="Add a short note (saved as you type)",
+                                        label_visibility="collapsed", live=True)
                     remove_col.button("Remove", key=f"w_rm_{pid}", on_click=on_remove, args=(pid,),
                                       icon=":material/delete:", width="stretch")
 
@@ -456,32 +545,43 @@ if tabs["Compare sources"].open:
                     st.caption("No dose stated in the matching passages of: " + page.md_escape(", ".join(silent)))
                 if comparison.sources:
                     st.markdown("##### Each source's doses, with their wording and passages")
-                    st.dataframe(page.comparison_rows(comparison), hide_index=True, width="stretch",
-                                 column_config={"passage_ids": st.column_config.TextColumn("passages")})
+                    st.html(page.doses_table_html(comparison))
 
 if overview_tab.open:
     with overview_tab:
         data = overview_extras(str(INDEX), generation)
-        s = stats
+        scope = page.overview_scope(results, state)
+        st.caption(f":material/filter_alt: {page.md_escape(scope)} Click a bar to filter by its value.")
+        facets = {name: results.facets[name].counts() for name in FACETS}
         cols = st.columns(4)
-        cols[0].metric("Documents", f"{s['documents']:,}")
-        cols[1].metric("Passages", f"{s['passages']:,}")
-        cols[2].metric("Searchable (not boilerplate)", f"{s['searchable_passages']:,}")
-        cols[3].metric("Named sources", f"{len(s['facets']['source']):,}")
+        cols[0].metric("Documents in the collection", f"{stats['documents']:,}")
+        cols[1].metric("Passages matching", f"{results.total:,}")
+        cols[2].metric("Sources among them", f"{len(facets['source']):,}")
+        cols[3].metric("Undated passages", f"{results.facets['year'].not_stated:,}")
 
         labels = alt.Axis(labelOverlap=False, labelLimit=180)  # every value named, none skipped
 
-        def bar(counts: dict, title: str, limit: int | None = None) -> alt.Chart:
-            frame = pd.DataFrame(page.facet_rows(counts, limit), columns=["value", "passages"])
-            return (alt.Chart(frame, title=title).mark_bar(color="#3b6ea8")
-                    .encode(x=alt.X("passages:Q", title="passages"),
-                            y=alt.Y("value:N", sort="-x", title=None, axis=labels),
-                            tooltip=["value", "passages"])
-                    .properties(height=alt.Step(20)))
+        def bar(facet: str, title: str, limit: int | None = None) -> None:
+            frame = pd.DataFrame(page.facet_rows(facets[facet], limit, raw=True), columns=["value", "passages", "raw"])
+            pick = alt.selection_point(name="pick", fields=["raw"], on="click")
+            chart = (alt.Chart(frame, title=title).mark_bar(color="#3b6ea8", cursor="pointer")
+                     .encode(x=alt.X("passages:Q", title="passages"),
+                             y=alt.Y("value:N", sort="-x", title=None, axis=labels),
+                             opacity=alt.condition(pick, alt.value(1.0), alt.value(0.55)),
+                             tooltip=["value", "passages"])
+                     .add_params(pick).properties(height=alt.Step(20)))
+            if frame.empty:
+                st.caption(f"{title}: no passage of this search has one.")
+                return
+            key = f"w_chart_{facet}"
+            st.altair_chart(chart, width="stretch", key=key, on_select=lambda f=facet, k=key: on_chart_select(f, k),
+                            selection_mode="pick")
 
         left, right = st.columns(2)
-        left.altair_chart(bar(s["facets"]["topic"], "Passages by topic"), width="stretch")
-        crosstab = pd.DataFrame(data["severity_by_source"], columns=["source", "severity", "passages"])
+        with left:
+            bar("topic", "Passages by topic")
+        crosstab = pd.DataFrame(severity_by_source(str(INDEX), generation, state.with_page(1)),
+                                columns=["source", "severity", "passages"])
         right.altair_chart(
             alt.Chart(crosstab, title="Severity by source").mark_bar()
             .encode(y=alt.Y("source:N", title=None, axis=labels),
@@ -490,12 +590,89 @@ if overview_tab.open:
                                                                    range=["#94a3b8", "#f59e0b", "#dc2626"])),
                     tooltip=["source", "severity", "passages"])
             .properties(height=alt.Step(34)), width="stretch")
-        left, right = st.columns(2)
-        left.altair_chart(bar(s["facets"]["side_effect"], "Side effects (top 20)", 20), width="stretch")
-        right.altair_chart(bar(s["facets"]["drug"], "Drugs (top 20)", 20), width="stretch")
-        left, right = st.columns(2)
-        left.altair_chart(bar(s["facets"]["condition"], "Conditions (top 20)", 20), width="stretch")
-        right.altair_chart(bar(s["facets"]["substance"], "Substances (top 20)", 20), width="stretch")
-        st.markdown("##### Documents")
-        st.dataframe(pd.DataFrame(data["documents"], columns=["title", "source", "passages", "format", "path"]),
-                     hide_index=True, width="stretch")
+        for pair in (("side_effect", "drug"), ("condition", "substance"), ("source", "year")):
+            left, right = st.columns(2)
+            for col, facet in zip((left, right), pair, strict=True):
+                with col:
+                    bar(facet, page.CHART_TITLES[facet], None if facet in ("source", "year") else 20)
+        st.markdown("##### Documents in the collection")
+        st.dataframe(pd.DataFrame(data["documents"], columns=["title", "source", "date", "passages", "format", "url",
+                                                              "path"]),
+                     hide_index=True, width="stretch",
+                     column_config={"url": st.column_config.LinkColumn("web address")})
+
+if tabs["History"].open:
+    with tabs["History"]:
+        ss.w_record = ss.get("record", True)  # kept outside the widget: it is drawn only on this tab
+        st.toggle("Record my searches", key="w_record", on_change=lambda: ss.__setitem__("record", ss.w_record),
+                  help="Each new search (a query or filters) is added to this index's search log with its date, "
+                       "how kb read it, its filters and options, the index generation and the number of hits.")
+        try:
+            saved = saved_searches.load()
+        except KbError as exc:
+            st.error(str(exc))
+            saved = {}
+        for problem in (saved_searches.problem, search_log.problem):
+            if problem:
+                st.warning(problem)
+        st.markdown("##### Saved searches")
+        name_col, save_col = st.columns([4, 1.4], vertical_alignment="bottom")
+        name_col.text_input("Name the current search", key="w_save_name", max_chars=100,
+                            placeholder="e.g. baclofen withdrawal seizures",
+                            help="Saved with every hit it finds now; after a re-ingest it shows which hits are new.")
+        if save_col.button("Save current search", key="w_save", icon=":material/bookmark:",
+                           disabled=not (state.query or state.filters), width="stretch"):
+            try:
+                kept = saved_searches.save(kb, ss.get("w_save_name") or state.query or "search",
+                                           page.search_spec(state))
+                st.toast(f"Saved {kept.name!r} ({kept.hits:,} hits).")
+                saved = saved_searches.load()
+            except KbError as exc:
+                st.error(str(exc))
+        stamp = page.file_stamp(saved_searches.path)
+        fresh = new_in_saved(str(INDEX), generation, stamp) if saved else {}
+        if not saved:
+            st.caption("No saved searches yet.")
+        for name, item in saved.items():
+            with st.container(border=True, key=f"saved-{page.slugify(name) or 'search'}"):
+                text_col, run_col, new_col = st.columns([6, 1.2, 1.6], vertical_alignment="center")
+                text_col.html(page.saved_html(item, fresh.get(name, 0)))
+                run_col.button("Run", key=f"w_run_saved_{name}", on_click=apply_spec, args=(item.spec,),
+                               icon=":material/play_arrow:", width="stretch")
+                if new_col.button(f"Show new ({fresh.get(name, 0):,})", key=f"w_new_saved_{name}",
+                                  icon=":material/fiber_new:", width="stretch",
+                                  help="Runs it again and lists the hits its last run did not find; this run "
+                                       "becomes its last."):
+                    found = saved_searches.new_since(kb, name)
+                    new_in_saved.clear()
+                    st.caption(f"{len(found.new):,} new since {found.saved.last_run}"
+                               + (f"; {len(found.gone):,} no longer found" if found.gone else ""))
+                    for other in found.new[:page.SIMILAR_SHOWN * 2]:
+                        text_col2, keep_col2 = st.columns([12, 1.1], gap="small")
+                        text_col2.html(page.passage_card_html(other.passage, other.spans))
+                        keep_button(keep_col2, other.passage, f"w_keep_new_{name}_{other.passage.passage_id}",
+                                    kept_ids)
+        entries = search_log.entries()
+        st.markdown(f"##### Search log ({len(entries):,})")
+        if not entries:
+            st.caption("No searches logged yet.")
+        else:
+            md_col, csv_col, _ = st.columns([1.4, 1.2, 5])
+            md_col.download_button(
+                "Appendix (Markdown)", data=lambda e=entries: hist.appendix_markdown(e, index=str(INDEX.resolve())),
+                file_name=page.history_filename("md"), mime="text/markdown", key="w_hist_md", on_click="ignore",
+                icon=":material/download:", help="The search strategy for a review's appendix (PRISMA-S): every "
+                "search with its date, query as typed and as read, filters, options, index and results.")
+            csv_col.download_button(
+                "CSV", data=lambda e=entries: hist.appendix_csv(e), file_name=page.history_filename("csv"),
+                mime="text/csv", key="w_hist_csv", on_click="ignore", icon=":material/download:",
+                help="The same, one row per search, with the ids of its first hits.")
+            st.dataframe(pd.DataFrame(list(reversed(hist.appendix_rows(entries))),
+                                      columns=[c for c in hist.APPENDIX_COLUMNS]),
+                         hide_index=True, width="stretch", key="w_log_table")
+            pick_col, run_col, _ = st.columns([2, 1.4, 5], vertical_alignment="bottom")
+            number = pick_col.selectbox("Search number", [e.number for e in reversed(entries)], key="w_log_pick")
+            chosen = next(e for e in entries if e.number == number)
+            run_col.button("Run again", key="w_log_run", on_click=apply_spec, args=(chosen.spec,),
+                           icon=":material/replay:", width="stretch")
+            st.caption(page.md_escape(hist.rerun(kb, chosen).verdict()))

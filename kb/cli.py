@@ -81,6 +81,27 @@ def build_parser() -> argparse.ArgumentParser:
                    help="search the words as typed, without the vocabulary's synonyms and brand names")
     p.add_argument("--collapse-duplicates", action="store_true",
                    help="show each statement once: leave out passages that say the same as a better-placed one")
+    p.add_argument("--log", action="store_true",
+                   help="record this search in the index's search log (see `kb history`)")
+    p.add_argument("--save", metavar="NAME",
+                   help="save this search under NAME (and log it), to re-run it and see new hits later")
+
+    p = sub.add_parser("history", help="the search log, saved searches, and the search-strategy appendix",
+                       description="Lists the searches recorded with `kb search --log` and from the research page "
+                       "(when, the query as typed and as read, filters, options, index generation, hits); exports "
+                       "them as a search-strategy appendix (--format markdown|csv); re-runs a logged search and "
+                       "checks it finds the same (--run N); lists saved searches (--saved) and the hits that are "
+                       "new since a saved search last ran (--new NAME).")
+    with_index(p)
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--run", type=int, metavar="N", help="re-run logged search N and compare with its log")
+    group.add_argument("--saved", action="store_true", help="list the saved searches")
+    group.add_argument("--new", metavar="NAME", help="re-run saved search NAME: its hits that are new since it "
+                       "last ran (this run becomes its last)")
+    group.add_argument("--forget", metavar="NAME", help="delete saved search NAME")
+    p.add_argument("--format", choices=("table", "markdown", "csv", "json"), default="table",
+                   help="table (default), markdown or csv (the appendix), json (every field)")
+    p.add_argument("--output", metavar="FILE", help="write to FILE instead of the terminal")
 
     p = sub.add_parser("compare", help="what each source says, side by side, with conflicting doses flagged",
                        description="Groups the passages matching QUERY (any of its plain words) by source, reads "
@@ -267,6 +288,8 @@ def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
                                       offset=args.offset, **options)
             with _output(args, out) as target:
                 written = write_csv(hits, target) if args.format == "csv" else write_json(results, target, hits)
+        if args.log or args.save:
+            _log_search(kb, args, results)
     if args.output:
         print(f"{written} of {results.total} passages written to {args.output}", file=sys.stderr)
     return 0
@@ -283,6 +306,93 @@ def _output(args: argparse.Namespace, out: TextIO) -> Iterator[TextIO]:
         raise KbError(f"Cannot write {args.output}: {exc.strerror or exc}.") from None
     with target:
         yield target
+
+
+def _log_search(kb: Any, args: argparse.Namespace, results: Any) -> None:
+    from kb.history import SavedSearches, SearchLog, SearchSpec
+    from kb.search import parse_filters
+
+    spec = SearchSpec.make(args.query, parse_filters(args.filter), sort=args.sort, synonyms=not args.no_synonyms,
+                           collapse=args.collapse_duplicates, boilerplate=args.include_boilerplate)
+    entry = SearchLog.for_index(_index(args)).log(kb, spec, origin="cli", results=results)
+    print(f"logged as search {entry.number}", file=sys.stderr)
+    if args.save:
+        saved = SavedSearches.for_index(_index(args)).save(kb, args.save, spec)
+        print(f"saved as {saved.name!r} ({saved.hits} hits)", file=sys.stderr)
+
+
+def cmd_history(args: argparse.Namespace, out: TextIO) -> int:
+    from kb import history as hist
+    from kb.search import KnowledgeBase
+
+    index = _index(args)
+    log, saved = hist.SearchLog.for_index(index), hist.SavedSearches.for_index(index)
+    if args.run is not None or args.new:
+        with KnowledgeBase.open(index) as kb:
+            if args.run is not None:
+                again = hist.rerun(kb, log.get(args.run))
+                results, head = again.results, again.verdict()
+            else:
+                found = saved.new_since(kb, args.new)
+                results = found.results
+                results.hits = list(found.new)
+                head = (f"{len(found.new)} new hit{'s' * (len(found.new) != 1)} of {found.results.total} since "
+                        f"{found.saved.name!r} last ran ({found.saved.last_run})"
+                        + (f"; {len(found.gone)} found then are gone" if found.gone else "") + ".")
+        print(head, file=out)
+        if results.hits:
+            _print_table(results, out)
+        return 0
+    if args.forget:
+        saved.remove(args.forget)
+        print(f"deleted saved search {args.forget!r}", file=out)
+        return 0
+    with _output(args, out) as target:
+        if args.saved:
+            _print_saved(saved, args.format, target)
+        else:
+            _print_history(log, args.format, target, index)
+    for problem in (log.problem, saved.problem):
+        if problem:
+            print(f"warning: {problem}", file=sys.stderr)
+    return 0
+
+
+def _print_history(log: Any, fmt: str, out: TextIO, index: Path) -> None:
+    from kb import history as hist
+
+    entries = log.entries()
+    if fmt == "markdown":
+        out.write(hist.appendix_markdown(entries, index=str(index.resolve())))
+    elif fmt == "csv":
+        out.write(hist.appendix_csv(entries).decode("utf-8"))
+    elif fmt == "json":
+        json.dump({"index": str(index.resolve()), "searches": [e.to_dict() for e in entries]}, out,
+                  ensure_ascii=False, indent=2)
+        out.write("\n")
+    elif not entries:
+        print("No searches logged yet: run `kb search ... --log`, or search from the research page.", file=out)
+    else:
+        for row in hist.appendix_rows(entries):
+            print(f"{row['number']:>4}. {row['date']}  {row['query'] or '(every passage)'}  -> {row['results']} hits",
+                  file=out)
+            for label in ("filters", "searched as"):
+                if row[label] and row[label] != "as typed":
+                    print(f"      {label}: {row[label]}", file=out)
+
+
+def _print_saved(saved: Any, fmt: str, out: TextIO) -> None:
+    searches = saved.load()
+    if fmt == "json":
+        json.dump([s.to_dict() for s in searches.values()], out, ensure_ascii=False, indent=2)
+        out.write("\n")
+        return
+    if not searches:
+        print("No saved searches: save one with `kb search QUERY --save NAME`.", file=out)
+    for s in searches.values():
+        filters = s.spec.filters_text()
+        print(f"{s.name}: {s.spec.query or '(every passage)'}" + (f"  [{filters}]" if filters else "")
+              + f"  {s.hits} hits at its last run, {s.last_run}", file=out)
 
 
 def _print_table(results: Any, out: TextIO) -> None:
@@ -401,5 +511,5 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
 
 COMMANDS = {
     "ingest": cmd_ingest, "search": cmd_search, "show": cmd_show, "stats": cmd_stats, "eval": cmd_eval,
-    "compare": cmd_compare, "check": cmd_check,
+    "compare": cmd_compare, "check": cmd_check, "history": cmd_history,
 }

@@ -1650,6 +1650,23 @@ class Snapshot:
             (m.start(), m.end()) for m, stem in zip(matches, stem_words(words), strict=True) if stem in stems
         ])
 
+    def distinctive_words(self, text: str, most: int) -> list[str]:
+        """Up to ``most`` words of ``text`` that say most about it: frequent in it, rare in the collection
+        (tf-idf over the stemmed text field), each found in at least one other passage; best first."""
+        counts: dict[str, int] = {}
+        first: dict[str, str] = {}
+        words = [w for w in _TOKEN_RE.findall(text.lower()) if len(w) > 2 and w not in STOP_WORDS and w.isalpha()]
+        for word, stem in zip(words, stem_words(words), strict=True):
+            counts[stem] = counts.get(stem, 0) + 1
+            first.setdefault(stem, word)
+        total = max(1, self._searcher.doc_count())
+        ranked = []
+        for stem, tf in counts.items():
+            df = self._searcher.doc_frequency("text", stem)
+            if df >= 2:
+                ranked.append((-(tf * np.log(total / df)), first[stem]))
+        return [word for _, word in sorted(ranked)[:most]]
+
     def word_frequency(self, word: str) -> int:
         return self._searcher.doc_frequency(EXACT_FIELD, word.lower())
 

@@ -23,6 +23,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from kb.compare import Comparison, Conflict
+    from kb.history import SearchSpec
     from kb.model import Passage
     from kb.search import Hit, KnowledgeBase, Results
     from kb.selection import Kept
@@ -53,6 +55,12 @@ FACET_LABELS: dict[str, str] = {
     "topic": "Topic", "severity": "Severity", "route": "Route", "side_effect": "Side effect",
     "condition": "Condition", "substance": "Substance", "drug": "Drug", "source": "Source", "year": "Year",
 }
+
+#: The page's tabs; the active one is in the address as ``?tab=Selection`` (the first one is not).
+TABS: tuple[str, ...] = ("Search", "Selection", "Compare sources", "Overview", "History")
+P_TAB = "tab"
+#: Passages listed under "More like this" and under a saved search's new hits.
+SIMILAR_SHOWN = 5
 
 #: URL query parameter names; each facet uses its own name (``?topic=dosage&topic=overdose``).
 P_QUERY, P_SORT, P_PAGE, P_SIZE, P_BOILERPLATE = "q", "sort", "page", "size", "boilerplate"
@@ -166,6 +174,21 @@ class SearchState:
 
     def with_page(self, page: int) -> SearchState:
         return replace(self, page=max(1, int(page)))
+
+
+def search_spec(state: SearchState) -> SearchSpec:
+    """The page's search as the search log keeps it (paging and page size are not part of a search)."""
+    from kb.history import SearchSpec
+
+    return SearchSpec.make(state.query, state.filter_dict(), sort=state.sort, synonyms=state.synonyms,
+                           collapse=state.collapse, boilerplate=state.boilerplate)
+
+
+def state_from_spec(spec: SearchSpec, current: SearchState | None = None) -> SearchState:
+    """A logged or saved search as the page's state, on its first page (the page size is kept)."""
+    size = current.size if current is not None else DEFAULT_SIZE
+    return SearchState.make(spec.query, spec.filter_dict(), sort=spec.sort if spec.sort in SORTS else "relevance",
+                            size=size, boilerplate=spec.boilerplate, synonyms=spec.synonyms, collapse=spec.collapse)
 
 
 def _values(params: Mapping[str, str | Sequence[str]], key: str) -> list[str]:
@@ -362,11 +385,143 @@ def passage_window(text: str, spans: Sequence[tuple[int, int]], max_chars: int =
     return start, end
 
 
-def passage_html(text: str, spans: Sequence[tuple[int, int]], max_chars: int = MAX_PASSAGE_CHARS) -> str:
+ROLE_LABELS: dict[str, str] = {
+    "adverse_effect": "adverse effect", "withdrawal": "withdrawal effect", "overdose": "overdose sign",
+    "indication": "what it treats", "history": "history or contraindication", "interaction": "interaction",
+    "negated": "negated or hedged: not tagged", "mention": "named",
+}
+
+
+def _mention_fields(m: Any) -> tuple[int, int, str, str, str, str] | None:
+    """(start, end, facet, value, role, severity) of a ``kb.model.Mention`` or its dict form; None if unusable."""
+    get = m.get if isinstance(m, Mapping) else lambda k, d=None: getattr(m, k, d)
+    try:
+        start, end = int(get("start")), int(get("end"))
+    except (TypeError, ValueError):
+        return None
+    return start, end, str(get("facet", "") or ""), str(get("value", "") or ""), str(get("role", "") or ""), \
+        str(get("severity", "") or "")
+
+
+def mention_title(facet: str, value: str, role: str, severity: str) -> str:
+    """What a marked mention says on hover: ``Side effect: drowsiness · adverse effect · serious``."""
+    parts = [f"{FACET_LABELS.get(facet, facet)}: {value_label(value)}"]
+    if role and role != "mention":  # a plain mention (a drug, a route) needs no role said
+        parts.append(ROLE_LABELS.get(role, value_label(role)))
+    if severity:
+        parts.append(value_label(severity))
+    return " · ".join(parts)
+
+
+def marked_html(text: str, spans: Iterable[tuple[int, int]], mentions: Iterable[Any] = (), offset: int = 0) -> str:
+    """``text`` escaped, with the query's matches (``spans``) in ``<mark class="kb-hl">`` and each tag's
+    mention (``mentions``: offsets into the passage, ``offset`` where ``text`` starts in it) underlined in
+    its facet's colour, the facet, value, role and severity on hover. Overlapping mentions: the
+    shortest one shows. Every piece of text is escaped on its own."""
+    length = len(text)
+    marks = []
+    for m in mentions:
+        fields = _mention_fields(m)
+        if fields is None:
+            continue
+        start, end = max(0, fields[0] - offset), min(length, fields[1] - offset)
+        if end > start and fields[2]:
+            marks.append((start, end, *fields[2:]))
+    if not marks:
+        return highlight_html(text, spans)
+    hl = clean_spans(spans, length)
+    cuts = sorted({0, length, *(x for s in hl for x in s), *(x for m in marks for x in m[:2])})
+    runs: list[tuple[Any, bool, int, int]] = []  # (mention, highlighted, start, end), neighbours merged
+    for a, b in pairwise(cuts):
+        covering = [m for m in marks if m[0] <= a and b <= m[1]]
+        mention = min(covering, key=lambda m: (m[1] - m[0], m[0])) if covering else None
+        lit = any(s <= a and b <= e for s, e in hl)
+        if runs and runs[-1][0] == mention and runs[-1][1] == lit and runs[-1][3] == a:
+            runs[-1] = (mention, lit, runs[-1][2], b)
+        else:
+            runs.append((mention, lit, a, b))
+    out: list[str] = []
+    current = None
+    for mention, lit, a, b in runs:
+        if mention != current:
+            if current is not None:
+                out.append("</mark>")
+            if mention is not None:
+                facet, value, role, severity = mention[2:]
+                css = f"kb-m kb-m-{re.sub(r'[^a-z_]', '', facet)}" + (" kb-m-negated" if role == "negated" else "")
+                out.append(f'<mark class="{css}" title="{html.escape(mention_title(facet, value, role, severity))}">')
+            current = mention
+        piece = html.escape(text[a:b])
+        out.append(f'<mark class="kb-hl">{piece}</mark>' if lit else piece)
+    if current is not None:
+        out.append("</mark>")
+    return "".join(out)
+
+
+_TABLE_ROW = re.compile(r"^[ \t]*\|.*\|[ \t]*$")
+_TABLE_RULE = re.compile(r"^[ \t]*\|?(?:[ \t]*:?-{3,}:?[ \t]*\|)+(?:[ \t]*:?-{3,}:?[ \t]*)?[ \t]*$")
+
+
+def table_blocks(text: str) -> list[tuple[int, int, list[list[tuple[int, int]]]]]:
+    """Markdown tables in ``text`` (a header row, a ``|---|`` rule, body rows): (start, end, rows), each row
+    a list of its cells' (start, end) offsets into ``text``, the rule left out. ``\\|`` is not a cell edge."""
+    lines, pos = [], 0
+    for line in text.split("\n"):
+        lines.append((pos, line))
+        pos += len(line) + 1
+    blocks, i = [], 0
+    while i + 1 < len(lines):
+        if not (_TABLE_ROW.match(lines[i][1]) and _TABLE_RULE.match(lines[i + 1][1])):
+            i += 1
+            continue
+        j = i + 2
+        while j < len(lines) and _TABLE_ROW.match(lines[j][1]):
+            j += 1
+        rows = [_cells(start, line) for start, line in [lines[i], *lines[i + 2:j]]]
+        blocks.append((lines[i][0], lines[j - 1][0] + len(lines[j - 1][1]), rows))
+        i = j
+    return blocks
+
+
+def _cells(start: int, line: str) -> list[tuple[int, int]]:
+    edges = [m.start() for m in re.finditer(r"(?<!\\)\|", line)]
+    cells = []
+    for a, b in pairwise(edges):
+        cell = line[a + 1:b]
+        lead = len(cell) - len(cell.lstrip())
+        cells.append((start + a + 1 + lead, start + a + 1 + len(cell.rstrip())))
+    return cells
+
+
+def body_html(text: str, spans: Sequence[tuple[int, int]] = (), mentions: Iterable[Any] = (), offset: int = 0) -> str:
+    """A passage's text as ``marked_html``, with its Markdown tables drawn as tables (every cell escaped
+    and marked like the rest)."""
+    mentions = list(mentions)
+    out, cursor = [], 0
+    for start, end, rows in table_blocks(text):
+        out.append(_marked_part(text, spans, mentions, offset, cursor, start))
+        body = []
+        for n, row in enumerate(rows):
+            tag = "th" if n == 0 else "td"
+            body.append("<tr>" + "".join(f"<{tag}>{_marked_part(text, spans, mentions, offset, a, b)}</{tag}>"
+                                         for a, b in row) + "</tr>")
+        out.append(f'<table class="kb-table"><thead>{body[0]}</thead><tbody>{"".join(body[1:])}</tbody></table>')
+        cursor = end + (1 if text[end:end + 1] == "\n" else 0)
+    out.append(_marked_part(text, spans, mentions, offset, cursor, len(text)))
+    return "".join(out)
+
+
+def _marked_part(text: str, spans: Sequence[tuple[int, int]], mentions: list[Any], offset: int, a: int, b: int) -> str:
+    shifted = [(s - a, e - a) for s, e in spans if e > a and s < b]
+    return marked_html(text[a:b], shifted, mentions, offset + a)
+
+
+def passage_html(text: str, spans: Sequence[tuple[int, int]], max_chars: int = MAX_PASSAGE_CHARS,
+                 mentions: Iterable[Any] = ()) -> str:
     spans = clean_spans(spans, len(text))
     start, end = passage_window(text, spans, max_chars)
     shifted = [(s - start, e - start) for s, e in spans if e > start and s < end]
-    body = highlight_html(text[start:end], shifted)
+    body = body_html(text[start:end], shifted, mentions, start)
     return ("…" if start else "") + body + ("…" if end < len(text) else "")
 
 
@@ -374,16 +529,23 @@ def _tag_html(name: str, value: str) -> str:
     css = f"kb-tag kb-tag-{name}"
     if name == "severity":
         css += f" kb-sev-{re.sub(r'[^a-z_]', '', value.lower())}"
-    label = html.escape(FACET_LABELS.get(name, name))
-    return f'<span class="{css}" title="{label}">{html.escape(value_label(value))}</span>'
+    label, shown = html.escape(FACET_LABELS.get(name, name)), html.escape(value_label(value))
+    return f'<span class="{css}" title="{label}: {shown}">{shown}</span>'
 
 
 def tags_html(passage: Passage) -> str:
-    """The passage's facet values as small labels, facets in display order (source is shown elsewhere)."""
-    labels = [_tag_html(name, value) for name in FACETS if name not in DOC_FACETS for value in passage.facet(name)]
+    """The passage's facet values as small labels grouped by facet, each group named and coloured by its
+    facet (source and year are in the provenance line)."""
+    groups = []
+    for name in FACETS:
+        values = passage.facet(name) if name not in DOC_FACETS else []
+        if values:
+            groups.append(f'<span class="kb-tag-group kb-group-{name}"><span class="kb-tag-facet">'
+                          f'{html.escape(FACET_LABELS.get(name, name).lower())}</span>'
+                          + "".join(_tag_html(name, v) for v in values) + "</span>")
     if passage.boilerplate:
-        labels.append('<span class="kb-tag kb-tag-boilerplate" title="Flagged as boilerplate">boilerplate</span>')
-    return f'<div class="kb-tags">{"".join(labels)}</div>' if labels else ""
+        groups.append('<span class="kb-tag kb-tag-boilerplate" title="Flagged as boilerplate">boilerplate</span>')
+    return f'<div class="kb-tags">{"".join(groups)}</div>' if groups else ""
 
 
 _SEP = ' <span class="kb-sep">·</span> '
@@ -431,7 +593,7 @@ def hit_html(hit: Hit, max_chars: int = MAX_PASSAGE_CHARS) -> str:
         f'<div class="kb-hit" data-passage="{html.escape(p.passage_id)}">'
         f'<div class="kb-head"><span class="kb-rank">{hit.rank}</span><span class="kb-title">{title}</span></div>'
         f"{provenance_html(p)}"
-        f'<div class="kb-text">{passage_html(p.text, hit.spans, max_chars)}</div>'
+        f'<div class="kb-text">{passage_html(p.text, hit.spans, max_chars, p.mentions)}</div>'
         f"{tags_html(p)}</div>"
     )
 
@@ -661,13 +823,33 @@ CSS = """
 .kb-tag{font-size:.7rem;line-height:1.1;padding:.12rem .4rem;border-radius:.6rem;background:#eef2f7;color:#334155;
   border:1px solid #dbe3ec;}
 .kb-tag-topic{background:#e8f0fe;border-color:#c6d8fb;color:#1a3d8f;}
-.kb-tag-drug,.kb-tag-substance{background:#f3e8ff;border-color:#e2cffc;color:#5b2590;}
-.kb-tag-side_effect,.kb-tag-condition{background:#ecfdf3;border-color:#c8f0d8;color:#166534;}
+.kb-tag-substance{background:#f3e8ff;border-color:#e2cffc;color:#5b2590;}
+.kb-tag-condition{background:#ecfdf3;border-color:#c8f0d8;color:#166534;}
 .kb-tag-route{background:#fff7e6;border-color:#fde4b0;color:#8a5300;}
 .kb-sev-mild{background:#f1f5f9;color:#475569;}
 .kb-sev-serious{background:#fff1e6;border-color:#fed7aa;color:#9a3412;}
 .kb-sev-life_threatening{background:#fee2e2;border-color:#fca5a5;color:#991b1b;font-weight:600;}
 .kb-tag-boilerplate{background:#fafafa;border-style:dashed;color:#6b7280;}
+.kb-tag-group{display:inline-flex;align-items:center;gap:.2rem;padding:.05rem .3rem .05rem .15rem;border-radius:.7rem;
+  border-left:3px solid var(--kb-c,#94a3b8);background:rgba(148,163,184,.08);}
+.kb-tag-facet{font-size:.62rem;text-transform:uppercase;letter-spacing:.04em;color:var(--kb-c,#475569);font-weight:600;
+  margin:0 .15rem 0 .2rem;}
+.kb-group-topic{--kb-c:#1a3d8f;} .kb-group-severity{--kb-c:#9a3412;} .kb-group-route{--kb-c:#8a5300;}
+.kb-group-side_effect{--kb-c:#b42318;} .kb-group-condition{--kb-c:#166534;} .kb-group-substance{--kb-c:#5b2590;}
+.kb-group-drug{--kb-c:#0f766e;}
+.kb-tag-side_effect{background:#fef3f2;border-color:#fecdca;color:#b42318;}
+.kb-tag-drug{background:#f0fdfa;border-color:#99f6e4;color:#0f766e;}
+mark.kb-m{background:transparent;color:inherit;border-bottom:2px solid var(--kb-c,#94a3b8);padding:0;cursor:help;}
+mark.kb-m-topic{--kb-c:#1a3d8f;} mark.kb-m-severity{--kb-c:#9a3412;} mark.kb-m-route{--kb-c:#d97706;}
+mark.kb-m-side_effect{--kb-c:#dc2626;} mark.kb-m-condition{--kb-c:#16a34a;} mark.kb-m-substance{--kb-c:#7c3aed;}
+mark.kb-m-drug{--kb-c:#0d9488;} mark.kb-m-negated{border-bottom-style:dotted;}
+table.kb-table{border-collapse:collapse;font-size:.82rem;margin:.3rem 0;white-space:normal;}
+table.kb-table th,table.kb-table td{border:1px solid #e5e7eb;padding:.15rem .45rem;text-align:left;vertical-align:top;}
+table.kb-table th{background:#f8fafc;font-weight:600;}
+.kb-doses{overflow-x:auto;} table.kb-doses-table{width:100%;} table.kb-doses-table td{overflow-wrap:anywhere;}
+.kb-badge{font-size:.7rem;font-weight:700;color:#fff;background:#2563eb;border-radius:.6rem;padding:.05rem .45rem;
+  margin-left:.5rem;vertical-align:middle;}
+.kb-date{color:#374151;} a.kb-url{color:#1d4ed8;}
 mark.kb-hl{background:#fde68a;color:inherit;padding:0 .05rem;border-radius:.15rem;}
 .kb-doc{white-space:pre-wrap;font-size:.85rem;line-height:1.45;max-height:28rem;overflow:auto;padding:.6rem .8rem;
   border:1px solid rgba(49,51,63,.15);border-radius:.4rem;background:#fcfcfd;}
@@ -767,37 +949,65 @@ def generation_token(kb: KnowledgeBase) -> str:
     return f"{snap.store_dir.name}:{snap.generation}"
 
 
-def facet_rows(counts: Mapping[str, int], limit: int | None = None) -> list[dict[str, Any]]:
-    rows = [{"value": value_label(v), "passages": int(c)} for v, c in counts.items() if c > 0]
+#: Overview chart titles by facet.
+CHART_TITLES: dict[str, str] = {
+    "topic": "Passages by topic", "side_effect": "Side effects (top 20)", "drug": "Drugs (top 20)",
+    "condition": "Conditions (top 20)", "substance": "Substances (top 20)", "source": "Sources", "year": "Years",
+}
+
+
+def facet_rows(counts: Mapping[str, int], limit: int | None = None, *, raw: bool = False) -> list[dict[str, Any]]:
+    """A facet's counts as chart rows, largest first; with ``raw`` each row keeps the indexed value too
+    (what a click on its bar filters on)."""
+    rows = [{"value": value_label(v), "passages": int(c), **({"raw": v} if raw else {})}
+            for v, c in counts.items() if c > 0]
     rows.sort(key=lambda r: (-r["passages"], r["value"]))
     return rows[:limit] if limit else rows
 
 
 def crosstab_rows(kb: KnowledgeBase, rows_facet: str, cols_facet: str, *, include_boilerplate: bool = False,
-                  missing: str | None = None) -> list[dict[str, Any]]:
-    """Passage counts for each pair of values of two facets (e.g. severity by source).
+                  state: SearchState | None = None) -> list[dict[str, Any]]:
+    """Passage counts for each pair of values of two facets (e.g. severity by source), within the
+    current search ``state`` (its query and filters) when given, else over the collection.
 
-    One count-only search per value of ``rows_facet``; the counts are those a user sees in the
-    sidebar after selecting that value. With ``missing``, passages that have no value in
-    ``rows_facet`` get a row of that name; this is exact only for a facet a passage has at most one
-    value of (``source``), as their counts are the collection's minus those of every named value.
-    """
-    everything = kb.search("", limit=0, include_boilerplate=include_boilerplate)
+    One count-only search per value of ``rows_facet`` (its "not stated" value included, labelled
+    "not stated"); the counts are those a user sees in the sidebar after selecting that value."""
+    query, filters = (state.query, state.filter_dict()) if state is not None else ("", {})
+    kw: dict[str, Any] = ({"include_boilerplate": state.boilerplate, "synonyms": state.synonyms}
+                          if state is not None else {"include_boilerplate": include_boilerplate})
+    everything = kb.search(query, filters, limit=0, **kw)
     out: list[dict[str, Any]] = []
-    named: dict[str, int] = {}
-    for row in everything.facets[rows_facet].values:
-        narrowed = kb.search("", {rows_facet: [row.value]}, limit=0, include_boilerplate=include_boilerplate)
+    for value in everything.facets[rows_facet].counts(not_stated=True):
+        narrowed = kb.search(query, {**filters, rows_facet: [value]}, limit=0, **kw)
         for col in narrowed.facets[cols_facet].values:
             if col.count:
-                named[col.value] = named.get(col.value, 0) + col.count
-                out.append({rows_facet: value_label(row.value), cols_facet: value_label(col.value),
-                            "passages": col.count})
-    if missing is not None:
-        for col in everything.facets[cols_facet].values:
-            rest = col.count - named.get(col.value, 0)
-            if rest > 0:
-                out.append({rows_facet: missing, cols_facet: value_label(col.value), "passages": rest})
+                out.append({rows_facet: value_label(value), cols_facet: value_label(col.value), "passages": col.count})
     return out
+
+
+def overview_scope(results: Results, state: SearchState) -> str:
+    """What the Overview's charts count: the current search, said in words."""
+    if not state.query and not state.filters:
+        return f"Charts show every passage of the collection ({results.total:,}): there is no search or filter."
+    what = []
+    if state.query:
+        what.append(f"the search “{state.query}”")
+    if state.filters:
+        what.append("filters " + "; ".join(f"{FACET_LABELS.get(n, n).lower()} = "
+                                            + " or ".join(value_label(v) for v in vals) for n, vals in state.filters))
+    return f"Charts follow {' and '.join(what)}: {results.total:,} passage{'s' * (results.total != 1)}."
+
+
+def chart_choice(event: Any) -> str | None:
+    """The value a click on an Overview bar chose (Streamlit's selection event: ``{"selection": {"pick":
+    [{"raw": value}]}}``), or None when the click chose nothing."""
+    selection = (event or {}).get("selection", {}) if isinstance(event, Mapping) else getattr(event, "selection", {})
+    points = (selection or {}).get("pick") or []
+    for point in points:
+        value = point.get("raw") if isinstance(point, Mapping) else None
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 QUERY_HELP = """
@@ -820,3 +1030,88 @@ under the result count lists what was added, and the **Synonyms** switch turns i
 is searched as close spellings; the note above the results says when. An empty query lists
 every passage; a malformed one is searched as plain words.
 """
+
+
+# ---- paging, more like this, history -------------------------------------------------------------------
+
+
+def scroll_to_top_script(page_number: int) -> str:
+    """A script that scrolls the page back to its top after a new page of results is drawn (the page
+    number makes each one new, so the browser runs it again for each change of page)."""
+    selectors = "[data-testid=stMain],[data-testid=stAppViewContainer],section.main"
+    return (f'<script data-page="{int(page_number)}">'
+            "(function(){const d=window.parent&&window.parent.document?window.parent.document:document;"
+            f"for(const el of d.querySelectorAll('{selectors}')){{el.scrollTo({{top:0}});}}"
+            "window.scrollTo({top:0});})();</script>")
+
+
+def similar_caption(passage: Passage, hits: Sequence[Hit]) -> str:
+    """How "More like this" found what it lists."""
+    if not hits:
+        return ""
+    others = sum(1 for h in hits if (h.passage.source != passage.source if passage.source
+                                     else h.passage.doc_id != passage.doc_id))
+    return (f"Passages sharing this one's most distinctive words, other sources first "
+            f"({others} of {len(hits)} from other sources); exact copies are listed under *Also stated by*.")
+
+
+def file_stamp(path: Path) -> tuple[int, int]:
+    """Changes whenever the file does: a cache key part."""
+    try:
+        st = path.stat()
+    except OSError:
+        return (0, 0)
+    return (st.st_mtime_ns, st.st_size)
+
+
+def saved_html(saved: Any, new: int) -> str:
+    """A saved search: its name, query, filters, last run, and a badge with its new hits, escaped."""
+    filters = saved.spec.filters_text()
+    badge = (f'<span class="kb-badge" title="hits new since its last run">{new:,} new</span>' if new else "")
+    query = html.escape(saved.spec.query) if saved.spec.query else '<span class="kb-missing">every passage</span>'
+    return (f'<div class="kb-saved"><span class="kb-card-title">{html.escape(saved.name)}</span>{badge}'
+            f'<div class="kb-prov">{query}{_SEP + html.escape(filters) if filters else ""}{_SEP}'
+            f'{saved.hits:,} hits at its last run, {html.escape(saved.last_run[:16].replace("T", " "))}</div></div>')
+
+
+def history_filename(extension: str, today: dt.date | None = None) -> str:
+    return f"kb-search-strategy-{(today or dt.date.today()).isoformat()}.{extension.lstrip('.')}"
+
+
+DOSE_COLUMNS: dict[str, str] = {
+    "source": "Source", "kind": "Kind of dose", "drug": "Drug", "route": "Route", "mg_per_day": "mg/day",
+    "as_written": "As written", "conflicts_with": "Conflicts with", "passage_ids": "Passages",
+    "sentences": "Sentences", "note": "Note",
+}
+
+
+def doses_table_html(comparison: Comparison) -> str:
+    """Every source's doses as a table with readable column names that wraps its text (never cut off on
+    the right), every cell escaped."""
+    frame = comparison_rows(comparison)
+    head = "".join(f"<th>{html.escape(DOSE_COLUMNS.get(c, c))}</th>" for c in frame.columns)
+    rows = []
+    for record in frame.itertuples(index=False):
+        cells = []
+        for name, value in zip(frame.columns, record, strict=True):
+            text = "" if value is None or (isinstance(value, float) and math.isnan(value)) else str(value)
+            css = ' class="kb-id"' if name == "passage_ids" else ""
+            cells.append(f"<td{css}>{html.escape(text)}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (f'<div class="kb-doses"><table class="kb-table kb-doses-table"><thead><tr>{head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table></div>')
+
+
+def document_rows(documents: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The collection's documents for the Overview's table: title, source, date, passages, format, web
+    address (only an http(s) one) and path."""
+    from kb.model import iso_date
+
+    rows = []
+    for d in documents:
+        meta = d.get("meta") or {}
+        url = meta.get("url") if isinstance(meta.get("url"), str) else ""
+        rows.append({"title": d.get("title", ""), "source": d.get("source", ""), "date": iso_date(meta.get("date")),
+                     "passages": d.get("passages", 0), "format": d.get("format", ""),
+                     "url": url if re.match(r"https?://", url, re.IGNORECASE) else "", "path": d.get("path", "")})
+    return rows

@@ -35,6 +35,10 @@ SUGGEST_BELOW = 3
 WIDEN_BELOW = 5
 #: How many duplicates of a hit are listed by id (all are counted in the facets and totals).
 MAX_DUPLICATES_LISTED = 50
+#: "More like this": how many of a passage's distinctive words are searched, and how many of the best
+#: matches per hit asked for are reordered to put other sources first.
+MLT_TERMS = 12
+MLT_POOL = 4
 #: A highlighted fragment is the whole passage up to this many characters, else a window.
 FRAGMENT_CHARS = 320
 
@@ -377,6 +381,38 @@ class KnowledgeBase:
         if not found.any() and snap.is_plain(suggestion):
             _, found = _matches(snap, snap.parse(suggestion, any_word=True), masks, include_boilerplate)
         return suggestion if np.count_nonzero(found) > total else None
+
+    def more_like_this(self, passage_id: str, *, limit: int = 10, terms: int = MLT_TERMS,
+                       include_boilerplate: bool = False) -> list[Hit]:
+        """Passages that say similar things to ``passage_id``, from the index alone: its most distinctive
+        words (``Snapshot.distinctive_words``) searched as an any-word query, the passage itself and its
+        copies (``kb.dedupe``) left out; passages of other sources first, then other documents of its own
+        source, then its own document, each best first."""
+        with self._lock:
+            snap = self.snapshot()
+            n = snap.passage_docnum(passage_id)
+            if n is None:
+                raise KbError(f"No passage with id '{passage_id}' in {self.root}.")
+            own = snap.passages([n])[0]
+            words = snap.distinctive_words(own.text, terms)
+            if not words or limit <= 0:
+                return []
+            parsed = snap.parse(" ".join(words), any_word=True)
+            allowed = snap.match_mask(parsed) & (snap.duplicate_groups != snap.duplicate_groups[n])
+            if not include_boilerplate:
+                allowed &= ~snap.boilerplate
+            docnums, scores = snap.top(parsed, allowed, offset=0, limit=limit * MLT_POOL)
+            passages = snap.passages(docnums)
+            stems = snap.match_terms(parsed)
+            ranked = sorted(zip(passages, scores.tolist(), strict=True),
+                            key=lambda ps: (ps[0].source == own.source if own.source else ps[0].doc_id == own.doc_id,
+                                            ps[0].doc_id == own.doc_id))
+            hits = []
+            for rank, (p, score) in enumerate(ranked[:limit], start=1):
+                spans = tuple(snap.spans(p.text, stems))
+                hits.append(Hit(passage=p, rank=rank, score=float(score), highlight=fragment(p.text, spans),
+                                spans=spans))
+            return hits
 
     # ---- records and context ----------------------------------------------------------------
 

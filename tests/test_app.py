@@ -13,6 +13,8 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
+from kb import page
+from kb.history import SavedSearches, SearchLog
 from kb.index import index_exists
 from kb.ingest import ingest
 from kb.search import KnowledgeBase
@@ -271,14 +273,15 @@ def test_markup_in_documents_is_shown_as_text(app, hostile_index: Path) -> None:
 
 def test_overview_tab(app, sample_index: Path) -> None:
     at = app(sample_index).run()
-    at.session_state["w_tab"] = "Overview"
+    at.session_state["tab"] = "Overview"
     at.run()
     assert not at.exception
     metrics = {m.label: m.value for m in at.metric}
     with KnowledgeBase.open(sample_index) as kb:
         stats = kb.stats()
-    assert metrics["Documents"] == str(stats["documents"])
-    assert metrics["Passages"] == str(stats["passages"])
+    assert metrics["Documents in the collection"] == str(stats["documents"])
+    assert metrics["Passages matching"] == str(stats["searchable_passages"])  # no search: every passage
+    assert metrics["Undated passages"] == str(stats["not_stated"]["year"])
     charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
     assert len(charts) >= 4
 
@@ -341,7 +344,8 @@ def mirror_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def own_index(sample_index: Path, tmp_path: Path) -> Path:
     """A copy of the sample index for one test: the selection is saved in the index folder."""
     copy = tmp_path / "index"
-    shutil.copytree(sample_index, copy)
+    shutil.copytree(sample_index, copy,  # without the searches other tests logged in the shared one
+                    ignore=shutil.ignore_patterns("history.jsonl*", "saved-searches.json*"))
     return copy
 
 
@@ -368,7 +372,7 @@ def downloads(monkeypatch: pytest.MonkeyPatch):
 
 
 def open_tab(at: AppTest, name: str) -> AppTest:
-    at.session_state["w_tab"] = name  # as if the researcher clicked the tab
+    at.session_state["tab"] = name  # as if the researcher clicked the tab
     return at.run()
 
 
@@ -600,3 +604,114 @@ def test_compare_sources_shows_the_80_vs_100_conflict(app, sample_index: Path) -
     at.selectbox(key="w_compare_topic").select("dosage").run()
     assert not at.exception
     assert len([h for h in at.html if 'class="kb-conflict"' in h.value]) == 1
+
+
+# ---- the researcher's workflow (issue 11) -------------------------------------------------------------------
+
+
+def qp(at: AppTest, key: str) -> list[str]:
+    """A parameter of the page's address, as a list of its values."""
+    value = at.query_params.get(key)
+    return [] if value is None else [value] if isinstance(value, str) else list(value)
+
+
+def test_the_active_tab_is_in_the_address(app, own_index: Path) -> None:
+    at = app(own_index, q="seizures", tab="Selection").run()
+    assert not at.exception
+    assert at.tabs[0].label == "Search" and [t.label for t in at.tabs][:5] == list(page.TABS)
+    assert any("selection is empty" in i.value for i in at.info)  # the Selection tab is the one drawn
+    assert qp(at, "tab") == ["Selection"] and qp(at, "q") == ["seizures"]
+    at.query_params["tab"] = "History"  # a click on the tab changes the address (tests/test_browser.py)
+    open_tab(at, "History")
+    assert not at.exception and any(t.key == "w_record" for t in at.toggle)
+
+
+def test_back_in_the_browser_undoes_a_filter(app, sample_index: Path) -> None:
+    at = app(sample_index, q="seizures").run()
+    before = total_shown(at)
+    value, _ = option(at, sample_index, "topic", 0)
+    at.multiselect(key="w_facet_topic").select(value).run()
+    assert qp(at, "topic") == [value] and total_shown(at) < before
+    at.query_params.clear()  # the browser's Back: the address of the page before the filter
+    at.query_params["q"] = "seizures"
+    at.run()
+    assert not at.exception
+    assert total_shown(at) == before and at.multiselect(key="w_facet_topic").value == []
+    assert qp(at, "topic") == []
+
+
+def test_searches_are_logged_and_the_log_exports_an_appendix(app, own_index: Path, downloads) -> None:
+    at = app(own_index, q="sleepiness").run()
+    value, _ = option(at, own_index, "source", 0)
+    at.multiselect(key="w_facet_source").select(value).run()
+    at.selectbox(key="w_size").set_value(20).run()  # not a new search: not logged again
+    at.button(key="w_keep_hit_" + search(own_index, "sleepiness", {"source": [value]}, limit=1)
+              .hits[0].passage.passage_id).click().run()  # nor is keeping a passage
+    entries = SearchLog.for_index(own_index).entries()
+    assert [(e.spec.query, e.spec.filter_dict(), e.origin) for e in entries] == [
+        ("sleepiness", {}, "page"), ("sleepiness", {"source": [value]}, "page")]
+    assert entries[0].read["expanded"] and entries[1].hits == search(own_index, "sleepiness", {"source": [value]},
+                                                                      limit=0).total
+    open_tab(at, "History")
+    assert not at.exception
+    appendix = downloads(download(at, "w_hist_md")).decode("utf-8")
+    assert appendix.startswith("# Search strategy") and appendix.count("| `sleepiness` |") == 2
+    assert f"source = {value}" in appendix
+    at.selectbox(key="w_log_pick").set_value(1).run()
+    assert any("in the same order" in c.value for c in at.caption)
+    at.button(key="w_log_run").click().run()  # run it again: back on the Search tab, the filter gone
+    assert at.session_state["tab"] == "Search"
+    assert qp(at, "source") == [] and qp(at, "q") == ["sleepiness"]
+    assert len(SearchLog.for_index(own_index).entries()) == 3  # a search run again is logged again
+
+    open_tab(at, "History").toggle(key="w_record").set_value(False).run()
+    open_tab(at, "Search")
+    at.text_input(key="w_query").input("baclofen").run()
+    assert len(SearchLog.for_index(own_index).entries()) == 3  # recording off: nothing added
+
+
+def test_a_saved_search_shows_a_badge_for_new_hits_after_a_reingest(app, tmp_path: Path) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.md").write_text("# Baclofen\n\nBaclofen withdrawal can cause seizures and hallucinations. " * 3)
+    index = tmp_path / "index"
+    ingest([docs], index=index)
+    at = app(index, q="withdrawal", tab="History").run()
+    at.text_input(key="w_save_name").input("withdrawal watch").run()
+    at.button(key="w_save").click().run()
+    assert not at.exception
+    assert list(SavedSearches.for_index(index).load()) == ["withdrawal watch"]
+    assert not any('class="kb-badge"' in h.value for h in at.html)
+    (docs / "b.md").write_text("# Tizanidine\n\nTizanidine withdrawal causes rebound hypertension. " * 3)
+    ingest([docs], index=index)
+    at.run()
+    assert any('class="kb-badge"' in h.value and "1 new" in h.value for h in at.html)
+    at.button(key="w_new_saved_withdrawal watch").click().run()
+    assert any("Tizanidine" in h.value for h in at.html if 'class="kb-card"' in h.value)
+    at.run()
+    assert not any('class="kb-badge"' in h.value for h in at.html)  # seen: no longer new
+
+
+def test_a_note_typed_but_not_confirmed_is_in_the_first_export(app, own_index: Path, downloads) -> None:
+    hit = search(own_index, "seizures", limit=1).hits[0]
+    SelectionStore.for_index(own_index).add(hit.passage, query="seizures")
+    at = open_tab(app(own_index).run(), "Selection")
+    key = f"w_note_{hit.passage.passage_id}"
+    at.session_state[key] = "typed, no Enter"  # what the browser holds when Export is clicked
+    at.run()
+    frame = pd.read_csv(io.BytesIO(downloads(download(at, "w_sel_csv"))), encoding="utf-8-sig", dtype=str,
+                        keep_default_na=False)
+    assert frame["note"][0] == "typed, no Enter"
+    assert SelectionStore.for_index(own_index).load().get(hit.passage.passage_id).note == "typed, no Enter"
+
+
+def test_overview_follows_the_search_and_says_so(app, sample_index: Path) -> None:
+    at = open_tab(app(sample_index, q="seizures", topic="withdrawal").run(), "Overview")
+    assert not at.exception
+    total = search(sample_index, "seizures", {"topic": ["withdrawal"]}, limit=0).total
+    assert any("Charts follow the search “seizures”" in c.value and f"{total:,} passages" in c.value
+               for c in at.caption)
+    assert any(m.label == "Passages matching" and m.value == f"{total:,}" for m in at.metric)
+    charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+    assert len(charts) >= 6
+

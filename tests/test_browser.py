@@ -120,6 +120,9 @@ def page(browser) -> Iterator[object]:
     context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
     tab = context.new_page()
     tab.set_default_timeout(WAIT_MS)
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=WAIT_MS)  # a loaded machine can take more than the default 5 s to draw the page
     dialogs: list[str] = []
     tab.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
     try:

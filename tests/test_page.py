@@ -498,9 +498,124 @@ def test_crosstab_counts_match_filtered_searches(small_kb: KnowledgeBase) -> Non
                      if page.value_label(v) == row["topic"])
         route = row["route"].replace(" ", "_")
         assert small_kb.search("", {"topic": [topic], "route": [route]}, limit=0).total == row["passages"]
-    with_missing = page.crosstab_rows(small_kb, "source", "topic", missing="(none)")
+    with_missing = page.crosstab_rows(small_kb, "source", "topic")
     for topic, count in small_kb.search("", limit=0).facets["topic"].counts().items():
         assert sum(r["passages"] for r in with_missing if r["topic"] == page.value_label(topic)) == count
-    assert any(r["source"] == "(none)" for r in with_missing)  # the test documents name no publisher
+    assert any(r["source"] == "not stated" for r in with_missing)  # the test documents name no publisher
+    # within a search: the counts are those of the search with each source chosen
+    state = page.SearchState.make("baclofen", {"route": ["oral"]})
+    narrowed = page.crosstab_rows(small_kb, "source", "topic", state=state)
+    for topic, count in small_kb.search("baclofen", {"route": ["oral"]}, limit=0).facets["topic"].counts().items():
+        assert sum(r["passages"] for r in narrowed if r["topic"] == page.value_label(topic)) == count
     assert page.facet_rows({"b": 1, "a": 1, "c": 5, "z": 0}) == [
         {"value": "c", "passages": 5}, {"value": "a", "passages": 1}, {"value": "b", "passages": 1}]
+
+
+# ---- mentions, tables, chips, links (issue 11 and issue 9 item 4) -------------------------------------------
+
+
+def test_mentions_are_marked_by_facet_with_value_and_role_on_hover() -> None:
+    from kb.model import Mention
+
+    text = "Abrupt withdrawal may cause <seizures> & hallucinations; used for spasticity."
+    seize = text.index("<seizures>")
+    spasm = text.index("spasticity")
+    mentions = [Mention(seize + 1, seize + 9, "side_effect", "seizure", "withdrawal", "serious"),
+                Mention(spasm, spasm + 10, "condition", "spasticity", "indication"),
+                {"start": 0, "end": 6, "facet": "topic", "value": "withdrawal", "role": "mention"},
+                Mention(500, 510, "drug", "baclofen")]  # outside the text: ignored
+    out = page.marked_html(text, [(seize + 1, seize + 5)], mentions)
+    assert '<mark class="kb-m kb-m-side_effect" title="Side effect: seizure · withdrawal effect · serious">' in out
+    assert '<mark class="kb-hl">seiz</mark>' in out  # the query's match inside the mention
+    assert 'title="Condition: spasticity · what it treats">spasticity</mark>' in out
+    assert "&lt;" in out and "<seizures>" not in out and "&amp; hallucinations" in out
+    assert html.unescape(re.sub(r"<[^>]+>", "", out)) == text  # nothing added, nothing lost
+    assert page.marked_html(text, [(0, 6)]) == page.highlight_html(text, [(0, 6)])  # without mentions: as before
+
+
+def test_overlapping_mentions_show_the_shortest_and_offsets_follow_the_window() -> None:
+    from kb.model import Mention
+
+    text = "severe muscle rigidity"
+    out = page.marked_html(text[7:], [], [Mention(0, 22, "side_effect", "rigidity"),
+                                          Mention(7, 13, "condition", "muscle")], offset=7)
+    assert out.startswith('<mark class="kb-m kb-m-condition"') and ">muscle</mark>" in out
+    assert 'kb-m-side_effect" title="Side effect: rigidity"> rigidity</mark>' in out
+    long = "word " * 400 + "target"
+    body = page.passage_html(long, [(len(long) - 6, len(long))], max_chars=100,
+                             mentions=[Mention(len(long) - 6, len(long), "drug", "target")])
+    assert 'title="Drug: target"><mark class="kb-hl">target</mark></mark>' in body
+
+
+def test_markdown_tables_in_passages_are_drawn_as_escaped_tables() -> None:
+    text = ("Doses:\n| Dose | When <b> |\n|---|:---:|\n| 5 mg | three times a day |\n| 80 mg \\| max | "
+            "<script>x</script> |\nAfter the table.")
+    start = text.index("80 mg")
+    out = page.passage_html(text, [(start, start + 5)])
+    assert '<table class="kb-table"><thead><tr><th>Dose</th><th>When &lt;b&gt;</th></tr></thead>' in out
+    assert "<td>5 mg</td><td>three times a day</td>" in out
+    assert '<td><mark class="kb-hl">80 mg</mark> \\| max</td><td>&lt;script&gt;x&lt;/script&gt;</td>' in out
+    assert out.startswith("Doses:\n<table") and out.endswith("</table>After the table.")
+    assert "|---|" not in out and "<script>" not in out
+    assert page.table_blocks("| not | a table |\nno rule line") == []
+
+
+def test_chips_are_grouped_labelled_and_coloured_by_facet() -> None:
+    out = page.tags_html(make_hit("text").passage)
+    assert '<span class="kb-tag-group kb-group-topic"><span class="kb-tag-facet">topic</span>' in out
+    assert '<span class="kb-tag-group kb-group-severity"><span class="kb-tag-facet">severity</span>' in out
+    assert 'title="Severity: life threatening"' in out and "&lt;svg onload=x&gt;" in out
+    for facet in ("topic", "severity", "route", "side_effect", "condition", "substance", "drug"):
+        assert f".kb-group-{facet}{{--kb-c:" in page.CSS and f"mark.kb-m-{facet}{{--kb-c:" in page.CSS
+    colours = re.findall(r"\.kb-group-\w+\{--kb-c:(#[0-9a-f]+);\}", page.CSS)
+    assert len(colours) == len(set(colours)) == 7  # each facet its own colour
+
+
+def test_provenance_shows_date_and_only_web_links() -> None:
+    hit = make_hit("text", url="https://example.org/a?b=1&c=<2>", date="2024-05")
+    out = page.hit_html(hit)
+    assert 'href="https://example.org/a?b=1&amp;c=&lt;2&gt;" target="_blank" rel="noopener noreferrer"' in out
+    assert ">2024-05<" in out
+    for bad in ("javascript:alert(1)", "data:text/html,x", "file:///etc/passwd", ""):
+        assert page.web_link(bad) == ""
+
+
+def test_a_logged_search_round_trips_through_the_page_state() -> None:
+    state = page.SearchState.make("seizures", {"topic": ["withdrawal"], "source": ["(not stated)"]}, sort="date",
+                                  page=3, size=20, synonyms=False, collapse=True)
+    spec = page.search_spec(state)
+    assert spec.query == "seizures" and spec.sort == "date" and not spec.synonyms and spec.collapse
+    back = page.state_from_spec(spec, state)
+    assert back == state.with_page(1)  # the page of a search is not part of it; the page size stays
+
+
+def test_chart_choice_reads_the_clicked_bar() -> None:
+    assert page.chart_choice({"selection": {"pick": [{"raw": "side_effects", "value": "side effects"}]}}) == \
+        "side_effects"
+    assert page.chart_choice({"selection": {"pick": []}}) is None
+    assert page.chart_choice({}) is None and page.chart_choice(None) is None
+
+
+def test_overview_says_what_it_counts() -> None:
+    results = Results(query="", filters={}, total=12, offset=0, limit=0, sort="relevance", hits=[], facets={})
+    assert "every passage of the collection (12)" in page.overview_scope(results, page.SearchState())
+    state = page.SearchState.make("seizures", {"topic": ["withdrawal", "overdose"]})
+    assert page.overview_scope(results, state) == (
+        "Charts follow the search “seizures” and filters topic = withdrawal or overdose: 12 passages.")
+
+
+def test_doses_table_has_readable_columns_and_escapes(sample_index: Path) -> None:
+    from kb.compare import compare
+
+    with KnowledgeBase.open(sample_index) as kb:
+        comparison = compare(kb, "maximum daily dose")
+    out = page.doses_table_html(comparison)
+    for name in ("Source", "Kind of dose", "mg/day", "As written", "Conflicts with", "Passages"):
+        assert f"<th>{name}</th>" in out
+    assert "mg_per_day" not in out and "as_written" not in out and "<script" not in out
+    assert "overflow-wrap:anywhere" in page.CSS
+
+
+def test_scroll_script_differs_per_page() -> None:
+    one, two = page.scroll_to_top_script(1), page.scroll_to_top_script(2)
+    assert one != two and "scrollTo" in one and one.startswith("<script")
