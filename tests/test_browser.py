@@ -22,6 +22,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -125,11 +126,24 @@ def page(browser) -> Iterator[object]:
     expect.set_options(timeout=WAIT_MS)  # a loaded machine can take more than the default 5 s to draw the page
     dialogs: list[str] = []
     tab.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    outside: list[str] = []
+
+    def only_this_machine(route) -> None:
+        """kb requests nothing outside the machine: any other host is recorded (and never reached)."""
+        host = urlsplit(route.request.url).hostname
+        if route.request.url.startswith(("data:", "blob:")) or host in ("127.0.0.1", "localhost"):
+            route.continue_()
+        else:
+            outside.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_this_machine)
     try:
         yield tab
     finally:
         context.close()
     assert not dialogs, f"the page opened a JavaScript dialog: {dialogs}"
+    assert not outside, f"the page asked hosts other than its own: {outside}"
 
 
 def search(index: Path, query: str = "", filters=None, **kw):
@@ -297,10 +311,9 @@ def test_a_kept_passage_is_still_there_after_a_reload(server, page) -> None:
     settle(page)
     assert store.load().get(pid).note == "compare with the FDA label"
 
-    page.reload()  # a new session: nothing but the file remembers
-    expect(page.locator(".kb-hit").first).to_be_visible()
-    expect(button(page, f"w_keep_hit_{pid}")).to_contain_text("Kept")
-    page.get_by_role("tab", name="Selection").click()
+    assert params(page)["tab"] == ["Selection"]
+    page.reload()  # a new session: nothing but the file (and the address: the same tab) remembers
+    expect(page.get_by_role("tab", name="Selection")).to_have_attribute("aria-selected", "true")
     card = page.locator(f'.kb-kept[data-passage="{pid}"]')
     expect(card).to_be_visible()
     with KnowledgeBase.open(server.index) as kb:
@@ -308,6 +321,10 @@ def test_a_kept_passage_is_still_there_after_a_reload(server, page) -> None:
     assert passage.title in card.inner_text() and passage.source in card.inner_text()
     expect(page.locator(f".st-key-w_note_{pid} input")).to_have_value("compare with the FDA label")
 
+    page.get_by_role("tab", name="Search").click()
+    expect(button(page, f"w_keep_hit_{pid}")).to_contain_text("Kept")
+    assert "tab" not in params(page)  # the first tab is the default: not in the address
+    page.get_by_role("tab", name="Selection").click()
     button(page, f"w_rm_{pid}").click()
     expect(card).to_have_count(0)
     assert pid not in store.load()
@@ -335,3 +352,102 @@ def test_readme_screenshot(server, page, tmp_path: Path) -> None:
         (REPO / "docs").mkdir(exist_ok=True)
         shutil.copyfile(shot, REPO / "docs" / "screenshot.png")
 
+
+
+# ---- the researcher's workflow (issue 11) ---------------------------------------------------------------------
+
+
+def params(tab) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(tab.url).query)
+
+
+def test_the_tab_is_in_the_address_and_back_undoes_a_filter(server, page) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(server.url + "/?q=seizures")
+    expect(page.locator(".kb-hit").first).to_be_visible()
+    before = search(server.index, "seizures", limit=0).total
+    expect(summary(page)).to_contain_text(f"{before} passages")
+    pick_facet(page, "topic", "withdrawal")
+    settle(page)
+    narrowed = search(server.index, "seizures", {"topic": ["withdrawal"]}, limit=0).total
+    expect(summary(page)).to_contain_text(f"{narrowed} passages")
+    assert params(page)["topic"] == ["withdrawal"]
+
+    page.go_back()  # the browser's Back undoes the filter
+    settle(page)
+    expect(summary(page)).to_contain_text(f"{before} passages")
+    assert "topic" not in params(page) and chips(page, "topic") == []
+    page.go_forward()  # and Forward brings it back
+    settle(page)
+    expect(summary(page)).to_contain_text(f"{narrowed} passages")
+    assert chips(page, "topic") == [f"withdrawal ({narrowed})"]
+
+    page.get_by_role("tab", name="Compare sources").click()
+    settle(page)
+    assert params(page)["tab"] == ["Compare sources"] and params(page)["topic"] == ["withdrawal"]
+    page.reload()  # a shared address opens on the same tab, with the same search
+    expect(page.get_by_role("tab", name="Compare sources")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_text("conflict", exact=False).first).to_be_visible()
+
+
+def test_paging_goes_back_to_the_top(server, page) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(server.url + "/?collapse=0")
+    expect(page.locator(".kb-hit").first).to_be_visible()
+    first_page = page.locator(".kb-hit").first.get_attribute("data-passage")
+    pager = page.locator(".st-key-w_page")
+    pager.scroll_into_view_if_needed()
+    main = page.locator('[data-testid="stMain"]')
+    assert main.evaluate("el => el.scrollTop") > 200  # the pager is below the fold
+    pager.get_by_role("button", name="Page 2", exact=True).click()
+    settle(page)
+    expect(page.locator(".kb-hit").first).not_to_have_attribute("data-passage", first_page)
+    page.wait_for_function("() => document.querySelector('[data-testid=stMain]').scrollTop < 50")
+    assert params(page)["page"] == ["2"]
+
+
+def test_a_note_typed_without_enter_is_in_the_first_export(server, page) -> None:
+    from playwright.sync_api import expect
+
+    store = SelectionStore.for_index(server.index)
+    hit = search(server.index, "seizures", limit=1).hits[0]
+    store.save(Selection().add(hit.passage))
+    pid = hit.passage.passage_id
+    page.goto(server.url + "/?tab=Selection")
+    note = page.locator(f".st-key-w_note_{pid} input")
+    expect(note).to_be_visible()
+    note.click()
+    note.press_sequentially("typed, never confirmed", delay=20)  # no Enter, and the field keeps the focus
+    page.wait_for_timeout(600)  # a moment's pause, as a person takes to reach for the button
+    settle(page)
+    assert note.evaluate("el => el === document.activeElement")
+    with page.expect_download() as download_info:
+        page.get_by_role("button", name="CSV", exact=True).click()
+    import pandas as pd
+
+    frame = pd.read_csv(download_info.value.path(), encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    assert list(frame["note"]) == ["typed, never confirmed"]
+    assert store.load().get(pid).note == "typed, never confirmed"
+
+
+def test_a_click_on_an_overview_bar_applies_its_filter(server, page) -> None:
+    from playwright.sync_api import expect
+
+    page.goto(server.url + "/?tab=Overview")
+    chart = page.locator(".st-key-w_chart_topic")
+    expect(chart.locator("canvas, svg").first).to_be_visible()
+    expect(page.get_by_text("Charts show every passage", exact=False)).to_be_visible()
+    counts = search(server.index, limit=0).facets["topic"].counts()
+    top = max(counts, key=lambda v: (counts[v], [-ord(c) for c in v]))
+    box = chart.locator("canvas, svg").first.bounding_box()
+    # the largest topic is the first bar, drawn from the axis at about a third of the width
+    for y in range(22, 60, 6):
+        page.mouse.click(box["x"] + box["width"] * 0.45, box["y"] + y)
+        settle(page)
+        if "topic" in params(page):
+            break
+    assert params(page).get("topic") == [top]
+    total = search(server.index, "", {"topic": [top]}, limit=0).total
+    expect(page.get_by_text(f"{total:,} passages", exact=False).first).to_be_visible()
