@@ -11,9 +11,10 @@ A saved search (``saved-searches.json``) is a named search with every hit id of 
 re-ingest ``new_since`` lists the hits that are new since then.
 
 Both files live beside the selection file (``kb.selection.selection_path``), wherever that is, so they
-survive a rebuild as the selection does. Writes go through a lock held across processes (``fcntl.flock``
-on a ``.lock`` file) and threads; the log is appended, the saved searches replaced atomically. A line or
-file that cannot be read is reported (``problem``) and never loses the others.
+survive a rebuild as the selection does. Writes go through a lock held across processes and threads
+(``kb.locks.file_lock``, a ``.lock`` file beside each, as the selection's); the log is appended, the
+saved searches replaced atomically. A line or file that cannot be read is reported (``problem``) and
+never loses the others.
 """
 
 from __future__ import annotations
@@ -24,7 +25,6 @@ import io
 import json
 import os
 import tempfile
-import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb.export import guard_cell
+from kb.locks import LockUnavailable, file_lock
 from kb.model import FACETS, KbError
 from kb.selection import selection_path
 
@@ -197,25 +198,15 @@ def _paged_total(results: Results) -> int:
 
 # ---- the files ------------------------------------------------------------------------------------------
 
-_THREAD_LOCKS: dict[Path, threading.Lock] = {}
-_GUARD = threading.Lock()
-
-
 @contextmanager
 def _locked(path: Path) -> Iterator[None]:
-    """Held by one thread of one process at a time: a thread lock, then ``flock`` on ``<file>.lock``."""
-    with _GUARD:
-        thread_lock = _THREAD_LOCKS.setdefault(path, threading.Lock())
-    with thread_lock:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path.with_name(path.name + ".lock"), "a+b") as handle:
-            try:
-                import fcntl
-
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-            except ImportError:  # no flock (Windows): the thread lock still orders one process's writers
-                pass
-            yield
+    """Held by one thread of one process at a time (``kb.locks.file_lock``, as the selection's file)."""
+    try:
+        lock = file_lock(path)
+    except LockUnavailable as exc:
+        raise HistoryError(f"{path} cannot be locked: {exc}") from None
+    with lock:
+        yield
 
 
 class SearchLog:
