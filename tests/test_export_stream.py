@@ -77,6 +77,6 @@ def test_the_cli_json_export_is_the_documented_shape(index) -> None:
     done = subprocess.run([sys.executable, "-m", "kb", "search", "baclofen", "--index", str(index), "--format", "json",
                            "--limit", "0"], cwd=REPO, capture_output=True, text=True)
     data = json.loads(done.stdout)
-    assert list(data) == ["query", "filters", "total", "offset", "limit", "sort", "hits", "facets", "suggestion",
-                          "notes"]
+    assert list(data) == ["query", "filters", "total", "offset", "limit", "sort", "hits", "facets", "not_stated",
+                          "suggestion", "notes"]
     assert data["limit"] is None and len(data["hits"]) == data["total"] > export.EXPORT_PAGE // 100
