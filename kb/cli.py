@@ -401,6 +401,9 @@ def _print_table(results: Any, out: TextIO) -> None:
     print(f"{shown}{results.total} passages{statements}", file=out)
     for note in results.notes:
         print(f"note: {note}", file=out)
+    if results.intent_filter:  # the intent as a real filter, one option away
+        options = " ".join(f"--filter {k}={v}" for k, vs in results.intent_filter.items() for v in vs)
+        print(f"note: to see only those passages, add {options}", file=out)
     if results.suggestion:
         print(f"Did you mean: {results.suggestion}", file=out)
     for hit in results.hits:

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 
 from kb.doses import KINDS, Dose, extract_doses, find_routes, fmt_range
 from kb.model import TAG_FACETS, TOPICS, KbError, Passage
+from kb.query import is_plain, plain_words, shorten
 from kb.search import parse_filters
 
 if TYPE_CHECKING:
@@ -181,7 +182,7 @@ class Conflict:
 @dataclass(slots=True)
 class Comparison:
     query: str
-    searched: str  # the query as searched (plain words ORed)
+    searched: str  # the query as searched (synonyms added), any of its plain words enough
     filters: dict[str, list[str]]
     topic: str | None
     total: int  # matching passages
@@ -284,8 +285,9 @@ def compare(
             raise KbError(f"Unknown topic '{topic}'. Topics: {', '.join(TOPICS)}.")
         if topic not in chosen.setdefault("topic", []):
             chosen["topic"].append(topic)
-    searched, notes = _any_word(kb, query)
-    results = kb.search(searched, chosen, limit=None, sort="document")
+    results = kb.search(query, chosen, limit=None, sort="document", any_word=True)
+    searched = results.searched
+    notes = _any_word_note(query)
     notes += results.notes
     names = _drug_names(_vocab_dirs(kb))
 
@@ -340,11 +342,12 @@ def find_conflicts(sources: Iterable[SourceView]) -> list[Conflict]:
 # ------------------------------------------------------------------------------------------------ helpers
 
 
-def _any_word(kb: KnowledgeBase, query: str) -> tuple[str, list[str]]:
-    words = query.split()
-    if len(words) < 2 or not kb.snapshot().is_plain(query):
-        return query, []
-    return " OR ".join(words), [f"Passages with any of the words: {', '.join(words)}."]
+def _any_word_note(query: str) -> list[str]:
+    """What ``any_word`` did to a query of several plain words, in words (kb.query decides what is plain)."""
+    words = list(plain_words(query)) if is_plain(query) else []
+    if len(words) < 2:
+        return []
+    return [f"Passages with any of the words: {shorten(', '.join(words))}."]
 
 
 def _vocab_dirs(kb: KnowledgeBase) -> tuple[str, ...]:

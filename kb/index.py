@@ -33,10 +33,9 @@ import struct
 import time
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -71,7 +70,11 @@ from kb.model import (
     KbError,
     Passage,
 )
-from kb.synonyms import SYNONYM_WEIGHT
+from kb.query import is_plain as is_plain_query
+from kb.query import plain_words as _plain_words
+from kb.query import problems as query_problems
+from kb.query import words_of
+from kb.synonyms import PLACEHOLDER, SYNONYM_WEIGHT, SynonymGroup
 
 #: Bump whenever the schema or a stored record changes: an older index is then refused with a
 #: clear message (and `kb ingest` builds a new one) instead of failing half-way through a search.
@@ -95,6 +98,11 @@ PHRASE_CACHE_SIZE = 256
 MATCH_CACHE_SIZE = 64
 #: Queries whose scores (one float per record) are kept for paging and refining.
 SCORE_CACHE_SIZE = 8
+#: The factor on the score of a passage whose topic or section heading fits a question's intent
+#: (kb.intent), and of one whose text only uses the words such passages use. Chosen with `kb eval`
+#: on the sample set, MedQuAD and questions on FDA labels (docs/search.md).
+INTENT_BOOST = 1.6
+INTENT_CUE_BOOST = 1.15
 #: Letters a fuzzy term (``baclofin~``) keeps as typed: its matches must start with them.
 FUZZY_PREFIX = 2
 _TOKEN = r"\w+(\.?\w+)*"
@@ -791,41 +799,6 @@ class ParsedQuery:
     notes: tuple[str, ...] = ()
 
 
-_OPERATORS = {"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE"}
-_WORD = re.compile(r"[^\W_][\w'’-]*", re.UNICODE)
-
-
-def query_problems(text: str, schema_fields: Iterable[str], hidden: Iterable[str] = ()) -> list[str]:
-    """What is malformed in a query string, in words a user understands (empty: nothing)."""
-    problems = []
-    if text.count('"') % 2:
-        problems.append("an unclosed quote")
-    depth = 0
-    for ch in re.sub(r'"[^"]*"', "", text):
-        depth += ch == "("
-        depth -= ch == ")"
-        if depth < 0:
-            break
-    if depth:
-        problems.append("unbalanced parentheses")
-    tokens = re.sub(r'"[^"]*"', " x ", text).replace("(", " ").replace(")", " ").split()
-    if tokens and (tokens[0] in _OPERATORS - {"NOT"} or tokens[-1] in _OPERATORS):
-        op = tokens[0] if tokens[0] in _OPERATORS else tokens[-1]
-        problems.append(f"an operator ({op}) with nothing on one side")
-    elif any(a in _OPERATORS and b in _OPERATORS - {"NOT"} for a, b in pairwise(tokens)):
-        problems.append("two operators in a row")
-    known = list(schema_fields)
-    for m in re.finditer(r'"[^"]*"|(?<![\w:])([A-Za-z_]+):("[^"]*"|[^\s()]*)', text):
-        name, value = m.group(1), m.group(2)
-        if name is None:
-            continue  # a quoted phrase: a colon inside it is just text
-        if name not in known and name not in hidden:
-            problems.append(f"an unknown field '{name}:' (fields: {', '.join(known)})")
-        elif not value.strip('"'):
-            problems.append(f"'{name}:' with no value")
-    return problems
-
-
 def _segment_postings(
     reader: Any, field: Any, fieldname: str, token: bytes, *, values: bool = False
 ) -> tuple[np.ndarray, np.ndarray, tuple] | None:
@@ -958,15 +931,18 @@ class Snapshot:
         self._match_cache: dict[str, np.ndarray] = {}  # query -> matches, for paging and refinement
         self._expansions: dict[str, list[str]] = {}  # fuzzy/wildcard term -> stems it matched
         self._stated: dict[str, np.ndarray] = {}  # facet -> passages with a value in it
+        self._intent_cache: dict[str, np.ndarray | None] = {}  # intent -> a factor per record
         parser = qparser.MultifieldParser(list(TEXT_FIELDS), self._schema, fieldboosts=TEXT_FIELDS)
         parser.add_plugin(qparser.FuzzyTermPlugin())
         parser.remove_plugin_class(qparser.GtLtPlugin)
+        parser.remove_plugin_class(qparser.RangePlugin)  # kb.query reads brackets as plain words
         self._parser_and = parser
         or_parser = qparser.MultifieldParser(
             list(TEXT_FIELDS), self._schema, fieldboosts=TEXT_FIELDS, group=qparser.OrGroup
         )
         or_parser.add_plugin(qparser.FuzzyTermPlugin())
         or_parser.remove_plugin_class(qparser.GtLtPlugin)
+        or_parser.remove_plugin_class(qparser.RangePlugin)
         self._parser_or = or_parser
         self._stem = stemming_analyzer()
 
@@ -1251,6 +1227,8 @@ class Snapshot:
             return self.live & ~self._evaluate(q.query)
         if isinstance(q, wq.Every):
             return self.live.copy()
+        if isinstance(q, wq.ConstantScoreQuery):
+            return self._evaluate(q.child)
         if isinstance(q, wq.Phrase) and q.slop == 1:
             return self.mask_of(self._phrase_ids(q.fieldname, q.words))
         if q is wq.NullQuery or isinstance(q, type(wq.NullQuery)):
@@ -1371,6 +1349,9 @@ class Snapshot:
                 score *= mask
             score *= q.boost
             return score, mask
+        if isinstance(q, wq.ConstantScoreQuery):
+            mask = self._evaluate(q.child)
+            return mask * float(q.score), mask
         if isinstance(q, wq.Not):
             # Whoosh's inverse matcher: every record the query misses, each scoring 1
             mask = self.alive & ~self._evaluate(q.query)
@@ -1393,15 +1374,23 @@ class Snapshot:
 
     # ---- queries ---------------------------------------------------------------------------
 
-    def parse(self, text: str, *, any_word: bool = False) -> ParsedQuery:
-        """Reads a user's query. Never raises: a malformed query is searched as plain words."""
+    def parse(
+        self, text: str, *, any_word: bool = False, groups: Sequence[SynonymGroup] = ()
+    ) -> ParsedQuery:
+        """Reads a query's text into an engine query. Never raises: a malformed query (kb.query
+        says what is malformed) is searched as plain words.
+
+        ``groups`` are the synonym groups of a kb.synonyms expansion: the text holds group n's
+        placeholder word where its words were typed, and the group is searched as its typed words
+        or any alternative at SYNONYM_WEIGHT, scored as its best member.
+        """
         text = (text or "").strip()
         if not text or text == "*":
             return ParsedQuery(query=wq.Every(), browse=True, words=())
         problems = query_problems(text, self.field_names, hidden=self._hidden_fields)
         notes: list[str] = []
         if problems:
-            words = tuple(w for w in _WORD.findall(text) if w not in _OPERATORS)
+            words = tuple(words_of(text))
             notes.append(
                 f"Your query has {' and '.join(problems)}, so it was searched as plain words: {' '.join(words)}."
             )
@@ -1410,19 +1399,119 @@ class Snapshot:
             text = " ".join(words)
         parser = self._parser_or if any_word else self._parser_and
         try:
-            tree = parser.process(text)
-            _route_fuzzy_to_exact(tree)
-            q = self._clean(tree.query(parser))
-        except (ValueError, TypeError, IndexError, AttributeError):  # Whoosh's own errors are these
-            words = tuple(w for w in _WORD.findall(text) if w not in _OPERATORS)
-            notes.append(f"Your query could not be read as query syntax, so it was searched as plain words: "
-                         f"{' '.join(words)}.")
-            q = parser.parse(" ".join(words)) if words else wq.NullQuery
+            q = self._read(parser, text, groups)
+        except (ValueError, TypeError, IndexError, AttributeError, RecursionError):  # Whoosh's own errors
+            words = tuple(words_of(text))
+            notes.append("Your query could not be read as query syntax, so it was searched as plain words.")
+            q = self._read(parser, " ".join(words), groups) if words else wq.NullQuery
         if q is wq.NullQuery or isinstance(q, type(wq.NullQuery)):
-            words = tuple(_WORD.findall(text))
-            if words:
-                q = parser.parse(" ".join(words))
-        return ParsedQuery(query=q, browse=False, words=tuple(_plain_words(text)), notes=tuple(notes))
+            words = tuple(words_of(text))
+            if words and words != (text,):
+                q = self._read(parser, " ".join(words), groups)
+        typed = _typed_words(text, groups)
+        return ParsedQuery(query=q, browse=False, words=tuple(_plain_words(typed)), notes=tuple(notes))
+
+    @staticmethod
+    def nothing() -> ParsedQuery:
+        """A query that matches nothing: what a query with no words to search is read as."""
+        return ParsedQuery(query=wq.NullQuery, browse=False, words=())
+
+    def _read(self, parser: Any, text: str, groups: Sequence[SynonymGroup]) -> Any:
+        tree = parser.process(text)
+        _route_fuzzy_to_exact(tree)
+        q = self._clean(tree.query(parser))
+        if groups:
+            q = self._with_groups(q, groups)
+        return self._with_drug_names(q)
+
+    @cached_property
+    def _drug_stems(self) -> dict[str, str]:
+        """Stem of a one-word drug facet value -> the value ("baclofen" -> "baclofen")."""
+        values = [v for v in self._facet_tables["drug"][0] if v and " " not in v]
+        return dict(zip(stem_words([v.lower() for v in values]), values, strict=True))
+
+    def _drug_value(self, node: Any) -> str | None:
+        """The drug facet value a query part searches for: a plain word's fields (an Or of one term
+        in several fields) or a synonym group (a DisjunctionMax whose first member is such an Or)."""
+        if isinstance(node, wq.DisjunctionMax) and node.subqueries:
+            for member in node.subqueries:
+                found = self._drug_value(member)
+                if found:
+                    return found
+            return None
+        parts = node.subqueries if isinstance(node, wq.Or) else [node]
+        if parts and all(_is_term(p) and p.fieldname in TEXT_FIELDS and p.text == parts[0].text for p in parts):
+            return self._drug_stems.get(parts[0].text)
+        return None
+
+    def _with_drug_names(self, q: Any) -> Any:
+        """A drug's name scores the same in every passage tagged with that drug.
+
+        In a drug label the name is on every passage, and how often a passage repeats it says
+        nothing about whether it answers the question. So a query word (or synonym group) naming
+        a drug in the ``drug`` facet scores a constant, the word's idf (what one mention in a
+        passage of average length scores), in passages tagged with the drug; passages that name it
+        without the tag score it as any word. What matches is unchanged but for the tagged
+        passages that do not spell the name (a label's "the tablets"), which now match too.
+        """
+        if not self._drug_stems:
+            return q
+
+        def walk(node: Any) -> Any:
+            value = self._drug_value(node)
+            if value is not None:
+                tagged = wq.Term("drug", value)
+                stem = stem_words([value.lower()])[0]
+                weight = self._searcher.idf("text", stem) if self._searcher.doc_frequency("text", stem) else 1.0
+                return wq.Or([wq.ConstantScoreQuery(tagged, score=weight * node.boost),
+                              wq.AndNot(node, tagged)])
+            if isinstance(node, wq.compound.BinaryQuery):
+                return node.__class__(walk(node.a), walk(node.b))
+            if isinstance(node, wq.compound.CompoundQuery):
+                return node.__class__([walk(sub) for sub in node.subqueries], boost=node.boost)
+            if isinstance(node, wq.Not):
+                return wq.Not(walk(node.query))
+            return node
+
+        return walk(q)
+
+    def _with_groups(self, q: Any, groups: Sequence[SynonymGroup]) -> Any:
+        """Puts each synonym group where its placeholder word is: the typed words (their fields
+        summed, as any word) or an alternative at SYNONYM_WEIGHT, whichever scores best, so a
+        passage naming five brands of a drug does not outrank one that answers the query."""
+        stems = {self._placeholder_stem(n): n for n in range(len(groups))}
+
+        def group_query(n: int) -> Any:
+            group = groups[n]
+            own = self._group_member(group.typed)
+            members = [own] + [self._group_member(alt).with_boost(SYNONYM_WEIGHT) for alt in group.alternatives]
+            members = [m for m in members if m is not wq.NullQuery and not isinstance(m, type(wq.NullQuery))]
+            return wq.DisjunctionMax(members).normalize() if members else wq.NullQuery
+
+        def walk(node: Any) -> Any:
+            if _is_term(node) and node.text in stems:
+                return group_query(stems[node.text])
+            if isinstance(node, wq.Or) and node.subqueries and all(
+                    _is_term(sub) and sub.text in stems and sub.text == node.subqueries[0].text
+                    for sub in node.subqueries):
+                return group_query(stems[node.subqueries[0].text]).with_boost(node.boost)  # its fields, as one
+            if isinstance(node, wq.compound.BinaryQuery):
+                return node.__class__(walk(node.a), walk(node.b))
+            if isinstance(node, wq.compound.CompoundQuery):
+                return node.__class__([walk(sub) for sub in node.subqueries], boost=node.boost).normalize()
+            if isinstance(node, wq.Not):
+                return wq.Not(walk(node.query))
+            return node
+
+        return walk(q)
+
+    def _group_member(self, phrase: str) -> Any:
+        quoted = f'"{phrase}"' if " " in phrase or "-" in phrase else phrase
+        return self._clean(self._parser_and.parse(quoted))
+
+    def _placeholder_stem(self, n: int) -> str:
+        tokens = [t.text for t in self._stem(PLACEHOLDER.format(n))]
+        return tokens[0] if tokens else PLACEHOLDER.format(n)
 
     def _clean(self, q: Any) -> Any:
         """Makes a parsed query safe and exact for this index.
@@ -1445,15 +1534,6 @@ class Snapshot:
             return q
         if isinstance(q, wq.Term) and q.fieldname in FACETS:
             return wq.Term(q.fieldname, self.resolve_value(q.fieldname, str(q.text)), boost=q.boost)
-        if isinstance(q, wq.Or) and any(abs(sub.boost - SYNONYM_WEIGHT) < 1e-9 for sub in q.subqueries):
-            # A word and its synonyms (kb.synonyms): scored by the best of them, not their sum, so
-            # a passage naming five brands of a drug does not outrank one that answers the query.
-            # The parser flattens the typed word's fields into the same Or as the synonyms; they
-            # are put back together, so the word scores as the sum of its fields, as elsewhere.
-            own = [self._clean(sub) for sub in q.subqueries if abs(sub.boost - SYNONYM_WEIGHT) >= 1e-9]
-            synonyms = [self._clean(sub) for sub in q.subqueries if abs(sub.boost - SYNONYM_WEIGHT) < 1e-9]
-            members = ([wq.Or(own).normalize()] if own else []) + synonyms
-            return wq.DisjunctionMax(members, boost=q.boost).normalize()
         if isinstance(q, wq.compound.CompoundQuery):
             return q.__class__([self._clean(sub) for sub in q.subqueries], boost=q.boost).normalize()
         if isinstance(q, wq.Not):
@@ -1490,11 +1570,37 @@ class Snapshot:
         do not make syntax: people write them in questions ("What is (are) glaucoma?")."""
         return is_plain_query(text)
 
+    def intent_boost(self, intent: Any) -> np.ndarray | None:
+        """A factor per record (1 where nothing fits) for a question's intent (kb.intent.Intent):
+        INTENT_BOOST where the passage's topic or its section heading fits, times INTENT_CUE_BOOST where
+        its text uses the words that such passages use. None when nothing fits."""
+        key = intent.name
+        if key not in self._intent_cache:
+            strong = self.facet_mask("topic", intent.topics) if intent.topics else np.zeros(self.size, dtype=bool)
+            for heading in intent.headings:
+                strong |= self._words_mask("section", heading)
+            cue = np.zeros(self.size, dtype=bool)
+            for words in intent.cues:
+                cue |= self._words_mask("text", words)
+            factor = np.where(strong, INTENT_BOOST, 1.0) * np.where(cue, INTENT_CUE_BOOST, 1.0)
+            self._intent_cache[key] = factor if (strong | cue).any() else None
+        return self._intent_cache[key]
+
+    def _words_mask(self, fieldname: str, words: str) -> np.ndarray:
+        stems = [t.text for t in self._stem(words)]
+        if not stems:
+            return np.zeros(self.size, dtype=bool)
+        if len(stems) == 1:
+            return self.mask_of(self._ids(fieldname, stems[0]))
+        return self.mask_of(self._phrase_ids(fieldname, stems))
+
     def top(
-        self, parsed: ParsedQuery, allowed: np.ndarray, *, offset: int, limit: int | None
+        self, parsed: ParsedQuery, allowed: np.ndarray, *, offset: int, limit: int | None,
+        boost: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Document numbers and scores of the best matches within ``allowed``, best first (ties
-        in document order, as Whoosh breaks them)."""
+        in document order, as Whoosh breaks them). ``boost`` multiplies each record's score (the
+        intent of a question); the base scores stay Whoosh's BM25F."""
         want = None if limit is None else offset + limit
         if want == 0 or not allowed.any():
             return np.zeros(0, dtype=np.int64), np.zeros(0)
@@ -1506,6 +1612,8 @@ class Snapshot:
             return self._whoosh_top(parsed, allowed, offset=offset, want=want)
         candidates = np.flatnonzero(allowed)
         scores = ranked[candidates]
+        if boost is not None:
+            scores = scores * boost[candidates]
         if want is not None and want < len(candidates):
             # the best ``want`` without sorting everything: every candidate scoring at least the
             # want-th best score (ties included), then an exact order over those alone
@@ -1692,19 +1800,11 @@ class Snapshot:
         return found[0] if found else None
 
 
-_SYNTAX = re.compile(r'[":*?~^]|\b(AND|OR|NOT)\b')
-
-
-def is_plain_query(text: str) -> bool:
-    """Plain words, as a person writes them: no quotes, fields, wildcards, fuzzy marks or operators."""
-    return bool(text.strip()) and not _SYNTAX.search(text)
-
-
-def _plain_words(text: str) -> Iterator[str]:
-    for token in re.sub(r"\b\w+:(\"[^\"]*\"|\S+)", " ", text).split():
-        token = token.strip("()\"'~*?^+-")
-        if token and token not in _OPERATORS and _WORD.fullmatch(token) and not re.search(r"[~*?]", token):
-            yield token
+def _typed_words(text: str, groups: Sequence[SynonymGroup]) -> str:
+    """The text with each group's placeholder put back as the words typed."""
+    for n, group in enumerate(groups):
+        text = re.sub(rf"\b{PLACEHOLDER.format(n)}\b", lambda _m, g=group: g.typed, text)
+    return text
 
 
 def _merge_spans(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:

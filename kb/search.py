@@ -22,9 +22,14 @@ from typing import Any
 
 import numpy as np
 
-from kb.index import IndexMeta, ParsedQuery, Snapshot, index_exists, is_plain_query, open_snapshot, same_stems
+from kb.index import IndexMeta, ParsedQuery, Snapshot, index_exists, open_snapshot, same_stems
+from kb.intent import detect as detect_intent
 from kb.model import FACETS, NOT_STATED, TAG_FACETS, IndexMissing, KbError, Passage
-from kb.synonyms import Expander, Expansion
+from kb.query import QUESTION_WORDS, Reading, natural_query, shorten
+from kb.query import read as read_query
+from kb.synonyms import Expander, Expansion, load_lay_terms
+
+__all__ = ["QUESTION_WORDS", "KnowledgeBase", "Results", "natural_query"]
 
 DEFAULT_INDEX = "index"
 SORTS: tuple[str, ...] = ("relevance", "document", "source", "date")
@@ -152,6 +157,11 @@ class Results:
     #: With collapse_duplicates: how many distinct statements the matches make (paging counts these).
     statements: int | None = None
     expanded: dict[str, list[str]] = field(default_factory=dict)  # typed words -> synonyms added
+    #: What the question asks (kb.intent), when recognised: passages about it were ranked first.
+    intent: str | None = None
+    #: The filter that keeps only passages about the intent ({"topic": [...]}; empty when the
+    #: intent has no topic): the page and the CLI offer it as a one-click filter.
+    intent_filter: dict[str, list[str]] = field(default_factory=dict)
 
     def to_frame(self) -> Any:
         from kb.export import to_frame
@@ -228,6 +238,8 @@ class KnowledgeBase:
         facet_size: int | None = None,
         synonyms: bool = True,
         collapse_duplicates: bool = False,
+        any_word: bool = False,
+        intent: bool = True,
     ) -> Results:
         """Passages matching ``query`` within ``filters``; ``limit=None`` returns every match.
 
@@ -235,6 +247,10 @@ class KnowledgeBase:
         ("sleepiness" also finds drowsiness); the results say what was added. With
         ``collapse_duplicates`` passages that say the same thing as a better-placed one are left out
         of the hits (each hit lists them in ``duplicates``); totals and facets still count passages.
+        With ``any_word`` a query of several plain words matches passages with any of them (those
+        with more of them ranking higher), instead of all of them first. With ``intent`` a question's
+        intent (kb.intent: "how does X work" asks about the mechanism) ranks the passages about it
+        first; ``Results.intent_filter`` is the filter that keeps only those.
         """
         if sort not in SORTS:
             raise KbError(f"Unknown sort '{sort}'. Sort by one of: {', '.join(SORTS)}.")
@@ -244,22 +260,31 @@ class KnowledgeBase:
         with self._lock:
             snap = self.snapshot()
             filter_masks = {name: facet_mask(snap, name, values) for name, values in chosen.items()}
-            wanted = natural_query(query)
-            expansion = self.expander().expand(wanted) if synonyms else Expansion(wanted)
-            parsed, base, allowed, notes, searched = _resolve(snap, wanted, expansion, filter_masks,
-                                                              include_boilerplate)
+            reading = read_query(query, snap.field_names, snap._hidden_fields)
+            expansion = self.expander().expand(reading.text) if synonyms else Expansion(reading.text)
+            parsed, base, allowed, notes, fuzzy = _resolve(snap, reading, expansion, filter_masks,
+                                                           include_boilerplate, any_word=any_word)
             total = int(np.count_nonzero(allowed))
+            asked = detect_intent(query) if intent and not parsed.browse and total else None
+            boost = snap.intent_boost(asked) if asked is not None else None
+            if boost is not None and sort == "relevance":
+                notes.append(f"Ranked passages about {asked.label} first.")
             facets = _count_facets(snap, base, filter_masks, chosen, facet_size)
             hits = self._hits(snap, parsed, allowed, sort=sort, offset=offset, limit=limit, total=total,
-                              collapse=collapse_duplicates)
+                              collapse=collapse_duplicates, boost=boost)
             statements = (int(np.unique(snap.duplicate_groups[allowed]).size) if collapse_duplicates else None)
-            as_typed = 0 if searched != expansion.text else total  # a fuzzy fallback found "spelled like"
-            suggestion = self._suggest(snap, wanted, as_typed, chosen, include_boilerplate)
+            as_typed = 0 if fuzzy else total  # a fuzzy fallback found "spelled like"
+            suggestion = self._suggest(snap, reading.text, as_typed, chosen, include_boilerplate)
+        intent_filter = ({"topic": [t for t in asked.topics if t not in chosen.get("topic", ())]}
+                         if asked is not None and asked.topics else {})
+        if intent_filter and not intent_filter["topic"]:
+            intent_filter = {}
         return Results(
             query=query, filters=chosen, total=total, offset=offset, limit=limit, sort=sort,
             hits=hits, facets=facets, suggestion=suggestion, notes=notes,
-            include_boilerplate=include_boilerplate, searched=searched, statements=statements,
-            expanded=expansion.added if searched == expansion.text else {},
+            include_boilerplate=include_boilerplate, searched=expansion.text, statements=statements,
+            expanded={} if fuzzy else expansion.added, intent=asked.name if asked is not None else None,
+            intent_filter=intent_filter,
         )
 
     def expander(self) -> Expander:
@@ -272,21 +297,23 @@ class KnowledgeBase:
                 vocab = load_vocabulary([VOCAB_DIR, *(d for d in dirs if d.is_dir())])
             except KbError:
                 vocab = load_vocabulary([VOCAB_DIR])
-            self._expander = Expander.from_synonyms(vocabulary_synonyms(vocab), same=same_stems)
+            self._expander = Expander.from_synonyms(vocabulary_synonyms(vocab), same=same_stems,
+                                                    one_way=load_lay_terms())
         return self._expander
 
     def _hits(
         self, snap: Snapshot, parsed: ParsedQuery, allowed: np.ndarray, *, sort: str, offset: int,
-        limit: int | None, total: int, collapse: bool,
+        limit: int | None, total: int, collapse: bool, boost: np.ndarray | None = None,
     ) -> list[Hit]:
         if offset >= total or limit == 0:
             return []
         groups = snap.duplicate_groups
         if sort == "relevance" and not parsed.browse:
             if collapse:
-                docnums, scores = self._top_statements(snap, parsed, allowed, offset=offset, limit=limit, total=total)
+                docnums, scores = self._top_statements(snap, parsed, allowed, offset=offset, limit=limit, total=total,
+                                                       boost=boost)
             else:
-                docnums, scores = snap.top(parsed, allowed, offset=offset, limit=limit)
+                docnums, scores = snap.top(parsed, allowed, offset=offset, limit=limit, boost=boost)
         else:
             candidates = np.flatnonzero(allowed)
             key = snap.doc_order[candidates]
@@ -299,7 +326,7 @@ class KnowledgeBase:
                 _, first = np.unique(groups[ordered], return_index=True)
                 ordered = ordered[np.sort(first)]
             docnums = ordered[offset: None if limit is None else offset + limit]
-            scores = self._scores_for(snap, parsed, docnums)
+            scores = self._scores_for(snap, parsed, docnums, boost)
         stems = snap.match_terms(parsed)
         # The allowed passages that share a group with a hit on this page, found in one pass over the
         # collection and sorted by group, so each hit's duplicates are a slice (an export of every
@@ -332,14 +359,15 @@ class KnowledgeBase:
 
     @staticmethod
     def _top_statements(
-        snap: Snapshot, parsed: ParsedQuery, allowed: np.ndarray, *, offset: int, limit: int | None, total: int
+        snap: Snapshot, parsed: ParsedQuery, allowed: np.ndarray, *, offset: int, limit: int | None, total: int,
+        boost: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The best-ranked passage of each group of duplicates, best first, for one page."""
         groups = snap.duplicate_groups
         want = None if limit is None else offset + limit
         k = total if want is None else min(total, want * 2)
         while True:
-            docnums, scores = snap.top(parsed, allowed, offset=0, limit=k)
+            docnums, scores = snap.top(parsed, allowed, offset=0, limit=k, boost=boost)
             _, first = np.unique(groups[docnums], return_index=True)
             keep = np.sort(first)
             if want is None or len(keep) >= want or k >= total:
@@ -349,10 +377,12 @@ class KnowledgeBase:
         return docnums[keep][offset:end], scores[keep][offset:end]
 
     @staticmethod
-    def _scores_for(snap: Snapshot, parsed: ParsedQuery, docnums: np.ndarray) -> np.ndarray:
+    def _scores_for(
+        snap: Snapshot, parsed: ParsedQuery, docnums: np.ndarray, boost: np.ndarray | None = None
+    ) -> np.ndarray:
         if parsed.browse or not len(docnums):
             return np.zeros(len(docnums))
-        scored_docs, scores = snap.top(parsed, snap.mask_of(docnums), offset=0, limit=len(docnums))
+        scored_docs, scores = snap.top(parsed, snap.mask_of(docnums), offset=0, limit=len(docnums), boost=boost)
         by_doc = dict(zip(scored_docs.tolist(), scores.tolist(), strict=True))
         return np.array([by_doc.get(int(n), 0.0) for n in docnums])
 
@@ -459,70 +489,52 @@ class KnowledgeBase:
             }
 
 
-#: Words that make a question a question but say nothing about its subject: dropped from plain
-#: queries ("how does baclofen work" searches baclofen work) when other words remain.
-QUESTION_WORDS = frozenset({
-    "how", "what", "which", "who", "whom", "whose", "why", "where", "does", "do", "did", "doing", "should",
-    "could", "would", "shall", "might", "must", "i", "me", "my", "mine", "am", "im", "i'm", "we", "our",
-})
-
-
-def natural_query(query: str) -> str:
-    """A query as a person writes it, read as a search: "can baclofen help with alcoholism?"
-
-    A question mark that ends a word (or stands alone) is punctuation, not a one-letter
-    wildcard; in a query of plain words, question words are dropped when other words remain.
-    Wildcards inside words (``h?llo``), quoted phrases, fields and operators are left alone.
-    """
-    text = re.sub(r"(?<=[\w\"')\]])\?+(?=\s|$)|(?:(?<=\s)|^)\?+(?=\s|$)", " ", query).strip()
-    if not is_plain_query(text):
-        return text
-    words = re.sub(r"[()]", " ", text).split()  # parentheses in prose ("is (are)") group nothing
-    if not words:
-        return text
-    content = [w for w in words if w.lower().strip(".,;:!") not in QUESTION_WORDS]
-    return " ".join(content) if content else text
-
-
 def _resolve(
-    snap: Snapshot, query: str, expansion: Expansion, filter_masks: dict[str, np.ndarray], include_boilerplate: bool
-) -> tuple[ParsedQuery, np.ndarray, np.ndarray, list[str], str]:
-    """Reads a query and finds its matches: (parsed, matches before filters, after, notes, searched).
+    snap: Snapshot, reading: Reading, expansion: Expansion, filter_masks: dict[str, np.ndarray],
+    include_boilerplate: bool, *, any_word: bool = False,
+) -> tuple[ParsedQuery, np.ndarray, np.ndarray, list[str], bool]:
+    """Finds a query's matches: (parsed, matches before filters, after, notes, spelled-like used).
 
     Words are ANDed, so a count means "passages with all of these words" (or their synonyms). A
-    plain query that matches nothing first has the words the collection does not know (its
-    misspellings, not words that merely match nothing here) widened to words spelled within one
-    or two letters; then, if it still matches nothing, any of its words is enough, ranked. Each
-    fallback says so in the notes.
+    query of plain words (as typed, or a malformed query read as its plain words) that matches
+    nothing first has the words the collection does not know (its misspellings, not words that
+    merely match nothing here) widened to words spelled within one or two letters; then, if few
+    passages have every word, any of its words is enough, ranked. Each fallback says so in the
+    notes. With ``any_word`` any word is enough from the start.
     """
-    parsed = snap.parse(expansion.text)
-    notes = list(parsed.notes)
+    groups = expansion.groups
+    text = expansion.engine_text
+    if reading.empty:
+        parsed = snap.nothing()
+        base = np.zeros(snap.size, dtype=bool)
+        return parsed, base, base.copy(), list(reading.notes), False
+    parsed = snap.parse(text, groups=groups, any_word=any_word and reading.plain)
+    notes = [*reading.notes, *parsed.notes]
     if expansion.note():
         notes.append(expansion.note())
     base, allowed = _matches(snap, parsed, filter_masks, include_boilerplate)
-    searched = expansion.text
-    if parsed.browse or not snap.is_plain(query) or not parsed.words:
-        return parsed, base, allowed, notes, searched
-    typed = parsed.words if expansion.text == query else snap.parse(query).words
+    if parsed.browse or not reading.plain or not parsed.words or any_word:
+        return parsed, base, allowed, notes, False
+    typed = reading.words
     found = int(np.count_nonzero(allowed))
     misspelt = [w for w in typed if snap.may_be_misspelt(w)] if not found else []
+    fuzzy = False
     if misspelt:  # 1. words the collection does not know: widen them to words spelled like them
-        spelled = searched
+        spelled = text
         for word in misspelt:
             spelled = _replace_word(spelled, word, f"{word}~{2 if len(word) >= 6 else 1}")
-        fuzzy = snap.parse(spelled)
-        fuzzy_base, fuzzy_allowed = _matches(snap, fuzzy, filter_masks, include_boilerplate)
+        spelled_parsed = snap.parse(spelled, groups=groups)
+        fuzzy_base, fuzzy_allowed = _matches(snap, spelled_parsed, filter_masks, include_boilerplate)
         if fuzzy_allowed.any():
-            notes.append(f"Nothing matches {', '.join(misspelt)} as spelled; showing words spelled like them: "
-                         f"{spelled}.")
-            parsed, base, allowed, searched = fuzzy, fuzzy_base, fuzzy_allowed, spelled
+            notes.append(f"Nothing matches {shorten(', '.join(misspelt), 60)} as spelled; showing words spelled "
+                         "like them.")
+            parsed, base, allowed, fuzzy = spelled_parsed, fuzzy_base, fuzzy_allowed, True
             found = int(np.count_nonzero(allowed))
-        else:
-            searched = spelled  # the any-word attempt below still uses the spelled-like words
+        text = spelled  # the any-word attempt below still uses the spelled-like words
     if found >= WIDEN_BELOW or len(typed) < 2:
-        return parsed, base, allowed, notes, searched
+        return parsed, base, allowed, notes, fuzzy
     # 2. few or no passages have every word: any of the words will do, those with all ranked first
-    wide = snap.parse(searched, any_word=True)
+    wide = snap.parse(text, groups=groups, any_word=True)
     wide_base, wide_allowed = _matches(snap, wide, filter_masks, include_boilerplate)
     if np.count_nonzero(wide_allowed) > found:
         if found:
@@ -530,8 +542,8 @@ def _resolve(
                          "your words; they come first, then passages with some of them.")
         else:
             notes.append("No passage contains all of your words; showing passages with any of them, best first.")
-        return wide, wide_base, wide_allowed, notes, searched
-    return parsed, base, allowed, notes, searched
+        return wide, wide_base, wide_allowed, notes, fuzzy
+    return parsed, base, allowed, notes, fuzzy
 
 
 def _matches(

@@ -169,7 +169,7 @@ def test_to_dict_is_json_with_exact_offsets(two_sources):
 
 def test_any_word_query_topic_and_filters(two_sources):
     c = compare(two_sources, "maximum 100mg")
-    assert c.searched == "maximum OR 100mg" and c.notes[0].startswith("Passages with any of the words")
+    assert c.searched == "maximum 100mg" and c.notes[0].startswith("Passages with any of the words")
     assert {v.name for v in c.sources} == {"Clinic B", "Health Site A"}
     assert compare(two_sources, '"maximum dose"').searched == '"maximum dose"'  # syntax is searched as written
     only_b = compare(two_sources, "baclofen", ["source=Clinic B"])

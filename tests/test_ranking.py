@@ -132,7 +132,7 @@ def test_top_breaks_ties_by_document_order_and_respects_allowed(segmented):
 
 
 @pytest.mark.parametrize("build", [
-    lambda snap: snap.parse("text:[dose TO pump]"),  # a range of words
+    lambda snap: ParsedQuery(query=wq.TermRange("text", "dose", "pump"), browse=False, words=()),  # a range
     lambda snap: ParsedQuery(query=wq.Or(snap.parse("seizure OR rash").query.subqueries, scale=0.9), browse=False,
                              words=()),  # Whoosh's coordination bonus
 ])

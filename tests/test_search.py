@@ -141,7 +141,7 @@ def test_no_match_falls_back_to_words_spelled_alike_and_says_so(kb):
     results = kb.search("halucinations")
     assert ids(results) == ["doc1-0"]
     assert any("spelled like" in n for n in results.notes)
-    assert results.searched == "halucinations~2"
+    assert results.searched == "halucinations"  # what was typed: the note says it was widened
     assert kb.search("halucinations", synonyms=False).total == 1
 
 
