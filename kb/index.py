@@ -103,6 +103,9 @@ SCORE_CACHE_SIZE = 8
 #: on the sample set, MedQuAD and questions on FDA labels (docs/search.md).
 INTENT_BOOST = 1.6
 INTENT_CUE_BOOST = 1.15
+#: How strongly a passage matching more of a widened query's weight outranks one matching less
+#: (Snapshot.coverage_boost): its share of the query's idf to this power multiplies its score.
+COVERAGE_POWER = 1.0
 #: Letters a fuzzy term (``baclofin~``) keeps as typed: its matches must start with them.
 FUZZY_PREFIX = 2
 _TOKEN = r"\w+(\.?\w+)*"
@@ -881,12 +884,15 @@ def _is_term(q: Any) -> bool:
 
 
 def _score_key(q: Any) -> str:
-    """A query's cache key for scores: its repr, plus what the repr leaves out (an Or's scale)."""
+    """A query's cache key for scores: its repr, plus what the repr leaves out (an Or's scale, a
+    constant score)."""
     scales = []
     stack = [q]
     while stack:
         node = stack.pop()
         scales.append(str(getattr(node, "scale", "")))
+        if isinstance(node, wq.ConstantScoreQuery):
+            scales.append(repr(node.score))
         stack.extend(node.children() if hasattr(node, "children") else ())
     return repr(q) + "|" + ",".join(scales)
 
@@ -1417,7 +1423,7 @@ class Snapshot:
         return ParsedQuery(query=wq.NullQuery, browse=False, words=())
 
     def _read(self, parser: Any, text: str, groups: Sequence[SynonymGroup]) -> Any:
-        tree = parser.process(text)
+        tree = parser.process(_phrase_slop(text))
         _route_fuzzy_to_exact(tree)
         q = self._clean(tree.query(parser))
         if groups:
@@ -1507,7 +1513,7 @@ class Snapshot:
 
     def _group_member(self, phrase: str) -> Any:
         quoted = f'"{phrase}"' if " " in phrase or "-" in phrase else phrase
-        return self._clean(self._parser_and.parse(quoted))
+        return self._clean(self._parser_and.parse(_phrase_slop(quoted)))
 
     def _placeholder_stem(self, n: int) -> str:
         tokens = [t.text for t in self._stem(PLACEHOLDER.format(n))]
@@ -1585,6 +1591,29 @@ class Snapshot:
             factor = np.where(strong, INTENT_BOOST, 1.0) * np.where(cue, INTENT_CUE_BOOST, 1.0)
             self._intent_cache[key] = factor if (strong | cue).any() else None
         return self._intent_cache[key]
+
+    def coverage_boost(self, parsed: ParsedQuery) -> np.ndarray | None:
+        """For a query of several parts any of which may match (words widened to any word): a
+        factor per record, the share of the query's weight it matches, to the power COVERAGE_POWER.
+
+        A part's weight is its idf (log of records over the records it matches, plus one), so a
+        passage with the question's one rare word ("fucosidosis") is not outranked by one that
+        repeats its three common ones ("genetic changes related"). None for other queries.
+        """
+        q = parsed.query
+        if parsed.browse or not isinstance(q, wq.Or) or len(q.subqueries) < 2:
+            return None
+        live = max(1, int(np.count_nonzero(self.live)))
+        weights, masks = [], []
+        for part in q.subqueries:
+            mask = self._evaluate(part) & self.live
+            weights.append(np.log(live / (1 + int(np.count_nonzero(mask)))) + 1.0)
+            masks.append(mask)
+        total = sum(weights)
+        share = np.zeros(self.size)
+        for weight, mask in zip(weights, masks, strict=True):
+            share[mask] += weight / total
+        return share ** COVERAGE_POWER
 
     def _words_mask(self, fieldname: str, words: str) -> np.ndarray:
         stems = [t.text for t in self._stem(words)]
@@ -1798,6 +1827,24 @@ class Snapshot:
             return None
         found = self._searcher.corrector(EXACT_FIELD).suggest(lower, limit=1, maxdist=2, prefix=FUZZY_PREFIX)
         return found[0] if found else None
+
+
+def _phrase_slop(text: str) -> str:
+    """Quoted phrases with stop words inside ("mechanism of action") match across them.
+
+    The index leaves a gap where it drops a stop word (so "half of the life" is not the phrase
+    "half-life"), but a parsed phrase keeps only its other words; without room for the gap such a
+    phrase would match nothing. A phrase with an explicit ``~N`` keeps it.
+    """
+    def widen(m: re.Match[str]) -> str:
+        words = re.findall(r"\w+", m.group(1).lower())
+        run = longest = 0
+        for word in words[1:-1] if len(words) > 2 else []:
+            run = run + 1 if word in STOP_WORDS else 0
+            longest = max(longest, run)
+        return m.group(0) + (f"~{longest + 1}" if longest else "")
+
+    return re.sub(r'"([^"]*)"(?!~)', widen, text)
 
 
 def _typed_words(text: str, groups: Sequence[SynonymGroup]) -> str:

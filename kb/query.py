@@ -56,6 +56,14 @@ QUESTION_WORDS = frozenset({
     "could", "would", "shall", "might", "must", "i", "me", "my", "mine", "am", "im", "i'm", "we", "our",
 })
 
+#: Words that carry a question rather than its subject ("what happens if I take too much"): dropped
+#: like question words, but only when at least two other words remain.
+FILLER_WORDS = frozenset({
+    "happen", "happens", "happened", "happening", "take", "takes", "taking", "took", "get", "gets", "getting",
+    "got", "okay", "ok", "safe", "safely", "bad", "need", "know", "tell", "thing", "things", "really",
+    "someone", "somebody", "anyone", "people's", "go", "goes", "going", "use", "using", "while",
+})
+
 _SYNTAX = re.compile(r'[":*?~^\[\]{}]|\b(AND|OR|NOT|ANDNOT|ANDMAYBE)\b')
 _QUESTION_MARK = re.compile(r"(?<=[\w\"')\]])\?+(?=\s|$)|(?:(?<=\s)|^)\?+(?=\s|$)")
 _LONG_WORD = re.compile(rf"\w{{{MAX_WORD_CHARS + 1},}}", re.UNICODE)
@@ -111,6 +119,9 @@ def _plain(text: str, notes: list[str], *, as_words: bool = False) -> Reading:
     words = [w for w in re.sub(r"[()]", " ", text).split()]  # parentheses in prose group nothing
     content = [w for w in words if w.lower().strip(".,;:!") not in QUESTION_WORDS]
     words = content or words
+    essential = [w for w in words if w.lower().strip(".,;:!") not in FILLER_WORDS]
+    if len(essential) >= 2:
+        words = essential
     if not words:
         notes.append("Your query has no words to search.")
         return Reading(text="", plain=False, notes=tuple(notes), as_words=as_words, empty=True)
@@ -186,14 +197,21 @@ def problems(text: str, fields: Iterable[str] = (), hidden: Iterable[str] = ()) 
         out.append("two operators in a row (NOT NOT)")
     known = list(fields)
     hidden = set(hidden)
+    unknown: list[str] = []
+    empty: list[str] = []
     for m in re.finditer(r'"[^"]*"|(?<![\w:])([A-Za-z_]+):("[^"]*"|[^\s()]*)', text):
         name, value = m.group(1), m.group(2)
         if name is None:
             continue  # a quoted phrase: a colon inside it is just text
         if known and name not in known and name not in hidden:
-            out.append(f"an unknown field '{shorten(name, 30)}:' (fields: {', '.join(known)})")
+            unknown.append(f"'{shorten(name, 30)}:'")
         elif not value.strip('"'):
-            out.append(f"'{shorten(name, 30)}:' with no value")
+            empty.append(f"'{shorten(name, 30)}:'")
+    if unknown:
+        names = list(dict.fromkeys(unknown))
+        out.append(f"an unknown field {listing(names, 60)} (fields: {', '.join(known)})")
+    for name in dict.fromkeys(empty):
+        out.append(f"{name} with no value")
     return out
 
 

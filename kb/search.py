@@ -269,6 +269,9 @@ class KnowledgeBase:
             boost = snap.intent_boost(asked) if asked is not None else None
             if boost is not None and sort == "relevance":
                 notes.append(f"Ranked passages about {asked.label} first.")
+            coverage = snap.coverage_boost(parsed) if sort == "relevance" else None
+            if coverage is not None:
+                boost = coverage if boost is None else boost * coverage
             facets = _count_facets(snap, base, filter_masks, chosen, facet_size)
             hits = self._hits(snap, parsed, allowed, sort=sort, offset=offset, limit=limit, total=total,
                               collapse=collapse_duplicates, boost=boost)

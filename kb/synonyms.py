@@ -108,10 +108,14 @@ class Expander:
         self._same = same
         self._groups: list[list[str]] = []
         self._lookup: dict[str, int] = {}  # phrase (case-folded, or exact when capitals only) -> group
-        for term, targets in (one_way or {}).items():
-            self._add([term, *targets], keys=[term])
+        self._in_order: set[int] = set()  # groups whose alternatives keep their written order (lay words)
         for group in groups:
             self._add(group)
+        for term, targets in (one_way or {}).items():
+            # a lay word the vocabulary knows too keeps the vocabulary's synonyms, after its own
+            known = self._lookup.pop(_key(term), None)
+            self._add([term, *targets, *(self._groups[known] if known is not None else ())], keys=[term])
+            self._in_order.add(len(self._groups) - 1)
 
     def _add(self, group: Iterable[str], keys: Iterable[str] | None = None) -> None:
         members = list(dict.fromkeys(m.strip() for m in group if m and m.strip() and _SAFE.match(m.strip())))
@@ -181,7 +185,8 @@ class Expander:
         canonical, *rest = self._groups[group]
         covered = [f" {self._same(typed.strip('.,;:!?'))} "]
         out = []
-        for member in [canonical, *sorted(rest, key=lambda m: (len(m.split()), len(m), m))]:
+        ordered = rest if group in self._in_order else sorted(rest, key=lambda m: (len(m.split()), len(m), m))
+        for member in [canonical, *ordered]:
             key = f" {self._same(member)} "
             if not any(c in key for c in covered):
                 covered.append(key)

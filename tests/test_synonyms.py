@@ -51,7 +51,8 @@ def test_groups_are_structured_and_the_engine_text_holds_one_placeholder_each(ex
 
 def test_lay_words_expand_one_way_to_clinical_terms():
     expander = Expander(GROUPS, same=same_stems, one_way={"drowsy": ["somnolence"], "NMS": ["neuroleptic malignant"]})
-    assert expander.expand("drowsy").added == {"drowsy": ["somnolence"]}  # the lay entry wins over its group
+    # the lay entry comes first, then what the vocabulary's group adds
+    assert expander.expand("drowsy").added == {"drowsy": ["somnolence", "sleepiness"]}
     assert expander.expand("somnolence").added == {"somnolence": ["drowsiness", "sleepiness"]}  # not back to drowsy
     assert expander.expand("NMS risk").added == {"NMS": ["neuroleptic malignant"]}
     assert expander.expand("nms risk").added == {}
