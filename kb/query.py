@@ -67,7 +67,7 @@ FILLER_WORDS = frozenset({
 _SYNTAX = re.compile(r'[":*?~^\[\]{}]|\b(AND|OR|NOT|ANDNOT|ANDMAYBE)\b')
 _QUESTION_MARK = re.compile(r"(?<=[\w\"')\]])\?+(?=\s|$)|(?:(?<=\s)|^)\?+(?=\s|$)")
 _LONG_WORD = re.compile(rf"\w{{{MAX_WORD_CHARS + 1},}}", re.UNICODE)
-_FUZZY = re.compile(r"(?<=\w)~(\d+(?:\.\d*)?)")
+_FUZZY = re.compile(r"(?<=[^\W\d_])~(\d+(?:\.\d*)?)(?=[\s)]|$)")  # a word's, not a phrase's slop
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +95,6 @@ def read(query: str, fields: Iterable[str] = (), hidden: Iterable[str] = ()) -> 
         longest = max(map(len, long_words))
         notes.append(f"A word of {longest:,} characters was left out: words are at most {MAX_WORD_CHARS} "
                      "characters long.")
-    if any(float(m.group(1)) > MAX_FUZZY for m in _FUZZY.finditer(text)):
-        text = _FUZZY.sub(lambda m: "~" + str(min(MAX_FUZZY, round(float(m.group(1))))), text)
-        notes.append(f"Spelling tolerance is at most {MAX_FUZZY} letters, so that was used.")
     if not text:
         return Reading(text="", plain=False, notes=tuple(notes), empty=bool(notes))
     syntax = bool(_SYNTAX.search(text))
@@ -106,11 +103,14 @@ def read(query: str, fields: Iterable[str] = (), hidden: Iterable[str] = ()) -> 
         if len(text) > MAX_QUERY_CHARS:
             wrong.append(f"more than {MAX_QUERY_CHARS:,} characters")
         if wrong:
-            words = words_of(text)
+            words = words_of(re.sub(r"[~^][\d.]*", " ", text))  # a fuzzy distance or weight is not a word
             notes.append(f"Your query has {_and(wrong)}, so it was searched as plain words"
                          + (f": {shorten(' '.join(words))}." if words else ", and it has none."))
             text = " ".join(words)
             return _plain(text, notes, as_words=True)
+        if any(float(m.group(1)) > MAX_FUZZY for m in _FUZZY.finditer(text)):
+            text = _FUZZY.sub(lambda m: "~" + str(min(MAX_FUZZY, round(float(m.group(1))))), text)
+            notes.append(f"Spelling tolerance is at most {MAX_FUZZY} letters, so that was used.")
         return Reading(text=text, plain=False, notes=tuple(notes))
     return _plain(text, notes)
 
@@ -123,7 +123,8 @@ def _plain(text: str, notes: list[str], *, as_words: bool = False) -> Reading:
     if len(essential) >= 2:
         words = essential
     if not words:
-        notes.append("Your query has no words to search.")
+        if not as_words:  # else the note on how it was read says so already
+            notes.append("Your query has no words to search.")
         return Reading(text="", plain=False, notes=tuple(notes), as_words=as_words, empty=True)
     if len(words) > MAX_WORDS:
         notes.append(f"Only the first {MAX_WORDS} of your {len(words)} words were searched.")
