@@ -127,6 +127,7 @@ class EvalQuery:
     relevant: tuple[Judgment, ...] = ()
     relevant_lenient: tuple[Judgment, ...] | None = None  # None: the line has no relevant_lenient
     line: int = 0
+    style: str = ""  # how the question is put ("lay", "natural", "keywords"): figures are also given per style
 
 
 def read_queries(path: str | os.PathLike[str]) -> list[EvalQuery]:
@@ -176,7 +177,10 @@ def parse_queries(lines: Iterable[str], source: str = "relevance set") -> list[E
         if not relevant:
             raise EvalError(f"{where}: \"relevant\" is empty; a question without an answer cannot be scored.")
         lenient = _judgments(rec["relevant_lenient"], "relevant_lenient", where) if "relevant_lenient" in rec else None
-        out.append(EvalQuery(qid, query, filters, relevant, lenient, n))
+        style = rec.get("style", "")
+        if not isinstance(style, str):
+            raise EvalError(f"{where}: \"style\" must be text.")
+        out.append(EvalQuery(qid, query, filters, relevant, lenient, n, style.strip()))
     if not out:
         raise EvalError(f"{source} holds no questions.")
     return out
@@ -243,6 +247,7 @@ class QueryResult:
     #: The first relevant hit has the same score as a non-relevant hit: its rank is decided by a tie.
     tied: bool = False
     lenient: tuple[str, ...] | None = None  # relevant plus relevant_lenient, when the line has it
+    style: str = ""
 
     @property
     def found(self) -> int:
@@ -295,6 +300,15 @@ class Evaluation:
         return {f"MRR@{self.k}": mean(s[0] for s in scores), f"nDCG@{self.k}": mean(s[1] for s in scores),
                 f"Recall@{self.k}": mean(s[2] for s in scores)}
 
+    def by_style(self) -> dict[str, dict[str, float]]:
+        """Per question style (the set's "style" field), the number of questions and their means."""
+        groups: dict[str, list[QueryResult]] = {}
+        for q in self.queries:
+            if q.style:
+                groups.setdefault(q.style, []).append(q)
+        return {style: {"queries": len(qs), f"MRR@{self.k}": mean(q.rr for q in qs),
+                        f"Recall@{self.k}": mean(q.recall for q in qs)} for style, qs in groups.items()}
+
     def worst(self, n: int = 5) -> list[QueryResult]:
         """The ``n`` questions ranked worst: lowest RR, then nDCG, then recall (file order on ties)."""
         return sorted(self.queries, key=lambda q: (q.rr, q.ndcg, q.recall))[:n]
@@ -306,6 +320,7 @@ class Evaluation:
             "queries": len(self.queries), f"MRR@{k}": round(self.mrr, 4), f"nDCG@{k}": round(self.ndcg, 4),
             f"Recall@{k}": round(self.recall, 4), "misses": self.misses,
             "lenient": {m: round(v, 4) for m, v in self.lenient().items()} if self.has_lenient else None,
+            "by_style": {s: {m: round(v, 4) for m, v in d.items()} for s, d in self.by_style().items()} or None,
         }
         if per_query:
             out["per_query"] = [q.to_dict() for q in self.queries]
@@ -322,6 +337,9 @@ class Evaluation:
         if self.has_lenient:
             lenient = ", ".join(f"{m} {v:.3f}" for m, v in self.lenient().items())
             lines.append(f"  lenient (relevant_lenient counted too): {lenient}")
+        for style, d in self.by_style().items():
+            lines.append(f"  {style} questions ({d['queries']:.0f}): MRR@{k} {d[f'MRR@{k}']:.3f}, "
+                         f"Recall@{k} {d[f'Recall@{k}']:.3f}")
         if per_query:
             width = max(len("id"), *(len(q.id) for q in self.queries))
             lines += ["", f"{'id':<{width}}  first  RR     nDCG   recall  query"]
@@ -424,7 +442,7 @@ def evaluate(
         results.append(QueryResult(
             id=q.id, query=q.query, filters=q.filters, relevant=relevant, ranking=ranking, first_rank=first,
             rr=reciprocal_rank(ranking, relevant, k), ndcg=ndcg(ranking, relevant, k),
-            recall=recall(ranking, relevant, k), tied=tied, lenient=lenient))
+            recall=recall(ranking, relevant, k), tied=tied, lenient=lenient, style=q.style))
     return Evaluation(k=k, unit=unit, queries=results)
 
 

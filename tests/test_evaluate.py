@@ -255,6 +255,24 @@ def test_malformed_lines_are_errors_naming_the_line(line, message):
         parse_queries([line])
 
 
+def test_figures_per_question_style():
+    qs = [EvalQuery("one", "q1", relevant=("d-a",), line=1, style="lay"),
+          EvalQuery("two", "q2", relevant=("d-b",), line=2, style="lay"),
+          EvalQuery("three", "q3", relevant=("d-a",), line=3, style="keywords"),
+          EvalQuery("four", "q4", relevant=("d-a",), line=4)]
+    hits = [FakeHit(_passage("d-x"), 3.0), FakeHit(_passage("d-a"), 2.0)]
+    ev = evaluate(IdsOnly(), qs, search=lambda *_: hits)
+    # lay: RR 1/2 and 0, recall 1 and 0; keywords: RR 1/2, recall 1; the unstyled question is in neither
+    assert ev.by_style() == {"lay": {"queries": 2, "MRR@10": 0.25, "Recall@10": 0.5},
+                             "keywords": {"queries": 1, "MRR@10": 0.5, "Recall@10": 1.0}}
+    assert ev.to_dict(per_query=False)["by_style"]["lay"] == {"queries": 2, "MRR@10": 0.25, "Recall@10": 0.5}
+    assert "  lay questions (2): MRR@10 0.250, Recall@10 0.500" in ev.format_table()
+    assert parse_queries(['{"id": "a", "query": "q", "relevant": ["x"], "style": " lay "}'])[0].style == "lay"
+    with pytest.raises(EvalError, match='"style" must be text'):
+        parse_queries(['{"id": "a", "query": "q", "relevant": ["x"], "style": 3}'])
+    assert evaluate(IdsOnly(), qs[3:], search=lambda *_: hits).to_dict()["by_style"] is None
+
+
 def test_reading_ids_filters_and_lenient(tmp_path):
     path = _write(tmp_path,
                   {"id": "a", "query": "q", "relevant": ["x"], "filters": ["topic=dosage", "topic=overdose"]},

@@ -63,6 +63,7 @@ ROUTES_FOUND_FLOOR = 0.95  # share of labels (with routes) whose every route is 
 MRR_FLOOR = 0.30
 RECALL_FLOOR = 0.40
 
+@pytest.mark.slow
 def test_drug_and_route_tags_on_the_openfda_labels(openfda_zip, openfda_index):
     ev = evaluate_labels_file(openfda_zip, openfda_index)
     n = len(ev.labels)
@@ -71,7 +72,9 @@ def test_drug_and_route_tags_on_the_openfda_labels(openfda_zip, openfda_index):
     assert ev.routes_found / len(ev.with_routes) >= ROUTES_FOUND_FLOOR, ev.format_table(per_label=True)
 
 
+@pytest.mark.slow
 def test_search_on_the_labels_relevance_set(openfda_index):
     ev = evaluate_file(LABELS_SET, openfda_index)
+    assert set(ev.by_style()) == {"lay", "natural", "keywords"}
     assert ev.mrr >= MRR_FLOOR, ev.format_table(per_query=True)
     assert ev.recall >= RECALL_FLOOR, ev.format_table(per_query=True)
