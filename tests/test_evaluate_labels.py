@@ -157,3 +157,18 @@ def test_a_file_key_names_one_document_and_all_takes_every_passage(table_index):
         evaluate_file(_set(table_index, {"snippet": "not there", "all": True}), index)
     with pytest.raises(EvalError, match='"all" must be true or false'):
         evaluate_file(_set(table_index, {"snippet": "Drowsiness", "all": "yes"}), index)
+
+
+def test_kb_eval_labels_ingests_a_label_into_a_temporary_index():
+    """One real label (shipped with the tag gold set), read by the openFDA reader and tagged for real."""
+    label = Path(__file__).parent / "data" / "tags" / "docs" / "openfda-meclizine.json"
+    code, out = run("eval", "--labels", str(label), "--format", "json", "--per-query")
+    assert code == 0
+    data = json.loads(out)
+    assert (data["labels"], data["index"], data["missing"]) == (1, "a temporary index", [])
+    (row,) = data["per_label"]
+    assert row["set_id"] == "112103bc-25e2-42cf-8542-ba1d3392a2c3" and row["generic_name"] == "MECLIZINE HYDROCHLORIDE"
+    assert row["passages"] >= 20 and 0 <= row["with_drug"] <= row["passages"]
+    assert row["routes"] == ["oral"] and data["routes"]["oral"]["labels"] == 1
+    code, table = run("eval", "--labels", str(label))
+    assert code == 0 and table.startswith(f"1 openFDA labels from {label} in a temporary index")
