@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from kb import chunk as chunk_mod
-from kb import limits, readers, readers_openfda
+from kb import limits, provenance, readers, readers_openfda, readers_pdf
 from kb.index import (
     SCHEMA_VERSION,
     IndexWriter,
@@ -96,7 +96,7 @@ def settings_fingerprint(
     h = hashlib.sha256()
     columns = (table or readers.TableColumns()).key()
     h.update(f"{SCHEMA_VERSION}|{min_words}|{max_words}|{tagger_fingerprint}|{columns}".encode())
-    for module in (chunk_mod, readers, readers_openfda):
+    for module in (chunk_mod, readers, readers_openfda, readers_pdf, provenance):
         h.update(Path(module.__file__ or "").read_bytes())
     return h.hexdigest()[:16]
 
@@ -107,6 +107,7 @@ class SourceFile:
     title: str | None
     source: str | None
     root: Path
+    meta: dict[str, Any] = field(default_factory=dict)  # the file's kb-metadata.json entry (url, date, ...)
 
 
 def discover(paths: Sequence[Path]) -> tuple[list[SourceFile], list[tuple[str, str]], list[Path]]:
@@ -134,7 +135,7 @@ def discover(paths: Sequence[Path]) -> tuple[list[SourceFile], list[tuple[str, s
                     missing.append((exc.path, exc.reason))
                     metadata[folder] = {}
             meta = metadata[folder].get(path.name, {})
-            found.append(SourceFile(path, meta.get("title"), meta.get("source"), root))
+            found.append(SourceFile(path, meta.get("title"), meta.get("source"), root, meta))
     return found, missing, roots
 
 
@@ -409,7 +410,8 @@ def _ingest_files(
                                          f"{limits.MAX_FILE_BYTES:,} for one document"))
             continue
         try:
-            doc = readers.read_document(src.path, doc_id=doc_id_for(path), title=src.title, source=src.source)
+            doc = readers.read_document(src.path, doc_id=doc_id_for(path), title=src.title, source=src.source,
+                                        meta=src.meta)
         except UnreadableFile as exc:
             report.skipped.append((path, exc.reason))  # an indexed earlier version, if any, stays
             continue

@@ -229,7 +229,7 @@ def _row(record: dict[str, Any], number: int, columns: TableColumns, seen: dict[
     if not body.strip():
         return Row(key=key, error=f"'{columns.text}' is empty")
     taken = {columns.text, columns.title, columns.source}
-    meta = {k: v for k, v in record.items() if k not in taken}
+    meta = _row_provenance({k: v for k, v in record.items() if k not in taken})
     canonical = json.dumps(record, sort_keys=True, ensure_ascii=False, default=str)
     return Row(
         key=key,
@@ -239,6 +239,20 @@ def _row(record: dict[str, Any], number: int, columns: TableColumns, seen: dict[
         meta=meta,
         sha256=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
     )
+
+
+def _row_provenance(meta: dict[str, Any]) -> dict[str, Any]:
+    """A row's ``date`` column as ISO (kb.provenance.iso_date); one that is not a date is kept as
+    ``date_given`` so ``meta["date"]`` is always ISO. A ``url`` column is kept as it is."""
+    if "date" in meta:
+        from kb.provenance import iso_date
+
+        given = meta.pop("date")
+        if iso := iso_date(given):
+            meta["date"] = iso
+        elif given not in (None, ""):
+            meta["date_given"] = given
+    return meta
 
 
 def row_document(path: Path, row: Row, *, doc_id: str, fmt: str) -> Document:
@@ -342,12 +356,14 @@ def _delimited_records(stream: Any, delimiter: str) -> Iterator[list[str] | str]
 # read_document: the one entry point
 
 
-def read_document(path: Path, *, doc_id: str, title: str | None = None, source: str | None = None) -> Document:
+def read_document(path: Path, *, doc_id: str, title: str | None = None, source: str | None = None,
+                  meta: dict[str, Any] | None = None) -> Document:
     """Read one file into a Document, or raise UnreadableFile saying why in plain words.
 
     The bytes are read once; ``sha256`` is of those bytes so ingest can tell an unchanged file.
     An explicit ``title`` wins over the one the reader guesses; so does the caller's ``source`` over
-    the reader's (an HTML page's site name).
+    the reader's (an HTML page's site name), and the caller's ``meta`` (``url``, ``date`` from
+    kb-metadata.json) over what the reader found.
     """
     path = Path(path)
     func = _READERS.get(path.suffix.lower())
@@ -371,7 +387,20 @@ def read_document(path: Path, *, doc_id: str, title: str | None = None, source: 
         title=title.strip() if title and title.strip() else doc.title,
         source=source or doc.source,
         sha256=hashlib.sha256(raw).hexdigest(),
+        meta={**doc.meta, **sidecar_provenance(meta or {})},
     )
+
+
+def sidecar_provenance(entry: dict[str, Any]) -> dict[str, str]:
+    """The ``url`` and ``date`` (as ISO) a kb-metadata.json entry gives a file."""
+    from kb.provenance import iso_date
+
+    out = {}
+    if isinstance(entry.get("url"), str) and entry["url"].strip():
+        out["url"] = entry["url"].strip()
+    if date := iso_date(entry.get("date") or ""):
+        out["date"] = date
+    return out
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -577,9 +606,22 @@ def read_html(path: Path, raw: bytes) -> Document:
     text = normalise_newlines(text)
     info = trafilatura.extract_metadata(page)
     meta = {key: value for key, value in (("url", info.url), ("site_name", info.sitename)) if value}
+    meta.update(_html_provenance(page, info))
     title = _clean_title(info.title or "") or guess_title(text, path, markdown=True)
     return Document(doc_id="", path=str(path), title=title, source=meta.get("site_name", ""), text=text,
                     format="markdown", meta=meta)
+
+
+def _html_provenance(page: str, info: Any) -> dict[str, str]:
+    """The page's own address and date: canonical link / og:url and the published or modified date its
+    meta tags state (kb.provenance). trafilatura's own date is not used: without such tags it guesses
+    one from the text (a footer's copyright year becomes "2024-01-01"), and a wrong date is worse than none."""
+    from kb import provenance
+
+    found = provenance.html_provenance(page)
+    if "url" not in found and info.url and str(info.url).startswith(("http://", "https://")):
+        found["url"] = info.url
+    return found
 
 
 #: PDF metadata titles that name a file or a tool, not the document ("Microsoft Word - label.docx").
@@ -588,18 +630,25 @@ _JUNK_PDF_TITLE = re.compile(r"^(?:untitled|microsoft \w+ - .*|.*\.(?:docx?|pdf|
 
 @reader(".pdf")
 def read_pdf(path: Path, raw: bytes) -> Document:
-    """A PDF's text layer (pypdf), page by page with "\\n\\n" between pages; ``meta["page_starts"]``
-    says where each page begins, so every passage knows its page(s). A scanned PDF (no text
+    """A PDF's text layer (pypdf), page by page, cleaned as a reader sees the printed page
+    (kb.readers_pdf): running headers and footers and page numbers dropped, numbered headings as
+    Markdown headings, wrapped lines and hyphenated words joined. ``meta["page_starts"]`` says where
+    each page begins, so every passage knows its page(s). The title is the PDF's own (metadata, else its
+    first title-like line), the date its "Revised:" line, else the PDF's dates. A scanned PDF (no text
     layer), a password-protected or a damaged one is an UnreadableFile saying so."""
     import pypdf
     from pypdf.errors import DependencyError, PyPdfError
+
+    from kb import provenance, readers_pdf
 
     try:
         pdf = pypdf.PdfReader(io.BytesIO(raw))
         if pdf.is_encrypted and not pdf.decrypt(""):
             raise UnreadableFile(str(path), "the PDF is password-protected; save an unprotected copy to ingest it")
         pages = [normalise_newlines(page.extract_text() or "").strip() for page in pdf.pages]
-        info_title = str((pdf.metadata or {}).get("/Title") or "").strip()
+        info = pdf.metadata or {}
+        info_title = str(info.get("/Title") or "").strip()
+        info_dates = [str(info.get(key) or "") for key in ("/ModDate", "/CreationDate")]
     except DependencyError as exc:
         raise UnreadableFile(str(path), f"the PDF is encrypted and cannot be opened ({exc})") from None
     except (PyPdfError, ValueError, KeyError, IndexError, TypeError, AttributeError, RecursionError) as exc:
@@ -609,14 +658,14 @@ def read_pdf(path: Path, raw: bytes) -> Document:
         raise UnreadableFile(str(path), "the PDF has no pages")
     if not any(pages):
         raise UnreadableFile(str(path), "no text layer: the PDF looks scanned; OCR it first")
-    starts, offset = [], 0
-    for page in pages:
-        starts.append(offset)
-        offset += len(page) + 2
-    text = "\n\n".join(pages)
+    clean = readers_pdf.clean_pages(pages)
     title = "" if _JUNK_PDF_TITLE.match(info_title) else info_title
-    return Document(doc_id="", path=str(path), title=title or guess_title(text, path), source="", text=text,
-                    format="text", meta={"page_starts": starts})
+    meta: dict[str, Any] = {"page_starts": clean.page_starts}
+    date = provenance.revised_date(clean.text) or next(filter(None, map(provenance.iso_date, info_dates)), "")
+    if date:
+        meta["date"] = date
+    return Document(doc_id="", path=str(path), title=title or clean.title or guess_title(clean.text, path),
+                    source="", text=clean.text, format="markdown", meta=meta)
 
 
 _DOCX_HEADING = re.compile(r"^Heading ([1-9])$")
@@ -765,6 +814,12 @@ def load_metadata(folder: Path) -> dict[str, dict]:
     return _validate_metadata(str(path), data)
 
 
+def _iso_date(value: str) -> str:
+    from kb.provenance import iso_date
+
+    return iso_date(value)
+
+
 def _validate_metadata(where: str, data: object) -> dict[str, dict]:
     if not isinstance(data, dict):
         raise UnreadableFile(
@@ -773,7 +828,10 @@ def _validate_metadata(where: str, data: object) -> dict[str, dict]:
     for name, entry in data.items():
         if not isinstance(entry, dict):
             raise UnreadableFile(where, f'the entry for "{name}" must be an object like {{"title": ...}}')
-        for key in ("title", "source"):
+        for key in ("title", "source", "url", "date"):
             if key in entry and not isinstance(entry[key], str):
                 raise UnreadableFile(where, f'"{key}" of "{name}" must be a string')
+        if entry.get("date") and not _iso_date(entry["date"]):
+            raise UnreadableFile(where, f'"date" of "{name}" is not a date kb can read ("{entry["date"]}"); '
+                                        'write it as yyyy-mm-dd, yyyy-mm or yyyy')
     return data
