@@ -632,7 +632,7 @@ _JUNK_PDF_TITLE = re.compile(r"^(?:untitled|microsoft \w+ - .*|.*\.(?:docx?|pdf|
 def read_pdf(path: Path, raw: bytes) -> Document:
     """A PDF's text layer (pypdf), page by page, cleaned as a reader sees the printed page
     (kb.readers_pdf): running headers and footers and page numbers dropped, numbered headings as
-    Markdown headings, wrapped lines and hyphenated words joined. ``meta["page_starts"]`` says where
+    Markdown headings, words hyphenated at line ends whole. ``meta["page_starts"]`` says where
     each page begins, so every passage knows its page(s). The title is the PDF's own (metadata, else its
     first title-like line), the date its "Revised:" line, else the PDF's dates. A scanned PDF (no text
     layer), a password-protected or a damaged one is an UnreadableFile saying so."""
@@ -665,7 +665,7 @@ def read_pdf(path: Path, raw: bytes) -> Document:
     if date:
         meta["date"] = date
     return Document(doc_id="", path=str(path), title=title or clean.title or guess_title(clean.text, path),
-                    source="", text=clean.text, format="markdown", meta=meta)
+                    source="", text=clean.text, format="text", meta=meta)
 
 
 _DOCX_HEADING = re.compile(r"^Heading ([1-9])$")

@@ -10,8 +10,8 @@ own hundreds of times and cut sentences in two at every page break. Here:
 - numbered headings ("2 DOSAGE AND ADMINISTRATION", "5.3 Suicidal Behavior") become Markdown headings
   (``##``, ``###``), so passages get their section path; a table of contents that lists the same numbers
   earlier is left as text;
-- wrapped lines are joined into paragraphs, "treat-\\nment" into "treatment" (a hyphen the document
-  also writes mid-line, as in "anti-inflammatory", is kept), odd spaces become plain spaces.
+- a word hyphenated at a line end is made whole, "treat-\\nment was" -> "treatment\\nwas" (a hyphen the
+  document also writes mid-line, as in "anti-inflammatory", is kept); odd spaces become plain spaces.
 
 Pages stay pages: the caller gets the offset where each page starts in the text.
 """
@@ -40,12 +40,11 @@ _HEADING_MAX_WORDS = 14
 _SMALL = frozenset({"a", "an", "and", "or", "of", "in", "on", "for", "to", "the", "with", "by", "at", "from", "as",
                     "nor"})
 _SENTENCE_END = re.compile(r"[.:;!?][\"')\]]*$")
-_BULLET = re.compile(r"^(?:[•▪◦‣●○■□–-]|\(?[a-z0-9]\))\s")
 
 
 @dataclass(frozen=True, slots=True)
 class CleanPdf:
-    text: str  # Markdown: headings for the numbered sections, a paragraph a block
+    text: str  # the kept lines, numbered sections as Markdown headings
     page_starts: list[int]  # where page 1, 2, ... starts in text
     title: str  # the first line that reads like the document's title ("" if none does)
     removed: int  # running header/footer and page-number lines dropped
@@ -60,7 +59,7 @@ def clean_pages(pages: list[str]) -> CleanPdf:
             for page in lines]
     headings = _headings(kept)
     words = _hyphenated_words(kept)
-    texts = [_page_markdown(page, headings.get(p, {}), words) for p, page in enumerate(kept)]
+    texts = [_page_text(page, headings.get(p, {}), words) for p, page in enumerate(kept)]
     starts, offset = [], 0
     for text in texts:
         starts.append(offset)
@@ -201,44 +200,30 @@ def _hyphenated_words(pages: list[list[str]]) -> set[str]:
     return words
 
 
-def _page_markdown(page: list[str], headings: dict[int, tuple[int, str, int]], words: set[str]) -> str:
-    blocks: list[str] = []
-    para: list[str] = []
-    width = max((len(line) for line in page), default=0)
+def _page_text(page: list[str], headings: dict[int, tuple[int, str, int]], words: set[str]) -> str:
+    """A page's kept lines as they are (the chunker reads wrapped lines as paragraphs), numbered headings
+    as Markdown headings, and a word hyphenated at a line end whole on the first line."""
+    out: list[str] = []
     skip = 0
-
-    def flush() -> None:
-        if para:
-            blocks.append(" ".join(para))
-            para.clear()
-
     for i, line in enumerate(page):
         if skip:
             skip -= 1
             continue
         if i in headings:
-            flush()
             level, title, taken = headings[i]
-            blocks.append(f"{'#' * level} {title}")
+            out += ["", f"{'#' * level} {title}", ""]
             skip = taken - 1
             continue
-        if _BULLET.match(line) and para:
-            flush()
-        if para and _joins_hyphenated(para[-1], line):
-            tail = para[-1]
+        if out and out[-1] and _joins_hyphenated(out[-1], line):
             head, _, rest = line.partition(" ")
-            word = re.search(r"[A-Za-z]+-$", tail)
+            word = re.search(r"[A-Za-z]+-$", out[-1])
             whole = (word.group() if word else "") + head.rstrip(".,;:)")
-            keep = whole.lower() in words
-            para[-1] = (tail if keep else tail[:-1]) + head
+            out[-1] = (out[-1] if whole.lower() in words else out[-1][:-1]) + head
             if rest:
-                para.append(rest)
+                out.append(rest)
             continue
-        para.append(line)
-        if _SENTENCE_END.search(line) and len(line) < 0.75 * width:
-            flush()  # a short line closing a sentence ends its paragraph
-    flush()
-    return "\n\n".join(blocks)
+        out.append(line)
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip("\n")
 
 
 def _joins_hyphenated(previous: str, line: str) -> bool:
