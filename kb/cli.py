@@ -453,6 +453,13 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     for p in before:
         print(f"\n  [{p.number}] {p.text}", file=out)
     print(f"\n> [{passage.number}] " + passage.text.replace("\n", "\n> "), file=out)
+    if passage.mentions:
+        print("\n  tags from the text:", file=out)
+        for m in passage.mentions:
+            role = "" if m.role == "mention" else f", {m.role.replace('_', ' ')}"
+            severity = f", {m.severity.replace('_', '-')}" if m.severity else ""
+            quoted = " ".join(passage.text[m.start:m.end].split())
+            print(f"    {m.facet}={m.value}{role}{severity}: \"{quoted}\" ({m.start}-{m.end})", file=out)
     for p in after:
         print(f"\n  [{p.number}] {p.text}", file=out)
     return 0

@@ -34,9 +34,7 @@ weight- or surface-based doses (mg/kg, mg/m²).
 
 from __future__ import annotations
 
-import functools
 import math
-import re
 import textwrap
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
@@ -53,6 +51,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from kb.search import KnowledgeBase
+    from kb.vocabulary import Vocabulary
 
 #: Kinds of dose that two sources can conflict on.
 COMPARED_KINDS: tuple[str, ...] = ("starting", "maintenance", "maximum")
@@ -362,31 +361,19 @@ def _vocab_dirs(kb: KnowledgeBase) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True)
 class _DrugNames:
-    pattern: re.Pattern[str] | None
-    canonical: dict[str, str]  # casefolded name -> generic name
+    """The drug names of the vocabulary the index was tagged with (kb.vocabulary: YAML and field dictionaries)."""
+
+    vocab: Vocabulary
 
     def mentions(self, text: str) -> list[tuple[int, int, str]]:
-        if self.pattern is None:
-            return []
-        return [(m.start(), m.end(), self.canonical[" ".join(m.group().casefold().replace("-", " ").split())])
-                for m in self.pattern.finditer(text)]
+        return [(start, end, names[0]) for start, end, names in self.vocab.find_drugs(text)]
 
 
-@functools.lru_cache(maxsize=8)
 def _drug_names(vocab_dirs: tuple[str, ...]) -> _DrugNames:
-    """Every drug name, brand and synonym in the vocabulary the index was tagged with."""
-    from kb.tag import Tagger
+    """Every drug name, brand and synonym in the vocabulary the index was tagged with (loaded once)."""
+    from kb.vocabulary import get_vocabulary
 
-    tagger = Tagger.load([Path(d) for d in vocab_dirs])
-    synonyms = tagger.synonyms()
-    canonical: dict[str, str] = {}
-    for drug in tagger.terms("drug"):
-        for name in (drug, *synonyms.get(drug, ())):
-            canonical.setdefault(" ".join(name.casefold().replace("-", " ").split()), drug)
-    if not canonical:
-        return _DrugNames(None, {})
-    alternatives = (re.escape(n).replace(r"\ ", r"[\s\-]+") for n in sorted(canonical, key=len, reverse=True))
-    return _DrugNames(re.compile(r"(?<!\w)(?:" + "|".join(alternatives) + r")(?!\w)", re.IGNORECASE), canonical)
+    return _DrugNames(get_vocabulary(vocab_dirs))
 
 
 def _attribute(dose: Dose, passage: Passage, source: str, names: _DrugNames) -> SourceDose:

@@ -29,7 +29,7 @@ sentence, so a reader can check every number against its source. Not read: amoun
 milligrams"), volumes ("10 mL", which need the concentration), units (IU), and concentrations (mg/dL,
 µg/mL), which are not doses.
 
-Pure functions over compiled regular expressions; no model, no vocabulary.
+Pure functions over compiled regular expressions; the route phrases come from the vocabulary (kb.vocabulary).
 """
 
 from __future__ import annotations
@@ -175,28 +175,6 @@ _INCREMENT = re.compile(
     _F,
 )
 
-# ------------------------------------------------------------------------------------------------ routes
-
-_ROUTE_WORDS: dict[str, str] = {
-    "oral": r"oral(?:ly)?|by\s+mouth|tablets?|capsules?|pills?|syrup|swallowed",
-    "intrathecal": r"intrathecal(?:ly)?|spinal\s+(?:pump|injection|catheter)|(?:baclofen|intrathecal|implanted|"
-                   r"drug|infusion)\s+pump|into\s+the\s+spinal\s+(?:fluid|canal|cord)",
-    "intravenous": r"intravenous(?:ly)?|i\.v\.|into\s+a\s+vein",
-    "intramuscular": r"intramuscular(?:ly)?|i\.m\.|into\s+the\s+muscle",
-    "subcutaneous": r"subcutaneous(?:ly)?|s\.c\.|under\s+the\s+skin",
-    "transdermal": r"transdermal(?:ly)?|patch(?:es)?",
-    "topical": r"topical(?:ly)?|applied\s+to\s+the\s+skin|creams?|ointments?",
-    "sublingual": r"sublingual(?:ly)?|under\s+the\s+tongue",
-    "buccal": r"buccal(?:ly)?",
-    "rectal": r"rectal(?:ly)?|suppositor(?:y|ies)",
-    "nasal": r"(?:intra)?nasal(?:ly)?|nasal\s+spray",
-    "inhalation": r"inhal(?:ed|ation|er)",
-}
-_ROUTE_ABBREVIATIONS = {"oral": "PO", "intrathecal": "ITB", "intravenous": "IV", "intramuscular": "IM",
-                        "subcutaneous": "SC|SQ"}
-_ROUTES = re.compile("|".join(rf"(?P<{r}>(?<!\w)(?:{p})(?!\w))" for r, p in _ROUTE_WORDS.items()), _F)
-_ROUTES_EXACT = re.compile("|".join(rf"(?P<{r}>(?<!\w)(?:{p})(?!\w))" for r, p in _ROUTE_ABBREVIATIONS.items()))
-
 # --------------------------------------------------------------------------------------------- sentences
 
 
@@ -215,12 +193,12 @@ def sentences(text: str) -> list[tuple[int, int]]:
 
 
 def find_routes(text: str) -> list[tuple[int, int, str]]:
-    """Every route of administration ``text`` names: (start, end, route), in order. Dosage forms count
-    ("tablets" are oral, a "baclofen pump" is intrathecal); abbreviations (PO, ITB, IV, IM, SC) only in
-    capitals."""
-    found = [(m.start(), m.end(), m.lastgroup or "") for m in _ROUTES.finditer(text)]
-    found += [(m.start(), m.end(), m.lastgroup or "") for m in _ROUTES_EXACT.finditer(text)]
-    return sorted(found)
+    """Every route of administration ``text`` names: (start, end, route), in order. The route phrases are the
+    vocabulary's (``kb/vocab/route.yml``, through kb.vocabulary): dosage forms count ("tablets" are oral, a
+    "baclofen pump" is intrathecal), abbreviations (PO, ITB, IV, IM, SC) only in capitals."""
+    from kb.vocabulary import get_vocabulary
+
+    return get_vocabulary().find_routes(text)
 
 
 # -------------------------------------------------------------------------------------------------- Dose

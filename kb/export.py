@@ -197,7 +197,9 @@ def iter_hits(kb: KnowledgeBase, query: str = "", filters: Any = None, *, limit:
 
 
 def to_json_dict(results: Results) -> dict[str, Any]:
-    """The shape ``kb search --format json`` prints."""
+    """The shape ``kb search --format json`` prints; each hit with the mentions behind its tags."""
+    from kb.index import mention_record
+
     return {
         "query": results.query,
         "filters": results.filters,
@@ -205,7 +207,8 @@ def to_json_dict(results: Results) -> dict[str, Any]:
         "offset": results.offset,
         "limit": results.limit,
         "sort": results.sort,
-        "hits": [hit.to_dict() for hit in results.hits],
+        "hits": [{**hit.to_dict(), "mentions": [mention_record(m) for m in hit.passage.mentions]}
+                 for hit in results.hits],
         "facets": {name: facet.counts() for name, facet in results.facets.items()},
         "not_stated": {name: facet.not_stated for name, facet in results.facets.items()},
         "suggestion": results.suggestion,

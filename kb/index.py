@@ -68,6 +68,7 @@ from kb.model import (
     IndexMissing,
     IndexWriteFailed,
     KbError,
+    Mention,
     Passage,
 )
 from kb.query import is_plain as is_plain_query
@@ -767,11 +768,18 @@ def passage_record(p: Passage) -> dict[str, Any]:
         "char_end": p.char_end, "text": p.text, "boilerplate": p.boilerplate,
         "tags": {k: list(p.tags.get(k, ())) for k in TAG_FACETS}, "page": p.page,
         "url": p.url, "date": p.date, "ingested": p.ingested,
+        "mentions": [mention_record(m) for m in p.mentions],
     }
 
 
+def mention_record(m: Mention) -> dict[str, Any]:
+    return {"start": m.start, "end": m.end, "facet": m.facet, "value": m.value, "role": m.role,
+            "severity": m.severity}
+
+
 def passage_from_record(rec: dict[str, Any]) -> Passage:
-    return Passage(**rec)
+    mentions = [Mention(**m) for m in rec.get("mentions", ())]  # records written before mentions have none
+    return Passage(**{**rec, "mentions": mentions})
 
 
 def read_manifest(ix: Any) -> dict[str, ManifestEntry]:

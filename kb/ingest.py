@@ -189,7 +189,7 @@ def build_passages(doc: Document, tagger: Any, *, min_words: int, max_words: int
     """The document's tagged passages, each carrying its document's address and date and the day it
     was ingested (``ingested``, default today): what a citation of the passage needs."""
     chunks = chunk_mod.chunk_document(doc, min_words=min_words, max_words=max_words)
-    tags = tagger.tag_document(doc.title, [(c.text, c.section) for c in chunks])
+    tagged = tagger.tag_passages(doc.title, [(c.text, c.section) for c in chunks], doc.meta)
     ids = passage_ids(doc.doc_id, [c.text for c in chunks])
     pages = doc.meta.get("page_starts") or []
     url = doc.meta.get("url") if isinstance(doc.meta.get("url"), str) else ""
@@ -199,10 +199,11 @@ def build_passages(doc: Document, tagger: Any, *, min_words: int, max_words: int
         Passage(
             passage_id=pid, doc_id=doc.doc_id, title=doc.title, source=doc.source, path=doc.path,
             section=c.section, position=c.position, char_start=c.char_start, char_end=c.char_end,
-            text=c.text, boilerplate=c.boilerplate, tags=t, page=page_label(pages, c.char_start, c.char_end),
+            text=c.text, boilerplate=c.boilerplate, tags=t.tags, page=page_label(pages, c.char_start, c.char_end),
             url=url.strip(), date=date, ingested=ingested,
+            mentions=t.mentions,
         )
-        for pid, c, t in zip(ids, chunks, tags, strict=True)
+        for pid, c, t in zip(ids, chunks, tagged, strict=True)
     ]
 
 
@@ -289,7 +290,7 @@ def _ingest_locked(
     writer, meta, fresh = open_writer(
         root, rebuild=rebuild, procs=procs if procs is not None else writer_processes(files),
         settings={"min_words": min_words, "max_words": max_words, "roots": all_roots,
-                  "vocab": [str(Path(d).resolve()) for d in vocab_dirs]},
+                  "vocab": [str(Path(d).resolve()) for d in vocab_dirs], "vocabulary": tagger.describe()},
     )
     manifest: dict[str, ManifestEntry] = {} if fresh else writer.manifest()
     had_live_index = (root / "kb.json").exists()

@@ -445,18 +445,19 @@ def test_many_drugs_in_one_collection_filter_by_drug(shared_dir, tmp_path):
 def test_a_new_drug_from_a_vocabulary_folder_without_code(tmp_path):
     vocab = tmp_path / "my_vocab"
     (vocab / "drugs").mkdir(parents=True)
-    (vocab / "drugs" / "pitolisant.yml").write_text(
-        "name: pitolisant\nclass: histamine H3 receptor antagonist\nbrands: [Wakix]\n", encoding="utf-8")
+    # a made-up drug: the bundled vocabulary's field dictionaries know every marketed one
+    (vocab / "drugs" / "quexolant.yml").write_text(
+        "name: quexolant\nclass: histamine H3 receptor antagonist\nbrands: [Quexakix]\n", encoding="utf-8")
     docs = tmp_path / "docs"
-    write(docs, "wakix.txt", "Wakix Notes\nWakix can cause drowsiness and low blood pressure in adults.\n")
+    write(docs, "quexakix.txt", "Quexakix Notes\nQuexakix can cause drowsiness and low blood pressure in adults.\n")
     index = tmp_path / "index"
     ingest([docs], index=index)
     with KnowledgeBase.open(index) as kb:
-        assert kb.search("", {"drug": ["pitolisant"]}).total == 0
+        assert kb.search("", {"drug": ["quexolant"]}).total == 0
     report = ingest([docs], index=index, vocab_dirs=[vocab])  # a vocabulary change re-tags the files
     assert len(report.updated) == 1
     with KnowledgeBase.open(index) as kb:
-        assert kb.search("", {"drug": ["pitolisant"]}).total == 1
-        assert "pitolisant" in kb.search("Wakix").expanded["Wakix"]  # and brand searches find the generic
+        assert kb.search("", {"drug": ["quexolant"]}).total == 1
+        assert "quexolant" in kb.search("Quexakix").expanded["Quexakix"]  # and brand searches find the generic
     report = ingest(index=index)  # a later refresh remembers the vocabulary folder
     assert len(report.unchanged) == 1 and not report.updated
