@@ -119,6 +119,7 @@ class _Heading:
     routes: set[str]
     severities: set[str]
     roles: list[str]  # role cues of the deepest level that has any, first first
+    inactive: bool = False  # a section listing excipients: its drug names are not drugs the text is about
 
 
 @dataclass(slots=True)
@@ -127,6 +128,7 @@ class Tagged:
 
     tags: dict[str, list[str]]
     mentions: list[Mention] = field(default_factory=list)
+    partners: set[str] = field(default_factory=set)  # drugs named beside an interaction cue
 
 
 @dataclass(slots=True)
@@ -203,6 +205,9 @@ class Tagger:
             tags = tagged.tags
             tags["drug"] = sorted(set(tags["drug"]) | main)
             tags["route"] = sorted(set(tags["route"]) | routes)
+            if tagged.partners - main and "interactions" not in tags["topic"]:
+                # another drug named beside an interaction cue: "ritonavir-treated patients", "with lithium"
+                tags["topic"] = sorted([*tags["topic"], "interactions"])
         return out
 
     def _main_drugs(self, title: str, named: Counter[str], meta: Mapping[str, Any]) -> set[str]:
@@ -226,6 +231,7 @@ class Tagger:
             if roles and not heading.roles:
                 heading.roles = roles
             for m in found["cue"]:
+                heading.inactive = heading.inactive or m.has("inactive")
                 heading.topics.update(m.values("topic"), m.values("topic_heading"))
                 heading.severities.update(m.values("severity"))
             for m in found["entity"]:
@@ -242,6 +248,7 @@ class Tagger:
         mentions: list[Mention] = []
         topic_sentences: Counter[str] = Counter()
         topic_hits: Counter[str] = Counter()
+        partners: set[str] = set()  # drugs named in a sentence with an interaction cue
         lead_in_cues: list[_Hit] = []
         lead_in_roles: list[str] = []
         previous_roles: list[str] = []  # the role cues of the last sentence before a list's lead-in
@@ -286,10 +293,13 @@ class Tagger:
                 if role in ROLE_TOPIC:
                     sentence_topics.add(ROLE_TOPIC[role])
                     topic_hits[ROLE_TOPIC[role]] += 1
-            for hit in sentence.drugs:
+            excipients = heading.inactive or any(c.has("inactive") for c in sentence.cues)
+            for hit in [] if excipients else sentence.drugs:
                 for drug in hit.values("drug"):
                     tags["drug"].add(drug)
                     mentions.append(Mention(hit.start, hit.end, "drug", drug))
+                    if any(r == "interaction" for c in sentence.cues for r in c.values("role")):
+                        partners.add(drug)
             for cue in sentence.cues:
                 if not cue.negated:
                     found = [t for t in cue.values("topic") if t not in NEEDS_MENTION]
@@ -314,8 +324,10 @@ class Tagger:
                         tags["severity"].add(severity)
                         mentions.append(Mention(cue.start, cue.end, "severity", severity, "adverse_effect", severity))
         tags["topic"] = self._topics(heading, topic_sentences, topic_hits, len(sentences), bool(tags["side_effect"]))
+        if tags["substance"]:
+            tags["topic"].add("interactions")  # the text says the drug is combined or interacts with something
         mentions.sort(key=lambda m: (m.start, m.end, m.facet, m.value))
-        return Tagged({facet: sorted(values) for facet, values in tags.items()}, mentions)
+        return Tagged({facet: sorted(values) for facet, values in tags.items()}, mentions, partners)
 
     @staticmethod
     def _topics(heading: _Heading, counts: Counter[str], hits: Counter[str], n_sentences: int,

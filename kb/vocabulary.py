@@ -53,7 +53,7 @@ DRUGS_DIR = "drugs"
 NEGATION_KEYS = ("preceding", "following", "pseudo", "termination")
 #: Roles a cue in the text can give a mention ("negated" comes from hedges and NegEx).
 CUE_ROLES = ("adverse_effect", "withdrawal", "overdose", "indication", "history", "interaction", "negated")
-STOP_KEYS = ("drug", "finding")
+STOP_KEYS = ("drug", "finding", "inactive")
 KNOWN_FILES = (*ENTITY_FILES, "topic", "severity", "negation", "role", "stoplist")
 
 #: Where each kind of match goes: overlaps are resolved per layer (leftmost-longest), so a long field-dictionary
@@ -883,6 +883,7 @@ class Vocabulary:
             yield from ((cue, ("role", role), False) for cue in entry["cues"])
             yield from ((cue, ("role_weak", role), False) for cue in entry["weak_cues"])
             yield from ((cue, ("role_heading", role), True) for cue in entry["heading_cues"])
+        yield from ((cue, ("inactive", ""), False) for cue in data["stoplist"]["inactive"])
         kinds = {"preceding": "neg_pre", "following": "neg_fol", "pseudo": "neg_pseudo", "termination": "neg_term"}
         for key, kind in kinds.items():
             yield from ((term, (kind, ""), False) for term in data["negation"][key])
