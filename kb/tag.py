@@ -276,7 +276,8 @@ class Tagger:
                         mentions.extend(Mention(hit.start, hit.end, "substance", s, role) for s in substances)
                 if "side_effect" not in kinds and "condition" not in kinds and "finding" not in kinds:
                     continue
-                role = self._finding_role(hit, role_cues, weak_cues, heading, lead_in_roles if sentence.item else [])
+                role = self._finding_role(hit, text, role_cues, weak_cues, heading,
+                                          lead_in_roles if sentence.item else [])
                 if role in EFFECT_ROLES:
                     value = (hit.values("side_effect") or hit.values("condition") or hit.values("finding"))[0]
                     severity = self._severity(value, hit, text, sentence, severity_cues, inherited, heading)
@@ -350,15 +351,16 @@ class Tagger:
 
     # ---- roles
 
-    def _finding_role(self, hit: _Hit, role_cues: list[tuple[int, int, str]], weak_cues: list[tuple[int, int, str]],
-                      heading: _Heading, lead_in: list[str]) -> str:
+    def _finding_role(self, hit: _Hit, text: str, role_cues: list[tuple[int, int, str]],
+                      weak_cues: list[tuple[int, int, str]], heading: _Heading, lead_in: list[str]) -> str:
         """A mention's role: negated or hedged; else the nearest cue before it in its sentence; else its list's
-        lead-in; else the nearest cue after it; else the heading's; else the nearest weak cue; else the term's
-        default. An adverse role in a sentence, list or section about stopping the drug or too much of it is a
-        withdrawal or overdose sign."""
+        lead-in; else the nearest cue after it in its clause; else the heading's; else the nearest weak cue; else
+        the term's default. An adverse role in a sentence, list or section about stopping the drug or too much of
+        it is a withdrawal or overdose sign."""
         if hit.negated or any(r == "negated" for _, _, r in role_cues):
             return "negated"  # NegEx, or a hedge: "reported as often with placebo"
-        role = (_nearest(hit, role_cues, after=False) or _pick(lead_in) or _nearest(hit, role_cues, before=False)
+        in_clause = [c for c in role_cues if c[1] <= hit.start or not _CLAUSE_BREAK.search(text, hit.end, c[0])]
+        role = (_nearest(hit, role_cues, after=False) or _pick(lead_in) or _nearest(hit, in_clause, before=False)
                 or _pick([r for r in heading.roles if r in FINDING_CUE_ROLES]) or _nearest(hit, weak_cues))
         if not role:
             if hit.has("side_effect"):

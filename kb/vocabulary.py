@@ -46,7 +46,7 @@ from kb.model import ROLES, SEVERITIES, TAG_FACETS, TOPICS, KbError
 
 VOCAB_DIR = Path(__file__).resolve().parent / "vocab"
 #: Bump when the extraction from the field dictionaries changes (it invalidates the cache).
-FIELD_VERSION = "5"
+FIELD_VERSION = "6"
 
 ENTITY_FILES = ("side_effect", "condition", "substance", "route")
 DRUGS_DIR = "drugs"
@@ -162,11 +162,22 @@ def _merge_file(vocab: dict[str, Any], path: Path) -> None:
         raise _EntryError(f"unknown vocabulary file; expected one of {expected} or {DRUGS_DIR}/*.yml")
 
 
+_TOP_KEY = re.compile(r"^([^\s#\-\[{][^:#]*):", re.M)
+
+
 def read_yaml(path: Path) -> Any:
-    """A YAML file's data; a syntax error names the file and line."""
+    """A YAML file's data; a syntax error, or an entry written twice (YAML would keep the last silently), names
+    the file and line."""
     try:
-        with path.open(encoding="utf-8") as handle:
-            return yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        text = path.read_text(encoding="utf-8")
+        seen: dict[str, int] = {}
+        for m in _TOP_KEY.finditer(text):
+            key = m.group(1).strip().strip("\"'")
+            line = text.count("\n", 0, m.start()) + 1
+            if key in seen:
+                raise KbError(f"{path} (line {line}): entry {key!r} is written twice (first on line {seen[key]})")
+            seen[key] = line
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""

@@ -142,6 +142,8 @@ def test_describe_names_the_vocabulary_and_its_fingerprint(vocab, tmp_path):
         ("role.yml", "adverse_effect:\n  cues: [may cause]\ngossip:\n  cues: [rumour]\n", "is not one of", 3),
         ("side_effect.yml", "itching:\n  severity: mild\n  synonyms: [scratchy\nhives: {}\n", "not valid YAML", 4),
         ("drugs/x.yml", "class: triptan\ndrugs:\n  - {name: quexolant, brands: Quexomig}\n", "must be a list", 3),
+        ("side_effect.yml", "itching:\n  severity: mild\nhives: {severity: mild}\nitching:\n  severity: serious\n",
+         "written twice", 4),
     ],
 )
 def test_an_error_names_the_file_and_line(tmp_path, name, text, message, line):
