@@ -201,13 +201,26 @@ class Tagger:
             named.update(m.value for m in tagged.mentions if m.facet == "drug")
         main = self._main_drugs(title, named, meta)
         routes = {r for r in (self.vocabulary.canonical_route(str(x)) for x in _listed(meta.get("routes"))) if r}
+        own = self._own_classes(main)
         for tagged in out:
             tags = tagged.tags
+            if own & set(tags["substance"]):  # "PDE5 inhibitors" in Viagra's label: what it is, not a partner
+                tags["substance"] = [v for v in tags["substance"] if v not in own]
+                tagged.mentions = [m for m in tagged.mentions if not (m.facet == "substance" and m.value in own)]
             tags["drug"] = sorted(set(tags["drug"]) | main)
             tags["route"] = sorted(set(tags["route"]) | routes)
             if tagged.partners - main and "interactions" not in tags["topic"]:
                 # another drug named beside an interaction cue: "ritonavir-treated patients", "with lithium"
                 tags["topic"] = sorted([*tags["topic"], "interactions"])
+        return out
+
+    def _own_classes(self, drugs: set[str]) -> set[str]:
+        """The substance values naming the document's own drugs' classes (sildenafil's "pde5 inhibitor")."""
+        out: set[str] = set()
+        for drug in drugs:
+            klass = self.vocabulary.drug_class(drug)
+            if klass:
+                out.update(v for m in self.vocabulary.find(klass)["entity"] for v in m.values("substance"))
         return out
 
     def _main_drugs(self, title: str, named: Counter[str], meta: Mapping[str, Any]) -> set[str]:

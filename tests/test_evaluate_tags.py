@@ -246,17 +246,20 @@ def gold_eval() -> TagEvaluation:
 #   kb eval --tags tests/data/tags/gold.jsonl  (315 checks)
 #   topic P 0.953 R 0.931; severity P 0.771 R 0.804; route P 0.902 R 0.974; side_effect P 0.881 R 0.665;
 #   condition P 0.846 R 0.450; substance P 0.835 R 0.768; drug P 0.992 R 0.692; 93 of 315 checks pass whole.
+# Raised after issue 9's tagger (kb.vocabulary with field dictionaries, roles, severity per effect, topics):
+#   topic P 0.985 R 0.931; severity P 0.843 R 0.935; route P 0.881 R 0.974; side_effect P 0.926 R 0.808;
+#   condition P 0.947 R 0.626; substance P 1.000 R 0.778; drug P 0.988 R 0.968; 161 of 315 checks pass whole.
 # The floors sit a little below; whoever improves the tagger raises them (never lower one to land a change).
 FLOORS: dict[str, tuple[float, float]] = {  # facet -> (precision, recall)
-    "topic": (0.92, 0.90),
-    "severity": (0.74, 0.77),
+    "topic": (0.95, 0.90),
+    "severity": (0.80, 0.90),
     "route": (0.87, 0.94),
-    "side_effect": (0.85, 0.63),
-    "condition": (0.81, 0.42),
-    "substance": (0.80, 0.73),
-    "drug": (0.96, 0.66),
+    "side_effect": (0.89, 0.77),
+    "condition": (0.91, 0.59),
+    "substance": (0.95, 0.74),
+    "drug": (0.96, 0.93),
 }
-PASSED_FLOOR = 0.27  # share of checks that pass whole
+PASSED_FLOOR = 0.47  # share of checks that pass whole
 
 
 def _below_floors(ev: TagEvaluation) -> list[str]:
