@@ -155,7 +155,7 @@ def write_json(results: Results, path_or_buffer: Any, hits: Iterable[Hit] | None
     with _text_target(path_or_buffer) as out:
         out.write(before + '"hits": [')
         for hit in results.hits if hits is None else hits:
-            body = json.dumps(hit.to_dict(), ensure_ascii=False, indent=2).replace("\n", "\n    ")
+            body = json.dumps(hit_json(hit), ensure_ascii=False, indent=2).replace("\n", "\n    ")
             out.write(("," if count else "") + "\n    " + body)
             count += 1
         out.write(("\n  " if count else "") + "]" + after + "\n")
@@ -196,10 +196,16 @@ def iter_hits(kb: KnowledgeBase, query: str = "", filters: Any = None, *, limit:
     return first, walk()
 
 
-def to_json_dict(results: Results) -> dict[str, Any]:
-    """The shape ``kb search --format json`` prints; each hit with the mentions behind its tags."""
+def hit_json(hit: Hit) -> dict[str, Any]:
+    """One hit as JSON exports write it: its fields and tags, and the mentions behind the tags (the span of the
+    passage's text that gave each, with its facet, value, role and severity)."""
     from kb.index import mention_record
 
+    return {**hit.to_dict(), "mentions": [mention_record(m) for m in hit.passage.mentions]}
+
+
+def to_json_dict(results: Results) -> dict[str, Any]:
+    """The shape ``kb search --format json`` prints; each hit with the mentions behind its tags."""
     return {
         "query": results.query,
         "filters": results.filters,
@@ -207,8 +213,7 @@ def to_json_dict(results: Results) -> dict[str, Any]:
         "offset": results.offset,
         "limit": results.limit,
         "sort": results.sort,
-        "hits": [{**hit.to_dict(), "mentions": [mention_record(m) for m in hit.passage.mentions]}
-                 for hit in results.hits],
+        "hits": [hit_json(hit) for hit in results.hits],
         "facets": {name: facet.counts() for name, facet in results.facets.items()},
         "not_stated": {name: facet.not_stated for name, facet in results.facets.items()},
         "suggestion": results.suggestion,

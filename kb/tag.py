@@ -78,6 +78,8 @@ ROLE_TOPIC = {"adverse_effect": "side_effects", "withdrawal": "withdrawal", "ove
 #: Topics whose cue words alone are too common to make a passage about them: they need a mention in that role.
 NEEDS_MENTION = frozenset({"interactions"})
 MAX_TOPICS = 3
+#: Cues of one topic in one sentence that make the passage about it, however many other sentences it has.
+DENSE_SENTENCE = 3
 
 
 @dataclass(slots=True)
@@ -262,6 +264,7 @@ class Tagger:
         topic_sentences: Counter[str] = Counter()
         topic_hits: Counter[str] = Counter()
         partners: set[str] = set()  # drugs named in a sentence with an interaction cue
+        dense: set[str] = set()  # topics one sentence is full of ("the typical dosage ... 5 milligrams ... daily")
         lead_in_cues: list[_Hit] = []
         lead_in_roles: list[str] = []
         previous_roles: list[str] = []  # the role cues of the last sentence before a list's lead-in
@@ -314,11 +317,13 @@ class Tagger:
                     mentions.append(Mention(hit.start, hit.end, "drug", drug))
                     if any(r == "interaction" for c in sentence.cues for r in c.values("role")):
                         partners.add(drug)
+            in_sentence: Counter[str] = Counter()
             for cue in sentence.cues:
                 if not cue.negated:
-                    found = [t for t in cue.values("topic") if t not in NEEDS_MENTION]
-                    sentence_topics.update(found)
-                    topic_hits.update(found)
+                    in_sentence.update(t for t in cue.values("topic") if t not in NEEDS_MENTION)
+            sentence_topics.update(in_sentence)
+            topic_hits.update(in_sentence)
+            dense.update(t for t, n in in_sentence.items() if n >= DENSE_SENTENCE)
             topic_sentences.update(sentence_topics)
             if sentence.lead_in:
                 lead_in_cues = severity_cues
@@ -337,24 +342,25 @@ class Tagger:
                     for severity in [] if cue.negated else cue.values("severity"):
                         tags["severity"].add(severity)
                         mentions.append(Mention(cue.start, cue.end, "severity", severity, "adverse_effect", severity))
-        tags["topic"] = self._topics(heading, topic_sentences, topic_hits, len(sentences), bool(tags["side_effect"]))
+        tags["topic"] = self._topics(heading, topic_sentences, topic_hits, dense, len(sentences),
+                                     bool(tags["side_effect"]))
         if tags["substance"]:
             tags["topic"].add("interactions")  # the text says the drug is combined or interacts with something
         mentions.sort(key=lambda m: (m.start, m.end, m.facet, m.value))
         return Tagged({facet: sorted(values) for facet, values in tags.items()}, mentions, partners)
 
     @staticmethod
-    def _topics(heading: _Heading, counts: Counter[str], hits: Counter[str], n_sentences: int,
+    def _topics(heading: _Heading, counts: Counter[str], hits: Counter[str], dense: set[str], n_sentences: int,
                 has_effects: bool) -> set[str]:
         """The heading's topics, plus the text topics that fill enough of the passage's sentences (a third of
         them, at least one; two beside a heading's topics), the best first (more sentences, then more cues), up
         to three topics in all (one text topic at least); a passage that touches many topics in a sentence each
-        gets its strongest two."""
+        gets its strongest two. A sentence with three cues of one topic is enough for it."""
         topics = set(heading.topics)
         need = max(1, round(n_sentences / 3), min(2, n_sentences) if topics else 1)
         ranked = sorted((t for t in counts if t not in topics),
                         key=lambda t: (-counts[t], -hits[t], TOPICS.index(t)))
-        chosen = [t for t in ranked if counts[t] >= need]
+        chosen = [t for t in ranked if counts[t] >= need or t in dense]
         if not chosen and not topics:  # a passage touching many things briefly: its strongest two
             chosen = ranked[:2]
         topics.update(chosen[:max(1, MAX_TOPICS - len(topics))])
