@@ -706,10 +706,10 @@ def test_a_note_typed_but_not_confirmed_is_in_the_first_export(app, own_index: P
 
 
 def test_overview_follows_the_search_and_says_so(app, sample_index: Path) -> None:
-    at = open_tab(app(sample_index, q="seizures", topic="withdrawal").run(), "Overview")
+    at = open_tab(app(sample_index, q="baclofen", topic="side_effects").run(), "Overview")
     assert not at.exception
-    total = search(sample_index, "seizures", {"topic": ["withdrawal"]}, limit=0).total
-    assert any("Charts follow the search “seizures”" in c.value and f"{total:,} passages" in c.value
+    total = search(sample_index, "baclofen", {"topic": ["side_effects"]}, limit=0).total
+    assert any("Charts follow the search “baclofen”" in c.value and f"{total:,} passages" in c.value
                for c in at.caption)
     assert any(m.label == "Passages matching" and m.value == f"{total:,}" for m in at.metric)
     charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
