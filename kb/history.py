@@ -24,7 +24,6 @@ import datetime as dt
 import io
 import json
 import os
-import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kb.export import guard_cell
-from kb.locks import LockUnavailable, file_lock
+from kb.locks import LockUnavailable, file_lock, replace_file
 from kb.model import FACETS, KbError
 from kb.selection import selection_path
 
@@ -385,17 +384,7 @@ class SavedSearches:
     def _write(self, searches: dict[str, SavedSearch]) -> None:
         data = {"format": SAVED_FORMAT, "version": VERSION, "searches": [s.to_dict() for s in searches.values()]}
         try:
-            fd, tmp = tempfile.mkstemp(prefix=".saved-", suffix=".tmp", dir=self.path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as out:
-                    json.dump(data, out, ensure_ascii=False, indent=1)
-                    out.write("\n")
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            replace_file(self.path, json.dumps(data, ensure_ascii=False, indent=1) + "\n", prefix=".saved-")
         except OSError as exc:
             raise HistoryError(f"The saved searches cannot be written to {self.path}: {exc.strerror or exc}.") from exc
 

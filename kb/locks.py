@@ -28,6 +28,7 @@ import errno
 import json
 import os
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -252,3 +253,19 @@ def file_lock(path: Path, *, wait: float | None = 30.0) -> contextlib.AbstractCo
 
 __all__ = ["Holder", "LockBusy", "LockUnavailable", "file_lock", "hold", "index_lock", "index_writer",
            "pid_alive", "process_start"]
+
+
+def replace_file(path: Path, text: str, prefix: str) -> None:
+    """Writes ``text`` to ``path`` atomically: a temporary file beside it, synced, then moved over it with
+    ``os.replace``, so a reader sees the old file or the new one, never half of one. OSError goes to the
+    caller, which words it for its own file."""
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

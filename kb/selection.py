@@ -28,7 +28,6 @@ import datetime as dt
 import json
 import os
 import re
-import tempfile
 import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
@@ -37,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from kb.export import Citation, csl_json_bytes, ris, rows_csv_bytes
 from kb.export import bibtex as bibtex_entries
-from kb.locks import LockUnavailable, file_lock
+from kb.locks import LockUnavailable, file_lock, replace_file
 from kb.model import KbError
 
 if TYPE_CHECKING:
@@ -301,16 +300,7 @@ class SelectionStore:
         data = json.dumps(selection.to_json_dict(), ensure_ascii=False, indent=1) + "\n"
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=".selection-", suffix=".tmp", dir=self.path.parent)
-            try:
-                with os.fdopen(fd, "w", encoding="utf-8") as out:
-                    out.write(data)
-                    out.flush()
-                    os.fsync(out.fileno())
-                os.replace(tmp, self.path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            replace_file(self.path, data, prefix=".selection-")
         except OSError as exc:
             raise SelectionError(f"The selection cannot be saved to {self.path}: {exc.strerror or exc}.") from exc
         st = self.path.stat()
