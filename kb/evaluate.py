@@ -32,7 +32,7 @@ import json
 import math
 import os
 import re
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -130,22 +130,20 @@ class EvalQuery:
     style: str = ""  # how the question is put ("lay", "natural", "keywords"): figures are also given per style
 
 
-def read_queries(path: str | os.PathLike[str]) -> list[EvalQuery]:
-    """The questions of a relevance set (JSONL); any malformed line is an error naming it."""
+def _read_lines(path: str | os.PathLike[str], what: str) -> list[str]:
+    """The lines of a JSONL gold file (a relevance set, a tag gold set); a missing or unreadable file is an
+    EvalError naming it."""
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
+        return Path(path).read_text(encoding="utf-8-sig").splitlines()
     except FileNotFoundError:
-        raise EvalError(f"No relevance set at {path}.") from None
+        raise EvalError(f"No {what} at {path}.") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise EvalError(f"Cannot read the relevance set {path}: {exc}") from None
-    return parse_queries(text.splitlines(), source=str(path))
+        raise EvalError(f"Cannot read the {what} {path}: {exc}") from None
 
 
-def parse_queries(lines: Iterable[str], source: str = "relevance set") -> list[EvalQuery]:
-    from kb.search import parse_filters
-
-    out: list[EvalQuery] = []
-    seen: dict[str, int] = {}
+def _json_lines(lines: Iterable[str], source: str) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(line number, "SOURCE, line N", object) for each non-blank line; a line that is not a JSON object is
+    an EvalError naming it."""
     for n, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -156,6 +154,20 @@ def parse_queries(lines: Iterable[str], source: str = "relevance set") -> list[E
             raise EvalError(f"{where}: not JSON ({exc.msg}).") from None
         if not isinstance(rec, dict):
             raise EvalError(f"{where}: each line must be a JSON object.")
+        yield n, where, rec
+
+
+def read_queries(path: str | os.PathLike[str]) -> list[EvalQuery]:
+    """The questions of a relevance set (JSONL); any malformed line is an error naming it."""
+    return parse_queries(_read_lines(path, "relevance set"), source=str(path))
+
+
+def parse_queries(lines: Iterable[str], source: str = "relevance set") -> list[EvalQuery]:
+    from kb.search import parse_filters
+
+    out: list[EvalQuery] = []
+    seen: dict[str, int] = {}
+    for n, where, rec in _json_lines(lines, source):
         qid = rec.get("id", rec.get("qid"))
         if not isinstance(qid, str | int) or isinstance(qid, bool) or not str(qid).strip():
             raise EvalError(f"{where}: no \"id\".")
@@ -511,28 +523,13 @@ class TagCheck:
 
 def read_tag_checks(path: str | os.PathLike[str]) -> list[TagCheck]:
     """The checks of a tag gold set (JSONL); any malformed line is an error naming it."""
-    try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise EvalError(f"No tag gold set at {path}.") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise EvalError(f"Cannot read the tag gold set {path}: {exc}") from None
-    return parse_tag_checks(text.splitlines(), source=str(path))
+    return parse_tag_checks(_read_lines(path, "tag gold set"), source=str(path))
 
 
 def parse_tag_checks(lines: Iterable[str], source: str = "tag gold set") -> list[TagCheck]:
     out: list[TagCheck] = []
     seen: dict[str, int] = {}
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        where = f"{source}, line {n}"
-        try:
-            rec = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise EvalError(f"{where}: not JSON ({exc.msg}).") from None
-        if not isinstance(rec, dict):
-            raise EvalError(f"{where}: each line must be a JSON object.")
+    for n, where, rec in _json_lines(lines, source):
         cid = rec.get("id")
         if not isinstance(cid, str) or not cid.strip():
             raise EvalError(f"{where}: no \"id\".")
