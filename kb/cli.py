@@ -265,7 +265,7 @@ def _file_size_limit_as_error() -> None:
 
 
 def cmd_search(args: argparse.Namespace, out: TextIO) -> int:
-    from kb.export import iter_hits, write_csv, write_json
+    from kb.results import iter_hits, write_csv, write_json
     from kb.search import KnowledgeBase
 
     limit = args.limit
@@ -437,7 +437,7 @@ def cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
-    from kb.index import passage_record
+    from kb.model import passage_record
     from kb.search import KnowledgeBase
 
     with KnowledgeBase.open(_index(args)) as kb:

@@ -1,6 +1,9 @@
-"""Results out of kb: a pandas DataFrame, spreadsheet-safe CSV, and JSON.
+"""Formats kb writes, knowing nothing of searches: spreadsheet-safe CSV, JSON written an item at a time, and the
+citation formats reference managers import (RIS, CSL-JSON, BibTeX).
 
-One column order, declared once in ``COLUMNS``, serves the CLI, the page and the library.
+What is written is decided by the caller (``kb.results`` for a search, ``kb.selection`` for kept passages,
+``kb.history`` for the search log); every CSV kb writes goes through ``write_rows_csv``, so every one is
+formula-safe, UTF-8 with a byte-order mark and CRLF rows.
 """
 
 from __future__ import annotations
@@ -15,22 +18,9 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
-from kb.model import TAG_FACETS, KbError
-
 if TYPE_CHECKING:
     import pandas as pd
 
-    from kb.search import Hit, KnowledgeBase, Results
-
-#: The export's columns, in order. Multi-valued facets are joined with LIST_SEPARATOR. ``position`` is
-#: the passage's number in its document counted from 1, as the page and citations count; ``url`` and
-#: ``date`` are the document's web address and date, ``ingested`` the day kb read it.
-COLUMNS: tuple[str, ...] = (
-    "rank", "score", "passage_id", "title", "source", "section", "position", "page", "text",
-    *TAG_FACETS, "boilerplate", "duplicates", "doc_id", "path", "url", "date", "ingested", "char_start", "char_end",
-)
-LIST_COLUMNS: tuple[str, ...] = (*TAG_FACETS, "duplicates")
-LIST_SEPARATOR = "; "
 #: Spreadsheets read a cell that starts with one of these as a formula (CSV injection).
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 _GUARD = "'"
@@ -48,36 +38,6 @@ def guard_cell(value: str) -> str:
 
 def unguard_cell(value: str) -> str:
     return value[1:] if value.startswith(_GUARD) and _NEEDS_GUARD.match(value[1:]) else value
-
-
-def hit_row(hit: Hit) -> dict[str, Any]:
-    """One hit as an export row: ``COLUMNS``, list facets joined with LIST_SEPARATOR."""
-    d = hit.to_dict()
-    for name in LIST_COLUMNS:
-        d[name] = LIST_SEPARATOR.join(d[name])
-    return {c: d[c] for c in COLUMNS}
-
-
-def rows(results: Results) -> list[dict[str, Any]]:
-    return [hit_row(hit) for hit in results.hits]
-
-
-def to_frame(results: Results) -> pd.DataFrame:
-    """The hits as a DataFrame in ``COLUMNS`` order; facets as lists."""
-    import pandas as pd
-
-    data = [hit.to_dict() for hit in results.hits]
-    frame = pd.DataFrame(data, columns=[*COLUMNS])
-    return frame.astype({"rank": "int64", "position": "int64", "char_start": "int64", "char_end": "int64",
-                         "score": "float64", "boilerplate": "bool"})
-
-
-def write_csv(results: Results | Iterable[Hit], path_or_buffer: Any) -> int:
-    """UTF-8 with a byte-order mark (so spreadsheets detect it; also on standard output), CRLF rows,
-    formula-safe cells. ``results`` may be a ``Results`` or any iterable of hits (``iter_hits``: every
-    match of a search, a page at a time); rows are written one by one. Returns the rows written."""
-    hits = results.hits if hasattr(results, "hits") else results
-    return write_rows_csv((hit_row(hit) for hit in hits), COLUMNS, path_or_buffer)
 
 
 @contextlib.contextmanager
@@ -121,104 +81,31 @@ def rows_csv_bytes(records: Iterable[dict[str, Any]], columns: Sequence[str]) ->
     return buffer.getvalue()
 
 
-def csv_bytes(results: Results | Iterable[Hit]) -> bytes:
-    buffer = io.BytesIO()
-    write_csv(results, buffer)
-    return buffer.getvalue()
-
-
-def read_csv(path_or_buffer: Any) -> pd.DataFrame:
-    """Reads a kb CSV back: guards removed, facets as lists, types restored."""
+def read_rows_csv(path_or_buffer: Any) -> pd.DataFrame:
+    """A CSV kb wrote, read back as text cells: the byte-order mark and the formula guards removed."""
     import pandas as pd
 
     frame = pd.read_csv(path_or_buffer, encoding="utf-8-sig", dtype=str, keep_default_na=False)
     frame.columns = [str(c).lstrip("\ufeff") for c in frame.columns]  # a text buffer keeps the mark
     for col in frame.columns:
         frame[col] = frame[col].map(unguard_cell)
-    for name in LIST_COLUMNS:
-        frame[name] = frame[name].map(lambda v: v.split(LIST_SEPARATOR) if v else [])
-    frame = frame.astype({"rank": "int64", "position": "int64", "char_start": "int64", "char_end": "int64",
-                          "score": "float64"})
-    frame["boilerplate"] = frame["boilerplate"].map({"True": True, "False": False})
     return frame
 
 
-def write_json(results: Results, path_or_buffer: Any, hits: Iterable[Hit] | None = None) -> int:
-    """``to_json_dict``'s document, written a hit at a time: ``results`` gives the query, totals,
-    facets and notes; ``hits`` (default: its own) every hit to list, e.g. ``iter_hits`` of a whole
-    search. Returns the hits written."""
-    head = to_json_dict(results)
-    head["hits"] = []
-    text = json.dumps(head, ensure_ascii=False, indent=2)
-    before, _, after = text.partition('"hits": []')
+def write_json_object(head: dict[str, Any], key: str, items: Iterable[Any], path_or_buffer: Any) -> int:
+    """``head`` as indented JSON with ``head[key]`` replaced by ``items``, written an item at a time (memory does
+    not grow with the number of items). Returns the items written."""
+    text = json.dumps({**head, key: []}, ensure_ascii=False, indent=2)
+    before, _, after = text.partition(f"{json.dumps(key)}: []")
     count = 0
     with _text_target(path_or_buffer) as out:
-        out.write(before + '"hits": [')
-        for hit in results.hits if hits is None else hits:
-            body = json.dumps(hit_json(hit), ensure_ascii=False, indent=2).replace("\n", "\n    ")
+        out.write(before + f"{json.dumps(key)}: [")
+        for item in items:
+            body = json.dumps(item, ensure_ascii=False, indent=2).replace("\n", "\n    ")
             out.write(("," if count else "") + "\n    " + body)
             count += 1
         out.write(("\n  " if count else "") + "]" + after + "\n")
     return count
-
-
-#: Hits fetched per search when an export walks every match: memory stays flat in the number of rows.
-EXPORT_PAGE = 1_000
-
-
-def iter_hits(kb: KnowledgeBase, query: str = "", filters: Any = None, *, limit: int | None = None, offset: int = 0,
-              page: int = EXPORT_PAGE, **search: Any) -> tuple[Results, Iterator[Hit]]:
-    """Every hit of a search (from ``offset``, at most ``limit``; None: all), fetched a page at a
-    time: the first page's ``Results`` (total, facets, notes) and an iterator over the hits.
-
-    An ingest that commits while the hits are read would shift the pages; it is reported as a
-    KbError instead of an export with rows missing or repeated.
-    """
-    first = kb.search(query, filters, limit=page if limit is None else min(page, limit), offset=offset, **search)
-    generation = kb.snapshot().generation
-    first_hits = first.hits
-    first.limit = limit  # what was asked for: the JSON header says so
-
-    def walk() -> Iterator[Hit]:
-        yield from first_hits
-        done = len(first_hits)
-        while first_hits and (limit is None or done < limit) and offset + done < first.total:
-            size = page if limit is None else min(page, limit - done)
-            results = kb.search(query, filters, limit=size, offset=offset + done, **search)
-            if kb.snapshot().generation != generation:
-                raise KbError("The index changed while the export was being written (an ingest committed); "
-                              "run the export again.")
-            if not results.hits:
-                return
-            yield from results.hits
-            done += len(results.hits)
-
-    return first, walk()
-
-
-def hit_json(hit: Hit) -> dict[str, Any]:
-    """One hit as JSON exports write it: its fields and tags, and the mentions behind the tags (the span of the
-    passage's text that gave each, with its facet, value, role and severity)."""
-    from kb.index import mention_record
-
-    return {**hit.to_dict(), "mentions": [mention_record(m) for m in hit.passage.mentions]}
-
-
-def to_json_dict(results: Results) -> dict[str, Any]:
-    """The shape ``kb search --format json`` prints; each hit with the mentions behind its tags."""
-    return {
-        "query": results.query,
-        "filters": results.filters,
-        "total": results.total,
-        "offset": results.offset,
-        "limit": results.limit,
-        "sort": results.sort,
-        "hits": [hit_json(hit) for hit in results.hits],
-        "facets": {name: facet.counts() for name, facet in results.facets.items()},
-        "not_stated": {name: facet.not_stated for name, facet in results.facets.items()},
-        "suggestion": results.suggestion,
-        "notes": results.notes,
-    }
 
 
 # ---- citations: what a reference manager imports ----------------------------------------------------------

@@ -61,15 +61,15 @@ from whoosh.writing import NO_MERGE, SegmentWriter
 from kb import dedupe
 from kb.model import (
     FACETS,
-    TAG_FACETS,
     Document,
     IndexDamaged,
     IndexIncompatible,
     IndexMissing,
     IndexWriteFailed,
     KbError,
-    Mention,
     Passage,
+    passage_from_record,
+    passage_record,
 )
 from kb.query import is_plain as is_plain_query
 from kb.query import plain_words as _plain_words
@@ -759,27 +759,6 @@ class IndexWriter:
             self._writer.cancel()
             self._writer = None
         self.pending = 0
-
-
-def passage_record(p: Passage) -> dict[str, Any]:
-    return {
-        "passage_id": p.passage_id, "doc_id": p.doc_id, "title": p.title, "source": p.source,
-        "path": p.path, "section": p.section, "position": p.position, "char_start": p.char_start,
-        "char_end": p.char_end, "text": p.text, "boilerplate": p.boilerplate,
-        "tags": {k: list(p.tags.get(k, ())) for k in TAG_FACETS}, "page": p.page,
-        "url": p.url, "date": p.date, "ingested": p.ingested,
-        "mentions": [mention_record(m) for m in p.mentions],
-    }
-
-
-def mention_record(m: Mention) -> dict[str, Any]:
-    return {"start": m.start, "end": m.end, "facet": m.facet, "value": m.value, "role": m.role,
-            "severity": m.severity}
-
-
-def passage_from_record(rec: dict[str, Any]) -> Passage:
-    mentions = [Mention(**m) for m in rec.get("mentions", ())]  # records written before mentions have none
-    return Passage(**{**rec, "mentions": mentions})
 
 
 def read_manifest(ix: Any) -> dict[str, ManifestEntry]:

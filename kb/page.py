@@ -926,7 +926,7 @@ def export_results(kb: KnowledgeBase, state: SearchState) -> Results:
 
 def export_bytes(kb: KnowledgeBase, state: SearchState, fmt: str) -> bytes:
     """The CSV (same columns and formula-safe cells as ``kb search --format csv``) or JSON of a search."""
-    from kb.export import iter_hits, write_csv, write_json
+    from kb.results import iter_hits, write_csv, write_json
 
     if fmt not in ("csv", "json"):
         raise ValueError(f"unknown export format {fmt!r}")

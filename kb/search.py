@@ -15,7 +15,6 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any
@@ -24,12 +23,13 @@ import numpy as np
 
 from kb.index import IndexMeta, ParsedQuery, Snapshot, index_exists, open_snapshot, same_stems
 from kb.intent import detect as detect_intent
-from kb.model import FACETS, NOT_STATED, TAG_FACETS, IndexMissing, KbError, Passage
+from kb.model import FACETS, NOT_STATED, IndexMissing, KbError, Passage
 from kb.query import QUESTION_WORDS, Reading, natural_query, shorten
 from kb.query import read as read_query
+from kb.results import Facet, FacetValue, Hit, Results
 from kb.synonyms import Expander, Expansion, load_lay_terms
 
-__all__ = ["QUESTION_WORDS", "KnowledgeBase", "Results", "natural_query"]
+__all__ = ["QUESTION_WORDS", "Facet", "FacetValue", "Hit", "KnowledgeBase", "Results", "natural_query"]
 
 DEFAULT_INDEX = "index"
 SORTS: tuple[str, ...] = ("relevance", "document", "source", "date")
@@ -85,98 +85,6 @@ def parse_filters(items: Iterable[str] | Mapping[str, Iterable[str]] | None) -> 
         if value not in out.setdefault(name, []):
             out[name].append(value)
     return out
-
-
-@dataclass(frozen=True, slots=True)
-class FacetValue:
-    value: str
-    count: int
-    selected: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Facet:
-    """A facet's named values with their counts, and how many passages name none (``not_stated``:
-    filtered on as the value ``kb.model.NOT_STATED``)."""
-
-    name: str
-    values: tuple[FacetValue, ...]
-    truncated: bool  # more values exist than were asked for
-    not_stated: int = 0
-    not_stated_selected: bool = False
-
-    def counts(self, *, not_stated: bool = False) -> dict[str, int]:
-        """Value -> count; with ``not_stated``, ``NOT_STATED`` last when any passage (or the filter) has it."""
-        out = {v.value: v.count for v in self.values}
-        if not_stated and (self.not_stated or self.not_stated_selected):
-            out[NOT_STATED] = self.not_stated
-        return out
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    passage: Passage
-    rank: int  # 1-based over the whole result, not the page
-    score: float
-    highlight: str  # a fragment of the passage with matches between ** and **
-    spans: tuple[tuple[int, int], ...]  # character spans of matches in passage.text
-    #: Other matching passages that say the same thing (kb.dedupe), and their sources.
-    duplicates: tuple[str, ...] = ()
-    duplicate_sources: tuple[str, ...] = ()
-
-    def to_dict(self) -> dict[str, Any]:
-        p = self.passage
-        out: dict[str, Any] = {
-            "rank": self.rank, "score": round(self.score, 4), "passage_id": p.passage_id,
-            "doc_id": p.doc_id, "title": p.title, "source": p.source, "path": p.path,
-            "section": p.section, "position": p.number, "page": p.page, "char_start": p.char_start,
-            "char_end": p.char_end, "text": p.text, "boilerplate": bool(p.boilerplate),
-            "url": p.url, "date": p.date, "ingested": p.ingested,
-        }
-        for name in TAG_FACETS:
-            out[name] = list(p.tags.get(name, ()))
-        out["highlight"] = self.highlight
-        out["duplicates"] = list(self.duplicates)
-        return out
-
-
-@dataclass(slots=True)
-class Results:
-    query: str
-    filters: dict[str, list[str]]
-    total: int
-    offset: int
-    limit: int | None
-    sort: str
-    hits: list[Hit]
-    facets: dict[str, Facet]
-    suggestion: str | None = None
-    notes: list[str] = field(default_factory=list)
-    include_boilerplate: bool = False
-    searched: str = ""  # the query as it was finally searched (synonyms added, or a fallback)
-    #: With collapse_duplicates: how many distinct statements the matches make (paging counts these).
-    statements: int | None = None
-    expanded: dict[str, list[str]] = field(default_factory=dict)  # typed words -> synonyms added
-    #: What the question asks (kb.intent), when recognised: passages about it were ranked first.
-    intent: str | None = None
-    #: The filter that keeps only passages about the intent ({"topic": [...]}; empty when the
-    #: intent has no topic): the page and the CLI offer it as a one-click filter.
-    intent_filter: dict[str, list[str]] = field(default_factory=dict)
-
-    def to_frame(self) -> Any:
-        from kb.export import to_frame
-
-        return to_frame(self)
-
-    def to_csv(self, path_or_buffer: Any) -> None:
-        from kb.export import write_csv
-
-        write_csv(self, path_or_buffer)
-
-    def to_json_dict(self) -> dict[str, Any]:
-        from kb.export import to_json_dict
-
-        return to_json_dict(self)
 
 
 class KnowledgeBase:

@@ -32,12 +32,12 @@ import threading
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from kb.export import Citation, csl_json_bytes, ris, rows_csv_bytes
 from kb.export import bibtex as bibtex_entries
 from kb.locks import LockUnavailable, file_lock, replace_file
-from kb.model import KbError
+from kb.model import PASSAGE_FIELDS, KbError, arrange
 
 if TYPE_CHECKING:
     from kb.model import Passage
@@ -48,12 +48,6 @@ FORMAT = "kb-selection"
 VERSION = 1
 #: A kept passage's note is cut to this many characters: a short remark, not an essay.
 MAX_NOTE_CHARS = 500
-#: Columns of the CSV export, in order. ``position`` counts from 1, as in ``kb search --format csv``
-#: and on the page; ``url`` and ``date`` are the document's, ``ingested`` the day kb read it.
-COLUMNS: tuple[str, ...] = (
-    "passage_id", "title", "source", "section", "page", "position", "text", "note", "in_index", "query",
-    "added", "doc_id", "path", "url", "date", "ingested", "char_start", "char_end",
-)
 MISSING_LABEL = "no longer in the index"
 
 
@@ -82,8 +76,8 @@ class Kept:
     section: str = ""
     page: str = ""
     position: int = 0  # 0-based, as in the index
-    path: str = ""
     doc_id: str = ""
+    path: str = ""
     char_start: int = 0
     char_end: int = 0
     note: str = ""
@@ -93,33 +87,34 @@ class Kept:
     date: str = ""  # the document's date, yyyy[-mm[-dd]]
     ingested: str = ""  # the day kb read the document, yyyy-mm-dd
 
+    #: The passage's fields a kept entry does not save: the tags and the spans behind them are the tagger's reading
+    #: of the text, which a re-ingest may revise; the entry keeps the quote and where it came from. Every other
+    #: field of ``kb.model.Passage`` is saved (``KEPT_FIELDS``; tests/test_results.py checks it).
+    NOT_KEPT: ClassVar[tuple[str, ...]] = ("boilerplate", "tags", "mentions")
+
     @classmethod
     def from_passage(cls, passage: Passage, *, note: str = "", query: str = "", added: str | None = None) -> Kept:
-        p = passage
-        return cls(passage_id=p.passage_id, text=p.text, title=p.title, source=p.source, section=p.section,
-                   page=p.page, position=p.position, path=p.path, doc_id=p.doc_id, char_start=p.char_start,
-                   char_end=p.char_end, note=_clip_note(note), query=query, added=now() if added is None else added,
-                   url=p.url, date=p.date, ingested=p.ingested)
+        return cls(**{name: getattr(passage, name) for name in KEPT_FIELDS}, note=_clip_note(note), query=query,
+                   added=now() if added is None else added)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Kept:
         """Reads a saved entry; unknown keys are ignored, missing ones take their defaults."""
         if not isinstance(data, Mapping) or not isinstance(data.get("passage_id"), str) or not data["passage_id"]:
             raise ValueError("an entry has no passage_id")
-        strings = ("text", "title", "source", "section", "page", "path", "doc_id", "note", "query", "added", "url",
-                   "date", "ingested")
-        ints = ("position", "char_start", "char_end")
         values: dict[str, Any] = {"passage_id": data["passage_id"]}
-        for name in strings:
-            value = data.get(name, "")
-            if not isinstance(value, str):
-                raise ValueError(f"{name} of {data['passage_id']} is not text")
-            values[name] = value
-        for name in ints:
-            value = data.get(name, 0)
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise ValueError(f"{name} of {data['passage_id']} is not a whole number")
-            values[name] = value
+        for f in fields(cls):
+            if f.name == "passage_id":
+                continue
+            if f.type == "str":
+                value = data.get(f.name, "")
+                if not isinstance(value, str):
+                    raise ValueError(f"{f.name} of {data['passage_id']} is not text")
+            else:
+                value = data.get(f.name, 0)
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise ValueError(f"{f.name} of {data['passage_id']} is not a whole number")
+            values[f.name] = value
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -128,6 +123,20 @@ class Kept:
     def with_passage(self, passage: Passage) -> Kept:
         """This entry with the index's current provenance (a re-ingest may move a passage)."""
         return replace(Kept.from_passage(passage, added=self.added), note=self.note, query=self.query)
+
+
+#: The passage's fields a kept entry saves: every field of ``kb.model.Passage`` but ``Kept.NOT_KEPT``.
+KEPT_FIELDS: tuple[str, ...] = tuple(n for n in PASSAGE_FIELDS if n not in Kept.NOT_KEPT)
+#: Columns of the CSV export, in order: the quote and its place first, then the researcher's note and the search
+#: it came from, then every other field in ``Kept``'s order, the character offsets last. ``position`` counts from 1,
+#: as in ``kb search --format csv`` and on the page; ``url`` and ``date`` are the document's, ``ingested`` the day
+#: kb read it.
+COLUMNS: tuple[str, ...] = arrange(
+    [f.name for f in fields(Kept)],
+    first=("passage_id", "title", "source", "section", "page", "position", "text", "note", "in_index", "query",
+           "added"),
+    last=("char_start", "char_end"),
+)
 
 
 @dataclass(frozen=True, slots=True)

@@ -611,7 +611,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rows.append(Row("filtered search (1-2 facet filters) + facets", "ms", fl_kb, fl_pe))
 
     # ---- CSV export of 10,000 rows (the first 10,000 passages in document order)
-    from kb.export import COLUMNS, write_csv
+    from kb.results import COLUMNS, write_csv
 
     n_rows = min(10_000, kb_all.total)
     ex_kb: list[float] = []
@@ -748,7 +748,7 @@ def profile(args: argparse.Namespace, corpus: Corpus, kb, queries: Sequence[Benc
         kb.search(q.text, limit=10, facet_size=None)
     profiler.stop()
     parts += ["", format_summary(f"kb search + facets, {len(queries)} queries", profiler.last_session)]
-    from kb.export import write_csv
+    from kb.results import write_csv
 
     profiler = Profiler(interval=0.001)
     profiler.start()

@@ -256,7 +256,7 @@ def test_peer_browse_is_in_document_order(tiny):
 
 
 def test_peer_export_has_kbs_columns_and_guards_formulas(tiny):
-    from kb.export import COLUMNS
+    from kb.results import COLUMNS
 
     buf = io.StringIO()
     assert tiny.export_csv("", None, buf, COLUMNS) == 4

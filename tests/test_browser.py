@@ -26,8 +26,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from kb.export import read_csv
 from kb.ingest import ingest
+from kb.results import read_csv
 from kb.search import KnowledgeBase
 from kb.selection import Selection, SelectionStore
 from tests.mirror_corpus import write_mirror_corpus

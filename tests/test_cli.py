@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from kb.cli import COMMANDS, build_parser, main
-from kb.export import COLUMNS, read_csv
+from kb.results import COLUMNS, read_csv
 from tests.conftest import D, P
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,19 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kb.export import (
-    COLUMNS,
-    Citation,
-    bibtex,
-    csl_json_bytes,
-    csv_bytes,
-    guard_cell,
-    read_csv,
-    ris,
-    to_json_dict,
-    unguard_cell,
-    write_csv,
-)
+from kb.export import Citation, bibtex, csl_json_bytes, guard_cell, ris, unguard_cell
+from kb.results import COLUMNS, csv_bytes, read_csv, to_json_dict, write_csv
 from kb.search import KnowledgeBase
 from tests.conftest import D, P
 

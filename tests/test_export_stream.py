@@ -11,10 +11,10 @@ import sys
 
 import pytest
 
-from kb import export
-from kb.export import csv_bytes, iter_hits, to_json_dict, write_csv, write_json
+from kb import results as export_shapes
 from kb.ingest import ingest
 from kb.model import KbError
+from kb.results import csv_bytes, iter_hits, to_json_dict, write_csv, write_json
 from kb.search import KnowledgeBase
 from tests.test_ingest import REPO, many_files
 
@@ -79,4 +79,4 @@ def test_the_cli_json_export_is_the_documented_shape(index) -> None:
     data = json.loads(done.stdout)
     assert list(data) == ["query", "filters", "total", "offset", "limit", "sort", "hits", "facets", "not_stated",
                           "suggestion", "notes"]
-    assert data["limit"] is None and len(data["hits"]) == data["total"] > export.EXPORT_PAGE // 100
+    assert data["limit"] is None and len(data["hits"]) == data["total"] > export_shapes.EXPORT_PAGE // 100

@@ -13,10 +13,10 @@ import docx
 import pypdf
 import pytest
 
-from kb.export import read_csv
 from kb.ingest import ingest
 from kb.model import UnreadableFile
 from kb.readers import read_document, supported_suffixes
+from kb.results import read_csv
 from kb.search import KnowledgeBase
 
 # --------------------------------------------------------------------------------------------

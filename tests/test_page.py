@@ -16,9 +16,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from kb import page
-from kb.export import COLUMNS, read_csv
 from kb.ingest import ingest
 from kb.model import FACETS, Passage
+from kb.results import COLUMNS, read_csv
 from kb.search import Hit, KnowledgeBase, Results
 
 DAY = dt.date(2026, 11, 23)

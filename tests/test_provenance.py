@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from kb.export import read_csv
 from kb.ingest import ingest
 from kb.model import FACETS, NOT_STATED, Passage, iso_date
+from kb.results import read_csv
 from kb.search import KnowledgeBase
 from kb.selection import Selection
 from kb.selection import csv_bytes as selection_csv
