@@ -715,3 +715,4 @@ def test_overview_follows_the_search_and_says_so(app, sample_index: Path) -> Non
     charts = at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
     assert len(charts) >= 6
 
+

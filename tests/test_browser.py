@@ -451,3 +451,4 @@ def test_a_click_on_an_overview_bar_applies_its_filter(server, page) -> None:
     assert params(page).get("topic") == [top]
     total = search(server.index, "", {"topic": [top]}, limit=0).total
     expect(page.get_by_text(f"{total:,} passages", exact=False).first).to_be_visible()
+
