@@ -452,3 +452,22 @@ def test_a_click_on_an_overview_bar_applies_its_filter(server, page) -> None:
     total = search(server.index, "", {"topic": [top]}, limit=0).total
     expect(page.get_by_text(f"{total:,} passages", exact=False).first).to_be_visible()
 
+
+def test_chips_stay_inside_their_card(server, page) -> None:
+    """A long row of side-effect chips wraps inside its result card (it ran past the right edge), in a wide and a
+    narrow window: no chip's right edge is right of its card's."""
+    from playwright.sync_api import expect
+
+    for width in (1400, 820):
+        page.set_viewport_size({"width": width, "height": 1000})
+        page.goto(server.url + "/?q=seizures&topic=withdrawal")
+        expect(page.locator(".kb-hit").first).to_be_visible()
+        settle(page)
+        cards = page.locator(".kb-hit").evaluate_all("""hits => hits.map(hit => {
+            const right = hit.getBoundingClientRect().right;
+            const chips = [...hit.querySelectorAll('.kb-tag, .kb-tag-facet, .kb-tag-group')];
+            return {id: hit.dataset.passage, chips: hit.querySelectorAll('.kb-tag').length,
+                    out: chips.filter(c => c.getBoundingClientRect().right > right + 0.5).map(c => c.textContent)};
+        })""")
+        assert max(c["chips"] for c in cards) >= 15, "this search should show a long row of chips"
+        assert all(not c["out"] for c in cards), f"chips past their card's right edge at {width}px: {cards}"

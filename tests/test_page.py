@@ -646,6 +646,13 @@ def test_no_page_module_is_over_600_lines() -> None:
         assert lines <= 600, f"{path.name} has {lines} lines: split it by job, or say at its top why not"
 
 
+def test_a_chip_group_wraps_inside_its_card() -> None:
+    """The long side-effect row ran past the card's right edge: a group of chips is an inline-flex row that must
+    wrap and may shrink (tests/test_browser.py measures it in Chromium)."""
+    rule = re.search(r"\.kb-tag-group\{([^}]*)\}", page.CSS).group(1)
+    assert "flex-wrap:wrap" in rule and "min-width:0" in rule
+
+
 # ---- downloads of the selection ----------------------------------------------------------------------------------
 
 
