@@ -91,6 +91,11 @@ def apply_query(query: str) -> None:
     set_state(ss.search.with_query(query))
 
 
+def apply_filters(filters: dict[str, list[str]]) -> None:
+    """Adds values to the filters: the question's intent as a real filter, in one click."""
+    set_state(ss.search.with_filters(filters))
+
+
 def on_page() -> None:
     set_state(ss.search.with_page(ss.w_page))
     ss.scroll_top = True
@@ -243,6 +248,11 @@ def render_search(state: page.SearchState, results: Results, kept_ids: set[str])
 
     for note in page.notes_to_show(results):
         st.caption(f":material/info: {page.md_escape(note)}")
+    if results.intent_filter:  # "Ranked passages about X first": the same as a filter, one click away
+        st.button(page.md_escape(page.intent_filter_label(results.intent_filter)), key="w_intent", type="tertiary",
+                  icon=":material/filter_alt:", on_click=apply_filters, args=(results.intent_filter,),
+                  help="Keep only the passages about what the question asks (the filter is added in the sidebar; "
+                       "`kb search --filter` on the command line).")
     if results.suggestion:
         st.button(f"Did you mean: **{page.md_escape(results.suggestion)}**", key="w_suggestion",
                   type="tertiary", icon=":material/spellcheck:", on_click=apply_query, args=(results.suggestion,))

@@ -716,3 +716,19 @@ def test_overview_follows_the_search_and_says_so(app, sample_index: Path) -> Non
     assert len(charts) >= 6
 
 
+
+def test_the_question_intent_is_one_click_from_a_filter(app, sample_index: Path) -> None:
+    """"Ranked passages about X first" ranks; the button beside it makes the intent a real filter."""
+    question = "what happens if I stop taking baclofen suddenly"
+    asked = search(sample_index, question, limit=0)
+    assert asked.intent_filter == {"topic": ["withdrawal"]}, "the sample should read this as a withdrawal question"
+    at = app(sample_index, q=question).run()
+    assert not at.exception
+    assert any("Ranked passages about" in c.value for c in at.caption)
+    button = at.button(key="w_intent")
+    assert "withdrawal" in button.label and total_shown(at) == asked.total
+    button.click().run()
+    assert not at.exception
+    assert at.query_params["topic"] in ("withdrawal", ["withdrawal"])
+    assert total_shown(at) == search(sample_index, question, asked.intent_filter, limit=0).total < asked.total
+    assert not any(b.key == "w_intent" for b in at.button)  # the filter is chosen: nothing left to offer

@@ -653,6 +653,21 @@ def test_a_chip_group_wraps_inside_its_card() -> None:
     assert "flex-wrap:wrap" in rule and "min-width:0" in rule
 
 
+# ---- the question's intent as a filter ---------------------------------------------------------------------------
+
+
+def test_intent_filter_is_added_to_the_chosen_filters() -> None:
+    state = page.SearchState.make("what happens if I stop baclofen", {"topic": ["overdose"], "route": ["oral"]},
+                                  page=3)
+    added = state.with_filters({"topic": ["withdrawal"]})
+    assert added.filter_dict() == {"topic": ["overdose", "withdrawal"], "route": ["oral"]}
+    assert added.page == 1 and added.query == state.query
+    assert state.with_filters({"topic": ["overdose"]}).filters == state.filters  # already chosen: no change
+    assert page.intent_filter_label({"topic": ["withdrawal"]}) == "Filter to topic: withdrawal"
+    assert page.intent_filter_label({"topic": ["precautions", "side_effects"]}) == \
+        "Filter to topic: precautions or side effects"
+
+
 # ---- downloads of the selection ----------------------------------------------------------------------------------
 
 

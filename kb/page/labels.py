@@ -169,3 +169,10 @@ def similar_caption(passage: Passage, hits: Sequence[Hit]) -> str:
     return (f"Passages sharing this one's most distinctive words, other sources first "
             f"({others} of {len(hits)} from other sources); exact copies are listed under *Also stated by*.")
 
+
+def intent_filter_label(filters: Mapping[str, Sequence[str]]) -> str:
+    """The button that turns a question's intent (``Results.intent_filter``) into a filter: ``Filter to topic:
+    dosage or pharmacokinetics``."""
+    parts = [f"{FACET_LABELS.get(name, name).lower()}: " + " or ".join(value_label(v) for v in values)
+             for name, values in filters.items() if values]
+    return "Filter to " + "; ".join(parts)

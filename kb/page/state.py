@@ -146,6 +146,13 @@ class SearchState:
         merged = {**self.filter_dict(), name: list(values)}
         return replace(self, filters=normalize_filters(merged), page=1)
 
+    def with_filters(self, extra: Mapping[str, Iterable[str]]) -> SearchState:
+        """These values added to the filters already chosen (a facet's values are alternatives)."""
+        merged = self.filter_dict()
+        for name, values in extra.items():
+            merged[name] = [*merged.get(name, ()), *values]
+        return replace(self, filters=normalize_filters(merged), page=1)
+
     def without_filters(self) -> SearchState:
         return replace(self, filters=(), page=1)
 
