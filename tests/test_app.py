@@ -582,7 +582,6 @@ def test_a_corrupt_selection_file_is_set_aside_with_a_clear_message(app, own_ind
 
 
 def test_compare_sources_shows_the_80_vs_100_conflict(app, sample_index: Path) -> None:
-    pytest.importorskip("kb.compare")
     at = open_tab(app(sample_index, q="maximum dose").run(), "Compare sources")
     assert not at.exception
     [conflict] = [h.value for h in at.html if 'class="kb-conflict"' in h.value]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -484,16 +483,6 @@ def test_deterministic() -> None:
     first = chunk_document(make_doc(text))
     second = chunk_document(make_doc(str(text)))
     assert first == second
-
-
-def test_chunking_is_fast() -> None:
-    """The pipeline needs > 1,000 passages/s on 2 cores; chunking must cost far less than 1 ms each."""
-    doc = make_doc((PLAIN + "\n" + FAQ + "\n" + " ".join([sentence(20)] * 30) + "\n") * 50)
-    start = time.perf_counter()
-    chunks = chunk_document(doc)
-    elapsed = time.perf_counter() - start
-    assert len(chunks) > 200
-    assert elapsed / len(chunks) < 0.001
 
 
 # --------------------------------------------------------------------------------------------

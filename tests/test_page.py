@@ -352,7 +352,8 @@ def test_a_kept_passage_shows_its_provenance_escaped_and_whether_it_is_gone() ->
 
 
 def test_comparison_side_by_side_flags_the_conflicting_cells(sample_index: Path) -> None:
-    compare = pytest.importorskip("kb.compare").compare
+    from kb.compare import compare
+
     with KnowledgeBase.open(sample_index) as kb:
         c = compare(kb, "maximum dose")
     [conflict] = c.conflicts
@@ -380,8 +381,8 @@ def test_comparison_side_by_side_flags_the_conflicting_cells(sample_index: Path)
 
 
 def test_a_conflict_is_escaped() -> None:
-    compare = pytest.importorskip("kb.compare")
-    claim_type, conflict_type = compare.Claim, compare.Conflict
+    from kb.compare import Claim as claim_type
+    from kb.compare import Conflict as conflict_type
 
     claim = claim_type(source="<b>Site</b>", ranges=((80.0, 80.0),), passage_ids=("x<1>",), texts=("80 mg <i>",),
                   route_assumed=True)
@@ -612,8 +613,20 @@ def test_doses_table_has_readable_columns_and_escapes(sample_index: Path) -> Non
     out = page.doses_table_html(comparison)
     for name in ("Source", "Kind of dose", "mg/day", "As written", "Conflicts with", "Passages"):
         assert f"<th>{name}</th>" in out
-    assert "mg_per_day" not in out and "as_written" not in out and "<script" not in out
+    assert "mg_per_day" not in out and "as_written" not in out
     assert "overflow-wrap:anywhere" in page.CSS
+
+
+def test_doses_table_escapes_what_a_document_says(make_index) -> None:
+    from kb.compare import compare
+    from tests.conftest import D, P
+
+    docs = [D("<i>Leaflet</i>", source="<b>Pharm & Co</b>", passages=[
+        P("Take 5 mg <script>alert(1)</script> three times daily, at most 80 mg per day.", "Dosage")])]
+    with KnowledgeBase.open(make_index(docs)) as kb:
+        out = page.doses_table_html(compare(kb, "mg"))
+    assert "&lt;b&gt;Pharm &amp; Co&lt;/b&gt;" in out and "&lt;script&gt;" in out
+    assert "<b>" not in out and "<script" not in out and "<i>" not in out
 
 
 def test_scroll_script_differs_per_page() -> None:

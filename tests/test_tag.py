@@ -427,9 +427,9 @@ def test_fda_labels():
 
 
 def test_seed_articles_through_the_chunker():
-    """The real reader and chunker, where they exist, feed the tagger the sections it expects."""
-    chunk = pytest.importorskip("kb.chunk")
-    readers = pytest.importorskip("kb.readers")
+    """The real reader and chunker feed the tagger the sections it expects."""
+    from kb import chunk, readers
+
     if not SEEDS.is_dir():
         pytest.skip(f"{SEEDS} is absent")
     tagger = Tagger.load()
