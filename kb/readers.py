@@ -184,7 +184,8 @@ _UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 
 def _open_table(path: Path) -> Any:
-    """A text stream over a table, its encoding judged from the first megabyte as for any text."""
+    """A text stream over a table, its encoding judged from the first megabyte by the rule every text
+    file is judged by (``text_encoding``)."""
     try:
         with path.open("rb") as f:
             head = f.read(_HEAD_BYTES)
@@ -193,24 +194,11 @@ def _open_table(path: Path) -> Any:
         raise
     if not head.strip():
         raise UnreadableFile(str(path), "the file is empty")
-    if head.startswith(codecs.BOM_UTF8):
-        encoding = "utf-8-sig"
-    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        encoding = "utf-16"
-    elif b"\x00" in head:
-        raise UnreadableFile(str(path), "this looks like a binary file (it contains NUL bytes)")
-    else:
-        try:
-            codecs.getincrementaldecoder("utf-8")().decode(head, final=len(head) < _HEAD_BYTES)
-            encoding = "utf-8"
-        except UnicodeDecodeError:
-            legacy = _legacy_encoding(head)
-            if legacy is None:
-                raise UnreadableFile(str(path), "the bytes cannot be decoded: not UTF-8, and no known text "
-                                                "encoding fits") from None
-            encoding = legacy
+    encoding, bom = text_encoding(path, head, whole=len(head) < _HEAD_BYTES)
+    raw = path.open("rb")
+    raw.seek(bom)
     # Bytes the encoding cannot read become lone surrogates, so that only their row is skipped.
-    return path.open("r", encoding=encoding, errors="surrogateescape", newline="")
+    return io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
 
 
 def _row(record: dict[str, Any], number: int, columns: TableColumns, seen: dict[str, int]) -> Row:
@@ -422,27 +410,44 @@ def _read_bytes(path: Path) -> bytes:
 
 
 def decode_text(path: Path, raw: bytes) -> str:
-    """Bytes -> text with "\\n" newlines: BOM, then UTF-8, then a legacy encoding.
+    """Bytes -> text with "\\n" newlines, in the encoding ``text_encoding`` judges.
 
     Raises UnreadableFile for binary content and for bytes no text encoding fits.
     """
-    text = _decode_bom(raw)
-    if text is None:
-        if b"\x00" in raw:
-            text = _decode_utf16_without_bom(raw)
-            if text is None:
-                raise UnreadableFile(str(path), "this looks like a binary file (it contains NUL bytes)")
-        else:
-            text = _decode_utf8(raw)
-    if text is None:
-        text = _decode_legacy(raw)
-    if text is None:
-        raise UnreadableFile(str(path), "the bytes cannot be decoded: not UTF-8, and no known text encoding fits")
+    encoding, bom = text_encoding(path, raw)
+    text = raw[bom:].decode(encoding)
     if text.startswith("\ufeff"):
         text = text[1:]
     if _looks_binary(text):
         raise UnreadableFile(str(path), "this looks like a binary file (mostly non-text characters)")
     return normalise_newlines(text)
+
+
+def text_encoding(path: Path, head: bytes, *, whole: bool = True) -> tuple[str, int]:
+    """The encoding of a text file and the length of its byte-order mark, judged from its bytes: all
+    of them (``whole``), or the first part of a stream (a table), where a character cut at the end
+    is not an error. The one rule for every text kb reads: a BOM names the encoding for sure; NUL
+    bytes mean UTF-16 without a BOM, else a binary file; then UTF-8; then the legacy encoding
+    charset_normalizer finds likeliest.
+
+    Raises UnreadableFile for binary content and for bytes no text encoding fits.
+    """
+    for bom, encoding in _BOMS:
+        if head.startswith(bom):
+            if _decodes(head[len(bom):], encoding, whole):
+                return encoding, len(bom)
+            break
+    if b"\x00" in head:
+        encoding = _utf16_without_bom(head, whole)
+        if encoding is None:
+            raise UnreadableFile(str(path), "this looks like a binary file (it contains NUL bytes)")
+        return encoding, 0
+    if _decodes(head, "utf-8", whole):
+        return "utf-8", 0
+    legacy = _legacy_encoding(head)
+    if legacy is None:
+        raise UnreadableFile(str(path), "the bytes cannot be decoded: not UTF-8, and no known text encoding fits")
+    return legacy, 0
 
 
 def normalise_newlines(text: str) -> str:
@@ -459,40 +464,22 @@ _BOMS: tuple[tuple[bytes, str], ...] = (
 )
 
 
-def _decode_bom(raw: bytes) -> str | None:
-    """Text of a file that starts with a byte-order mark, which names its encoding for sure."""
-    for bom, encoding in _BOMS:
-        if raw.startswith(bom):
-            try:
-                return raw[len(bom) :].decode(encoding)
-            except UnicodeDecodeError:
-                return None
-    return None
+def _decodes(raw: bytes, encoding: str, whole: bool) -> bool:
+    try:
+        codecs.getincrementaldecoder(encoding)().decode(raw, final=whole)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
-def _decode_utf16_without_bom(raw: bytes) -> str | None:
+def _utf16_without_bom(raw: bytes, whole: bool) -> str | None:
     """UTF-16 without a BOM shows as NUL in every other byte of ASCII text; anything else is binary."""
     if len(raw) < 4 or len(raw) % 2:
         return None
     for encoding, zeros in (("utf-16-le", raw[1::2]), ("utf-16-be", raw[0::2])):
         if zeros.count(0) >= 0.9 * len(zeros):
-            try:
-                return raw.decode(encoding)
-            except UnicodeDecodeError:
-                return None
+            return encoding if _decodes(raw, encoding, whole) else None
     return None
-
-
-def _decode_utf8(raw: bytes) -> str | None:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return None
-
-
-def _decode_legacy(raw: bytes) -> str | None:
-    encoding = _legacy_encoding(raw)
-    return None if encoding is None else raw.decode(encoding)
 
 
 def _legacy_encoding(raw: bytes) -> str | None:

@@ -91,6 +91,26 @@ def test_utf16_without_bom_is_decoded(tmp_path: Path) -> None:
     assert doc.text == "Title\n" + BODY
 
 
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-le", "utf-32", "cp1252"])
+def test_a_table_is_decoded_by_the_rule_of_every_text(tmp_path: Path, encoding: str) -> None:
+    # One rule (readers.text_encoding) for whole files and table streams: a table in UTF-32 or in
+    # UTF-16 without a byte-order mark used to be refused as binary.
+    text = "id,title,text\nn1,Café,Baclofen and café patients.\n"
+    table = write(tmp_path, "notes.csv", text.encode(encoding))
+    rows = list(readers.read_rows(table))
+    assert [(r.key, r.title, r.text, r.error) for r in rows] == [("n1", "Café", "Baclofen and café patients.", "")]
+    assert readers.decode_text(table, table.read_bytes()) == text
+
+
+def test_a_binary_table_is_refused_as_a_binary_text_is(tmp_path: Path) -> None:
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00" + bytes(range(256))
+    table = write(tmp_path, "image.csv", png)
+    with pytest.raises(UnreadableFile, match="binary"):
+        list(readers.read_rows(table))
+    with pytest.raises(UnreadableFile, match="binary"):
+        readers.decode_text(table, png)
+
+
 # --------------------------------------------------------------------------------------------
 # Files that cannot be read
 
