@@ -32,7 +32,7 @@ from kb.index import (
     remove_stale_stores,
 )
 from kb.locks import Holder, index_lock
-from kb.model import Document, IndexWriteFailed, KbError, Passage, UnreadableFile, iso_date
+from kb.model import Document, IndexWriteFailed, KbError, Passage, UnreadableFile
 
 #: How many passages to buffer before a commit makes them searchable (and safe from a crash).
 COMMIT_EVERY = 20_000
@@ -193,7 +193,7 @@ def build_passages(doc: Document, tagger: Any, *, min_words: int, max_words: int
     ids = passage_ids(doc.doc_id, [c.text for c in chunks])
     pages = doc.meta.get("page_starts") or []
     url = doc.meta.get("url") if isinstance(doc.meta.get("url"), str) else ""
-    date = iso_date(doc.meta.get("date"))
+    date = provenance.kept_date(doc.meta.get("date"))
     ingested = ingested or dt.date.today().isoformat()
     return [
         Passage(

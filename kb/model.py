@@ -5,7 +5,6 @@ No I/O lives here. Every other module speaks in these types.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -57,23 +56,6 @@ ROLES: tuple[str, ...] = (
     "negated",  # denied or hedged ("not classified as", "as often with placebo"): no tag
     "mention",  # named, with no role that tags it (drugs, routes, topics keep this)
 )
-
-
-_ISO_DATE = re.compile(r"(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
-
-
-def iso_date(value: Any) -> str:
-    """A document date as kb keeps it: ``yyyy-mm-dd``, ``yyyy-mm`` or ``yyyy`` (what the readers put in
-    ``Document.meta["date"]``), else "" (a date kb cannot read is not stated rather than wrong)."""
-    if not isinstance(value, str):
-        return ""
-    m = _ISO_DATE.fullmatch(value.strip())
-    if not m:
-        return ""
-    year, month, day = m.groups()
-    if not 1 <= int(month or 1) <= 12 or not 1 <= int(day or 1) <= 31 or int(year) < 1000:
-        return ""
-    return "-".join(p for p in (year, month, day) if p)
 
 
 class KbError(Exception):
@@ -165,7 +147,7 @@ class Passage:
     tags: dict[str, list[str]] = field(default_factory=dict)  # facet -> sorted lowercase values
     page: str = ""  # page or page range ("3", "3-4") in a paged source such as a PDF, else ""
     #: Provenance a reference manager needs, from the document: its web address, its date (published,
-    #: revised or effective; ``iso_date`` form) and the day kb ingested it (``yyyy-mm-dd``).
+    #: revised or effective; ``kb.provenance.iso_date`` form) and the day kb ingested it (``yyyy-mm-dd``).
     url: str = ""
     date: str = ""
     ingested: str = ""

@@ -56,6 +56,17 @@ def iso_date(value: object) -> str:
     return ""
 
 
+def kept_date(value: object) -> str:
+    """``value`` when it is already a date in the form kb keeps (``yyyy-mm-dd``, ``yyyy-mm``, ``yyyy``),
+    else "". Ingest checks a reader's ``meta["date"]`` with it: the readers turn every date they read
+    into that form with ``iso_date``, so anything else there is not a date kb read and is left out
+    (not stated) rather than read again in some other way."""
+    if not isinstance(value, str):
+        return ""
+    value = value.strip()
+    return value if value and iso_date(value) == value else ""
+
+
 def _build(year: str | int, month: str | int | None, day: str | int | None) -> str:
     y = int(year)
     if not 1800 <= y <= 2200:

@@ -32,6 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from kb import provenance
 from kb.model import UnreadableFile
 from kb.readers import Row
 
@@ -341,7 +342,8 @@ def label_meta(label: dict[str, Any], openfda: dict[str, Any], set_id: str, gene
         "set_id": set_id,
         "effective_time": effective,
         "url": DAILYMED_URL.format(set_id=set_id) if _SET_ID.match(set_id) else "",
-        "date": iso_date(effective),
+        # openFDA writes the effective time as yyyymmdd; anything else is not a date (kept as given)
+        "date": provenance.iso_date(effective) if _EFFECTIVE_TIME.match(effective.strip()) else "",
         "label_id": _first(label.get("id")),
         "version": _first(label.get("version")),
         "application_number": _strings(openfda.get("application_number")),
@@ -350,23 +352,8 @@ def label_meta(label: dict[str, Any], openfda: dict[str, Any], set_id: str, gene
     return {k: v for k, v in meta.items() if v}
 
 
+_EFFECTIVE_TIME = re.compile(r"\d{8}")
 _SET_ID = re.compile(r"^[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}$")
-_YYYYMMDD = re.compile(r"^(\d{4})(\d{2})(\d{2})")
-
-
-def iso_date(value: str) -> str:
-    """'20201102' -> '2020-11-02'; anything that is not a real date -> ''."""
-    import datetime
-
-    m = _YYYYMMDD.match(value.strip())
-    if not m:
-        return ""
-    try:
-        return datetime.date(int(m[1]), int(m[2]), int(m[3])).isoformat()
-    except ValueError:
-        return ""
-
-
 def _strings(value: Any) -> list[str]:
     """A field's strings: a list of strings, or one string; numbers are written out; anything else
     (objects, nested lists, null) is passed over."""

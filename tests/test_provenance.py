@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from kb.ingest import ingest
-from kb.model import FACETS, NOT_STATED, Passage, iso_date
+from kb.model import FACETS, NOT_STATED, Passage
+from kb.provenance import kept_date
 from kb.results import read_csv
 from kb.search import KnowledgeBase
 from kb.selection import Selection
@@ -44,7 +45,7 @@ def table_index(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ("2024-13", ""), ("2024-05-40", ""), ("May 2024", ""), ("", ""), (None, ""), (2024, ""), ("0999", ""),
 ])
 def test_document_dates_are_kept_only_in_iso_form(given, kept) -> None:
-    assert iso_date(given) == kept
+    assert kept_date(given) == kept
 
 
 def test_address_date_and_ingest_day_reach_every_passage(table_index: Path) -> None:

@@ -90,13 +90,13 @@ DOSE_COLUMNS: dict[str, str] = {
 def document_rows(documents: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The collection's documents for the Overview's table: title, source, date, passages, format, web
     address (only an http(s) one) and path."""
-    from kb.model import iso_date
+    from kb.provenance import kept_date
 
     rows = []
     for d in documents:
         meta = d.get("meta") or {}
         url = meta.get("url") if isinstance(meta.get("url"), str) else ""
-        rows.append({"title": d.get("title", ""), "source": d.get("source", ""), "date": iso_date(meta.get("date")),
+        rows.append({"title": d.get("title", ""), "source": d.get("source", ""), "date": kept_date(meta.get("date")),
                      "passages": d.get("passages", 0), "format": d.get("format", ""),
                      "url": url if re.match(r"https?://", url, re.IGNORECASE) else "", "path": d.get("path", "")})
     return rows
