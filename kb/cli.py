@@ -16,7 +16,7 @@ from typing import Any, TextIO
 from kb import __version__
 from kb.check import DAMAGE_SIGNS
 from kb.ingest import COMMIT_EVERY
-from kb.model import FACETS, NOT_STATED, KbError
+from kb.model import FACETS, NOT_STATED, SORTS, KbError, default_index_path
 
 DEFAULT_LIMIT = 10
 
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, default=None,
                    help=f"how many hits (default {DEFAULT_LIMIT}; with --format csv every match); 0 = every match")
     p.add_argument("--offset", type=int, default=0, help="skip this many hits (paging)")
-    p.add_argument("--sort", choices=("relevance", "document", "source", "date"), default="relevance",
+    p.add_argument("--sort", choices=SORTS, default=SORTS[0],
                    help="relevance, document order, source, or date (newest document first, undated last)")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--output", metavar="FILE", help="write to FILE instead of the terminal")
@@ -191,8 +191,6 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
 
 def _index(args: argparse.Namespace) -> Path:
-    from kb.search import default_index_path
-
     return Path(args.index) if args.index else default_index_path()
 
 

@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 from kb.export import guard_cell
 from kb.locks import LockUnavailable, file_lock, replace_file
-from kb.model import FACETS, KbError
+from kb.model import FACETS, KbError, sort_or_default
 from kb.selection import selection_path
 
 if TYPE_CHECKING:
@@ -44,7 +44,6 @@ SAVED_FORMAT = "kb-saved-searches"
 VERSION = 1
 #: How many hit ids a log entry keeps (in order): enough to check that a re-run finds the same.
 TOP_IDS = 50
-SORTS = ("relevance", "document", "source", "date")
 
 
 class HistoryError(KbError):
@@ -90,7 +89,7 @@ class SearchSpec:
         chosen = {name: tuple(dict.fromkeys(v for v in values if v)) for name, values in (filters or {}).items()}
         return cls(query=(query or "").strip(),
                    filters=tuple((name, chosen[name]) for name in FACETS if chosen.get(name)),
-                   sort=sort if sort in SORTS else "relevance", synonyms=bool(synonyms), collapse=bool(collapse),
+                   sort=sort_or_default(sort), synonyms=bool(synonyms), collapse=bool(collapse),
                    boilerplate=bool(boilerplate))
 
     def filter_dict(self) -> dict[str, list[str]]:

@@ -5,8 +5,10 @@ No I/O lives here. Every other module speaks in these types.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 #: Facets filled by the tagger, in the order the page and exports show them.
@@ -27,6 +29,26 @@ FACETS: tuple[str, ...] = (*TAG_FACETS, *DOC_FACETS)
 #: date): filtered on and counted like any other value, so every passage is reachable by filters. The
 #: parentheses keep it apart from any value a tagger or a document could give.
 NOT_STATED = "(not stated)"
+
+#: The orders a search can be sorted in, the default first: relevance, document order, source, date
+#: (newest first). kb.search decides what each means; the CLI, the page and the search log offer these.
+SORTS: tuple[str, ...] = ("relevance", "document", "source", "date")
+
+
+def sort_or_default(sort: object) -> str:
+    """``sort`` when it is one of SORTS, else the default: for orders read from a link or a log."""
+    return sort if isinstance(sort, str) and sort in SORTS else SORTS[0]
+
+
+#: Where the index lives when no folder is given: ``$KB_INDEX``, else ``./index``, for the CLI, the page
+#: and the library alike (here because every one of them imports this light module).
+INDEX_VARIABLE, DEFAULT_INDEX = "KB_INDEX", "index"
+
+
+def default_index_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``$KB_INDEX`` (from ``environ``, default the process environment), else ``./index``."""
+    env = os.environ if environ is None else environ
+    return Path(env.get(INDEX_VARIABLE) or DEFAULT_INDEX)
 
 #: Allowed values of the closed facets. The open facets (side_effect, condition, substance,
 #: drug, source) take whatever the vocabulary or the documents name.

@@ -23,7 +23,7 @@ import numpy as np
 
 from kb.index import IndexMeta, ParsedQuery, Snapshot, index_exists, open_snapshot, same_stems
 from kb.intent import detect as detect_intent
-from kb.model import FACETS, NOT_STATED, IndexMissing, KbError, Passage
+from kb.model import FACETS, NOT_STATED, SORTS, IndexMissing, KbError, Passage, default_index_path
 from kb.query import QUESTION_WORDS, Reading, natural_query, shorten
 from kb.query import read as read_query
 from kb.results import Facet, FacetValue, Hit, Results
@@ -31,8 +31,6 @@ from kb.synonyms import Expander, Expansion, load_lay_terms
 
 __all__ = ["QUESTION_WORDS", "Facet", "FacetValue", "Hit", "KnowledgeBase", "Results", "natural_query"]
 
-DEFAULT_INDEX = "index"
-SORTS: tuple[str, ...] = ("relevance", "document", "source", "date")
 #: Below this many matches a spelling suggestion is offered.
 SUGGEST_BELOW = 3
 #: A plain query of several words whose every word is in fewer passages than this is widened to
@@ -46,10 +44,6 @@ MLT_TERMS = 12
 MLT_POOL = 4
 #: A highlighted fragment is the whole passage up to this many characters, else a window.
 FRAGMENT_CHARS = 320
-
-
-def default_index_path() -> Path:
-    return Path(os.environ.get("KB_INDEX") or DEFAULT_INDEX)
 
 
 class FilterError(KbError):

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from kb import page
 from kb.ingest import ingest
-from kb.model import FACETS, Passage
+from kb.model import FACETS, SORTS, Passage
 from kb.results import COLUMNS, read_csv
 from kb.search import Hit, KnowledgeBase, Results
 
@@ -58,7 +58,7 @@ facet_values = st.lists(st.text(min_size=1, max_size=12).filter(lambda v: v.stri
 @given(
     query=st.text(max_size=40).map(str.strip),
     filters=st.dictionaries(st.sampled_from(FACETS), facet_values, max_size=4),
-    sort=st.sampled_from(page.SORTS), page_no=st.integers(1, 500), size=st.sampled_from(page.PAGE_SIZES),
+    sort=st.sampled_from(SORTS), page_no=st.integers(1, 500), size=st.sampled_from(page.PAGE_SIZES),
     boilerplate=st.booleans(), synonyms=st.booleans(), collapse=st.booleans(),
 )
 def test_url_round_trip_for_any_state(query, filters, sort, page_no, size, boilerplate, synonyms, collapse) -> None:

@@ -13,6 +13,7 @@ the package re-exports their names, so the page and its tests say ``page.hit_htm
 - ``cached``: the index reads ``app.py`` caches with Streamlit (imported by the page only, not re-exported here).
 """
 
+from kb.model import DEFAULT_INDEX, SORTS
 from kb.page.charts import SEVERITY_COLOURS, facet_chart, severity_chart
 from kb.page.downloads import (
     Download,
@@ -73,7 +74,6 @@ from kb.page.markup import (
 from kb.page.searches import crosstab_rows, file_stamp, generation_token
 from kb.page.state import (
     CONTEXT_NEIGHBOURS,
-    DEFAULT_INDEX,
     DEFAULT_SIZE,
     MAX_CONFLICTS_SHOWN,
     P_BOILERPLATE,
@@ -87,7 +87,6 @@ from kb.page.state import (
     PAGE_SIZES,
     SIMILAR_SHOWN,
     SORT_LABELS,
-    SORTS,
     TABS,
     Filters,
     SearchState,

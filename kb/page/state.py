@@ -8,23 +8,16 @@ instead of an error.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kb.model import FACETS
+from kb.model import FACETS, default_index_path, sort_or_default
 
 if TYPE_CHECKING:
     from kb.history import SearchSpec
     from kb.results import Results
-
-
-DEFAULT_INDEX = "index"
-
-
-SORTS: tuple[str, ...] = ("relevance", "document", "source", "date")
 
 
 SORT_LABELS: dict[str, str] = {"relevance": "Relevance", "document": "Document order", "source": "Source",
@@ -71,9 +64,8 @@ _FALSE = {"0", "false", "no", "off"}
 
 
 def index_path(environ: Mapping[str, str] | None = None) -> Path:
-    """Where the page's index lives: ``$KB_INDEX`` or ``./index``."""
-    env = os.environ if environ is None else environ
-    return Path(env.get("KB_INDEX") or DEFAULT_INDEX)
+    """Where the page's index lives: ``$KB_INDEX`` or ``./index``, as for the CLI and the library."""
+    return default_index_path(environ)
 
 
 Filters = tuple[tuple[str, tuple[str, ...]], ...]
@@ -119,7 +111,7 @@ class SearchState:
     ) -> SearchState:
         return cls(
             query=(query or "").strip(), filters=normalize_filters(filters),
-            sort=sort if sort in SORTS else "relevance", page=max(1, int(page)),
+            sort=sort_or_default(sort), page=max(1, int(page)),
             size=size if size in PAGE_SIZES else DEFAULT_SIZE, boilerplate=bool(boilerplate),
             synonyms=bool(synonyms), collapse=bool(collapse),
         )
@@ -157,7 +149,7 @@ class SearchState:
         return replace(self, filters=(), page=1)
 
     def with_sort(self, sort: str) -> SearchState:
-        return replace(self, sort=sort if sort in SORTS else "relevance", page=1)
+        return replace(self, sort=sort_or_default(sort), page=1)
 
     def with_size(self, size: int) -> SearchState:
         return replace(self, size=size if size in PAGE_SIZES else DEFAULT_SIZE, page=1)
@@ -191,7 +183,7 @@ def search_spec(state: SearchState) -> SearchSpec:
 def state_from_spec(spec: SearchSpec, current: SearchState | None = None) -> SearchState:
     """A logged or saved search as the page's state, on its first page (the page size is kept)."""
     size = current.size if current is not None else DEFAULT_SIZE
-    return SearchState.make(spec.query, spec.filter_dict(), sort=spec.sort if spec.sort in SORTS else "relevance",
+    return SearchState.make(spec.query, spec.filter_dict(), sort=sort_or_default(spec.sort),
                             size=size, boilerplate=spec.boilerplate, synonyms=spec.synonyms, collapse=spec.collapse)
 
 
