@@ -365,9 +365,7 @@ def _print_history(log: Any, fmt: str, out: TextIO, index: Path) -> None:
     elif fmt == "csv":
         out.write(hist.appendix_csv(entries).decode("utf-8"))
     elif fmt == "json":
-        json.dump({"index": str(index.resolve()), "searches": [e.to_dict() for e in entries]}, out,
-                  ensure_ascii=False, indent=2)
-        out.write("\n")
+        _print_json({"index": str(index.resolve()), "searches": [e.to_dict() for e in entries]}, out)
     elif not entries:
         print("No searches logged yet: run `kb search ... --log`, or search from the research page.", file=out)
     else:
@@ -382,8 +380,7 @@ def _print_history(log: Any, fmt: str, out: TextIO, index: Path) -> None:
 def _print_saved(saved: Any, fmt: str, out: TextIO) -> None:
     searches = saved.load()
     if fmt == "json":
-        json.dump([s.to_dict() for s in searches.values()], out, ensure_ascii=False, indent=2)
-        out.write("\n")
+        _print_json([s.to_dict() for s in searches.values()], out)
         return
     if not searches:
         print("No saved searches: save one with `kb search QUERY --save NAME`.", file=out)
@@ -427,8 +424,7 @@ def cmd_compare(args: argparse.Namespace, out: TextIO) -> int:
     with KnowledgeBase.open(_index(args)) as kb:
         comparison = compare(kb, args.query, args.filter, topic=args.topic)
     if args.format == "json":
-        json.dump(comparison.to_dict(), out, ensure_ascii=False, indent=2)
-        out.write("\n")
+        _print_json(comparison.to_dict(), out)
     else:
         print(comparison.to_text(), file=out)
     return 0
@@ -441,9 +437,8 @@ def cmd_show(args: argparse.Namespace, out: TextIO) -> int:
     with KnowledgeBase.open(_index(args)) as kb:
         before, passage, after = kb.context(args.passage_id, before=args.context, after=args.context)
     if args.format == "json":
-        json.dump({"passage": passage_record(passage), "before": [passage_record(p) for p in before],
-                   "after": [passage_record(p) for p in after]}, out, ensure_ascii=False, indent=2)
-        out.write("\n")
+        _print_json({"passage": passage_record(passage), "before": [passage_record(p) for p in before],
+                     "after": [passage_record(p) for p in after]}, out)
         return 0
     print(f"{passage.title}\n  source: {passage.source or 'not named'}\n  file: {passage.path}\n"
           f"  section: {passage.section or '(none)'}\n  passage {passage.number}, characters "
@@ -469,8 +464,7 @@ def cmd_stats(args: argparse.Namespace, out: TextIO) -> int:
     with KnowledgeBase.open(_index(args)) as kb:
         stats = kb.stats()
     if args.format == "json":
-        json.dump(stats, out, ensure_ascii=False, indent=2)
-        out.write("\n")
+        _print_json(stats, out)
         return 0
     print(f"{stats['documents']} documents, {stats['passages']} passages "
           f"({stats['boilerplate_passages']} boilerplate, hidden from search by default)", file=out)
@@ -493,28 +487,28 @@ def cmd_eval(args: argparse.Namespace, out: TextIO) -> int:
     if args.docs is not None and args.tags is None:
         raise EvalError("--docs goes with --tags.")
     if args.labels is not None:
-        lev = evaluate_labels_file(args.labels, args.index)
-        if args.format == "json":
-            json.dump(lev.to_dict(per_label=args.per_query), out, ensure_ascii=False, indent=2)
-            out.write("\n")
-        else:
-            out.write(lev.format_table(per_label=args.per_query))
-        return 0
-    if args.tags is not None:
-        ev = evaluate_tags_file(args.tags, args.index, docs=args.docs)
-        if args.format == "json":
-            json.dump(ev.to_dict(per_check=args.per_query), out, ensure_ascii=False, indent=2)
-            out.write("\n")
-        else:
-            out.write(ev.format_table(per_check=args.per_query))
-        return 0
-    ev = evaluate_file(args.queries, _index(args), k=args.k, unit=args.unit)
-    if args.format == "json":
-        json.dump(ev.to_dict(per_query=args.per_query), out, ensure_ascii=False, indent=2)
-        out.write("\n")
+        _print_report(evaluate_labels_file(args.labels, args.index), args.format, out, per_label=args.per_query)
+    elif args.tags is not None:
+        _print_report(evaluate_tags_file(args.tags, args.index, docs=args.docs), args.format, out,
+                      per_check=args.per_query)
     else:
-        out.write(ev.format_table(per_query=args.per_query))
+        _print_report(evaluate_file(args.queries, _index(args), k=args.k, unit=args.unit), args.format, out,
+                      per_query=args.per_query)
     return 0
+
+
+def _print_report(report: Any, fmt: str, out: TextIO, **detail: bool) -> None:
+    """An evaluation as JSON or as its table; ``detail`` names its per-question (check, label) rows."""
+    if fmt == "json":
+        _print_json(report.to_dict(**detail), out)
+    else:
+        out.write(report.format_table(**detail))
+
+
+def _print_json(data: Any, out: TextIO) -> None:
+    """The one JSON shape of every command's --format json: UTF-8 as is, indented, a final newline."""
+    json.dump(data, out, ensure_ascii=False, indent=2)
+    out.write("\n")
 
 
 COMMANDS = {
