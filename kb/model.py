@@ -96,6 +96,12 @@ class UnreadableFile(KbError):
 class IndexMissing(KbError):
     """No index where one was expected."""
 
+    @classmethod
+    def at(cls, root: object) -> IndexMissing:
+        """The one wording, wherever an index is found missing: where, and the command that makes one."""
+        return cls(f"No index at {root}. Run `kb ingest` to build one (with no paths it ingests the bundled "
+                   "sample corpus).")
+
 
 class IndexIncompatible(KbError):
     """An index written by an older kb (schema version mismatch)."""

@@ -98,10 +98,7 @@ class KnowledgeBase:
     def open(cls, path: str | os.PathLike[str] | None = None) -> KnowledgeBase:
         root = Path(path) if path is not None else default_index_path()
         if not index_exists(root):
-            raise IndexMissing(
-                f"No index at {root}. Run `kb ingest` to build one "
-                "(with no paths it ingests the bundled sample corpus)."
-            )
+            raise IndexMissing.at(root)
         kb = cls(root)
         kb.snapshot()  # fail now, with the index's own message, if it cannot be read
         return kb
