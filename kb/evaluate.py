@@ -157,6 +157,25 @@ def _json_lines(lines: Iterable[str], source: str) -> Iterator[tuple[int, str, d
         yield n, where, rec
 
 
+def _identified(lines: Iterable[str], source: str, label: str, *, numbers: bool = False
+                ) -> Iterator[tuple[int, str, dict[str, Any], str]]:
+    """``_json_lines`` with each line's id, which must be given (``"id"``; a number too when ``numbers``;
+    a relevance set's older ``"qid"``) and used once in the file: (line number, "SOURCE, line N (LABEL
+    'ID')", object, id)."""
+    seen: dict[str, int] = {}
+    for n, where, rec in _json_lines(lines, source):
+        given = rec.get("id", rec.get("qid") if numbers else None)
+        number = numbers and isinstance(given, int) and not isinstance(given, bool)
+        if not (isinstance(given, str) or number) or not str(given).strip():
+            raise EvalError(f"{where}: no \"id\".")
+        given = str(given)
+        where = f"{where} ({label} '{given}')"
+        if given in seen:
+            raise EvalError(f"{where}: the id is already used on line {seen[given]}.")
+        seen[given] = n
+        yield n, where, rec, given
+
+
 def read_queries(path: str | os.PathLike[str]) -> list[EvalQuery]:
     """The questions of a relevance set (JSONL); any malformed line is an error naming it."""
     return parse_queries(_read_lines(path, "relevance set"), source=str(path))
@@ -166,16 +185,7 @@ def parse_queries(lines: Iterable[str], source: str = "relevance set") -> list[E
     from kb.search import parse_filters
 
     out: list[EvalQuery] = []
-    seen: dict[str, int] = {}
-    for n, where, rec in _json_lines(lines, source):
-        qid = rec.get("id", rec.get("qid"))
-        if not isinstance(qid, str | int) or isinstance(qid, bool) or not str(qid).strip():
-            raise EvalError(f"{where}: no \"id\".")
-        qid = str(qid)
-        where = f"{where} (query '{qid}')"
-        if qid in seen:
-            raise EvalError(f"{where}: the id is already used on line {seen[qid]}.")
-        seen[qid] = n
+    for n, where, rec, qid in _identified(lines, source, "query", numbers=True):
         query = rec.get("query")
         if not isinstance(query, str) or not query.strip():
             raise EvalError(f"{where}: \"query\" must be non-empty text.")
@@ -528,15 +538,7 @@ def read_tag_checks(path: str | os.PathLike[str]) -> list[TagCheck]:
 
 def parse_tag_checks(lines: Iterable[str], source: str = "tag gold set") -> list[TagCheck]:
     out: list[TagCheck] = []
-    seen: dict[str, int] = {}
-    for n, where, rec in _json_lines(lines, source):
-        cid = rec.get("id")
-        if not isinstance(cid, str) or not cid.strip():
-            raise EvalError(f"{where}: no \"id\".")
-        where = f"{where} (check '{cid}')"
-        if cid in seen:
-            raise EvalError(f"{where}: the id is already used on line {seen[cid]}.")
-        seen[cid] = n
+    for n, where, rec, cid in _identified(lines, source, "check"):
         for key in ("file", "snippet"):
             if not isinstance(rec.get(key), str) or not _norm(rec[key]):
                 raise EvalError(f"{where}: \"{key}\" must be non-empty text.")

@@ -201,15 +201,17 @@ def _open_table(path: Path) -> Any:
     return io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
 
 
+def unique_key(key: str, seen: dict[str, int]) -> str:
+    """A row's key, made unique within its file: a key given again becomes ``key~2``, ``key~3`` (a
+    table's repeated id, an openFDA file's repeated set id), so every row stays a document of its own."""
+    seen[key] = seen.get(key, 0) + 1
+    return key if seen[key] == 1 else f"{key}~{seen[key]}"
+
+
 def _row(record: dict[str, Any], number: int, columns: TableColumns, seen: dict[str, int]) -> Row:
     id_column = columns.id or next((c for c in ("id", "doc_id") if c in record), None)
     key = str(record.get(id_column, "")).strip() if id_column else ""
-    key = key or f"row{number}"
-    if key in seen:
-        seen[key] += 1
-        key = f"{key}~{seen[key]}"
-    else:
-        seen[key] = 1
+    key = unique_key(key or f"row{number}", seen)
     body = record.get(columns.text)
     if body is None:
         return Row(key=key, error=f"no '{columns.text}' column (columns: {', '.join(map(str, record))})")

@@ -34,7 +34,7 @@ from typing import IO, Any
 
 from kb import provenance
 from kb.model import UnreadableFile
-from kb.readers import Row
+from kb.readers import Row, unique_key
 
 DAILYMED_URL = "https://dailymed.nlm.nih.gov/dailymed/drugInfo.cfm?setid={set_id}"
 
@@ -314,11 +314,7 @@ def label_row(label: Any, number: int, seen: dict[str, int]) -> Row:
 
 
 def _unique(row: Row, seen: dict[str, int]) -> Row:
-    if row.key in seen:
-        seen[row.key] += 1
-        row.key = f"{row.key}~{seen[row.key]}"
-    else:
-        seen[row.key] = 1
+    row.key = unique_key(row.key, seen)
     return row
 
 
