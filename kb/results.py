@@ -12,7 +12,7 @@ written a hit at a time). The dependency goes one way: ``kb.export`` knows nothi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
@@ -102,6 +102,24 @@ class Hit:
         out["highlight"] = self.highlight
         out["duplicates"] = list(self.duplicates)
         return out
+
+
+def window(text: str, spans: Sequence[tuple[int, int]], width: int, *, lead: int) -> tuple[int, int]:
+    """The part of a passage a hit shows: all of it when it is at most ``width`` characters, else ``width``
+    characters from ``lead`` before the first match (``spans``, sorted), both ends moved to a word boundary.
+    One rule for the CLI's and JSON's highlighted fragment and the page's longer window."""
+    if len(text) <= width:
+        return 0, len(text)
+    first = spans[0][0] if spans else 0
+    start = max(0, first - lead)
+    if start:
+        space = text.find(" ", start, first)
+        start = space + 1 if space >= 0 else start
+    end = min(len(text), start + width)
+    if end < len(text):
+        space = text.rfind(" ", start, end)
+        end = space if space > start else end
+    return start, end
 
 
 def hit_json(hit: Hit) -> dict[str, Any]:

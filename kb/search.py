@@ -26,7 +26,7 @@ from kb.intent import detect as detect_intent
 from kb.model import FACETS, NOT_STATED, SORTS, IndexMissing, KbError, Passage, default_index_path
 from kb.query import QUESTION_WORDS, Reading, natural_query, shorten
 from kb.query import read as read_query
-from kb.results import Facet, FacetValue, Hit, Results
+from kb.results import Facet, FacetValue, Hit, Results, window
 from kb.synonyms import Expander, Expansion, load_lay_terms
 
 __all__ = ["QUESTION_WORDS", "Facet", "FacetValue", "Hit", "KnowledgeBase", "Results", "natural_query"]
@@ -515,17 +515,7 @@ def _replace_word(query: str, word: str, better: str) -> str:
 
 def fragment(text: str, spans: Sequence[tuple[int, int]], width: int = FRAGMENT_CHARS) -> str:
     """The passage, or a window of it around the first match, with matches between ** and **."""
-    start, end = 0, len(text)
-    if len(text) > width:
-        first = spans[0][0] if spans else 0
-        start = max(0, first - width // 3)
-        if start:
-            space = text.find(" ", start)
-            start = space + 1 if 0 <= space < first else start
-        end = min(len(text), start + width)
-        if end < len(text):
-            space = text.rfind(" ", start, end)
-            end = space if space > start else end
+    start, end = window(text, spans, width, lead=width // 3)
     out, cursor = [], start
     for s, e in spans:
         if e <= start or s >= end:

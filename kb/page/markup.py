@@ -61,19 +61,11 @@ def highlight_html(text: str, spans: Iterable[tuple[int, int]], mark_class: str 
 
 
 def passage_window(text: str, spans: Sequence[tuple[int, int]], max_chars: int = MAX_PASSAGE_CHARS) -> tuple[int, int]:
-    """The part of a long passage to show: all of it, or a window starting a little before the first match."""
-    if len(text) <= max_chars:
-        return 0, len(text)
-    first = spans[0][0] if spans else 0
-    start = max(0, first - max_chars // 4)
-    if start:
-        space = text.find(" ", start, first)
-        start = space + 1 if space >= 0 else start
-    end = min(len(text), start + max_chars)
-    if end < len(text):
-        space = text.rfind(" ", start, end)
-        end = space if space > start else end
-    return start, end
+    """The part of a long passage to show: all of it, or a window starting a little before the first match
+    (the rule of a hit's highlighted fragment, with more room)."""
+    from kb.results import window
+
+    return window(text, spans, max_chars, lead=max_chars // 4)
 
 
 def _mention_fields(m: Any) -> tuple[int, int, str, str, str, str] | None:
