@@ -27,6 +27,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import itertools
+import operator
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -82,24 +83,10 @@ MAX_TOPICS = 3
 DENSE_SENTENCE = 3
 
 
-@dataclass(slots=True)
-class _Hit:
-    """A match and what the negation pass made of it."""
-
-    start: int
-    end: int
-    meaning: Any
-    negated: bool = False
-
-    def has(self, kind: str) -> bool:
-        return kind in self.meaning.by_kind
-
-    def values(self, kind: str) -> tuple[str, ...]:
-        return self.meaning.by_kind.get(kind, ())
-
-    @property
-    def negatable(self) -> bool:
-        return any(k in self.meaning.by_kind for k in (*FINDING_KINDS, "severity"))
+#: A match and what the negation pass made of it (``Match.negated``): the matcher's own objects, fresh per call.
+_Hit = Match
+#: Kinds of match a negation trigger can reach.
+NEGATABLE = frozenset((*FINDING_KINDS, "severity"))
 
 
 @dataclass(slots=True)
@@ -271,12 +258,22 @@ class Tagger:
         effects = 0
         for sentence in sentences:
             sentence_topics: set[str] = set()
-            severity_cues = [c for c in sentence.cues if "severity" in c.meaning.by_kind and not c.negated]
+            cues = sentence.cues
+            if cues:
+                live = [c for c in cues if not c.negated]
+                severity_cues = [c for c in live if "severity" in c.meaning.by_kind]
+                role_cues = [(c.start, c.end, r) for c in live
+                             for r in c.meaning.by_kind.get("role", ()) if r in FINDING_CUE_ROLES]
+                weak_cues = [(c.start, c.end, r) for c in live
+                             for r in c.meaning.by_kind.get("role_weak", ()) if r in FINDING_CUE_ROLES]
+                hedged = any(r == "negated" for _, _, r in role_cues)
+                interaction = any("interaction" in c.meaning.by_kind.get("role", ()) for c in cues)
+                excipients = heading.inactive or any("inactive" in c.meaning.by_kind for c in cues)
+            else:
+                live, severity_cues, role_cues, weak_cues = [], [], [], []
+                hedged = interaction = False
+                excipients = heading.inactive
             inherited = lead_in_cues if sentence.item else []
-            role_cues = [(c.start, c.end, r) for c in sentence.cues if not c.negated
-                         for r in c.meaning.by_kind.get("role", ()) if r in FINDING_CUE_ROLES]
-            weak_cues = [(c.start, c.end, r) for c in sentence.cues if not c.negated
-                         for r in c.meaning.by_kind.get("role_weak", ()) if r in FINDING_CUE_ROLES]
             for hit in sentence.entities:
                 kinds = hit.meaning.by_kind
                 for route in kinds.get("route", ()):
@@ -293,7 +290,7 @@ class Tagger:
                 if "side_effect" not in kinds and "condition" not in kinds and "finding" not in kinds:
                     continue
                 role = self._finding_role(hit, text, role_cues, weak_cues, heading,
-                                          lead_in_roles if sentence.item else [])
+                                          lead_in_roles if sentence.item else [], hedged)
                 if role in EFFECT_ROLES:
                     value = (hit.values("side_effect") or hit.values("condition") or hit.values("finding"))[0]
                     severity = self._severity(value, hit, text, sentence, severity_cues, inherited, heading)
@@ -310,21 +307,23 @@ class Tagger:
                 if role in ROLE_TOPIC:
                     sentence_topics.add(ROLE_TOPIC[role])
                     topic_hits[ROLE_TOPIC[role]] += 1
-            excipients = heading.inactive or any(c.has("inactive") for c in sentence.cues)
-            for hit in [] if excipients else sentence.drugs:
+            for hit in () if excipients else sentence.drugs:
                 for drug in hit.values("drug"):
                     tags["drug"].add(drug)
                     mentions.append(Mention(hit.start, hit.end, "drug", drug))
-                    if any(r == "interaction" for c in sentence.cues for r in c.values("role")):
+                    if interaction:
                         partners.add(drug)
             in_sentence: Counter[str] = Counter()
-            for cue in sentence.cues:
-                if not cue.negated:
-                    in_sentence.update(t for t in cue.values("topic") if t not in NEEDS_MENTION)
-            sentence_topics.update(in_sentence)
-            topic_hits.update(in_sentence)
-            dense.update(t for t, n in in_sentence.items() if n >= DENSE_SENTENCE)
-            topic_sentences.update(sentence_topics)
+            for cue in live:
+                for topic in cue.meaning.by_kind.get("topic", ()):
+                    if topic not in NEEDS_MENTION:
+                        in_sentence[topic] += 1
+            if in_sentence:
+                sentence_topics.update(in_sentence)
+                topic_hits.update(in_sentence)
+                dense.update(t for t, n in in_sentence.items() if n >= DENSE_SENTENCE)
+            if sentence_topics:
+                topic_sentences.update(sentence_topics)
             if sentence.lead_in:
                 lead_in_cues = severity_cues
                 # "... may be experiencing an overdose. These include:" the list is about what came before
@@ -371,16 +370,19 @@ class Tagger:
     # ---- roles
 
     def _finding_role(self, hit: _Hit, text: str, role_cues: list[tuple[int, int, str]],
-                      weak_cues: list[tuple[int, int, str]], heading: _Heading, lead_in: list[str]) -> str:
+                      weak_cues: list[tuple[int, int, str]], heading: _Heading, lead_in: list[str],
+                      hedged: bool) -> str:
         """A mention's role: negated or hedged; else the nearest cue before it in its sentence; else its list's
         lead-in; else the nearest cue after it in its clause; else the heading's; else the nearest weak cue; else
         the term's default. An adverse role in a sentence, list or section about stopping the drug or too much of
         it is a withdrawal or overdose sign."""
-        if hit.negated or any(r == "negated" for _, _, r in role_cues):
+        if hit.negated or hedged:
             return "negated"  # NegEx, or a hedge: "reported as often with placebo"
-        in_clause = [c for c in role_cues if c[1] <= hit.start or not _CLAUSE_BREAK.search(text, hit.end, c[0])]
-        role = (_nearest(hit, role_cues, after=False) or _pick(lead_in) or _nearest(hit, in_clause, before=False)
-                or _pick([r for r in heading.roles if r in FINDING_CUE_ROLES]) or _nearest(hit, weak_cues))
+        role = _nearest(hit, role_cues, after=False) or _pick(lead_in)
+        if not role:
+            in_clause = [c for c in role_cues if c[1] <= hit.start or not _CLAUSE_BREAK.search(text, hit.end, c[0])]
+            role = (_nearest(hit, in_clause, before=False)
+                    or _pick([r for r in heading.roles if r in FINDING_CUE_ROLES]) or _nearest(hit, weak_cues))
         if not role:
             if hit.has("side_effect"):
                 role = "adverse_effect"
@@ -433,16 +435,24 @@ class Tagger:
             piece = text[start:end].strip()
             sentences.append(_Sentence(start, end, [], [], [], lead_in=piece.endswith(":"),
                                        item=bool(_BULLET.match(text, start)) or not piece.endswith((".", "!", "?"))))
+        one = len(sentences) == 1
         for layer, attr in (("cue", "cues"), ("entity", "entities"), ("drug", "drugs")):
-            for match in found[layer]:
-                hit = _Hit(match.start, match.end, match.meaning)
-                getattr(sentences[bisect.bisect_right(starts, match.start) - 1], attr).append(hit)
+            matches = found[layer]
+            if one:
+                setattr(sentences[0], attr, matches)
+                continue
+            for match in matches:
+                getattr(sentences[bisect.bisect_right(starts, match.start) - 1], attr).append(match)
         if any(c.has("neg_pre") or c.has("neg_fol") for c in found["cue"]):
             terminations = [c.start for c in found["cue"] if c.has("neg_term")]
             scope = _Scope(text, lowered, terminations, self._window)
             for sentence in sentences:
-                _negate(sorted([*sentence.cues, *sentence.entities], key=lambda h: h.start), scope)
+                if any("neg_pre" in c.meaning.by_kind or "neg_fol" in c.meaning.by_kind for c in sentence.cues):
+                    _negate(sorted([*sentence.cues, *sentence.entities], key=_START), scope)
         return sentences
+
+
+_START = operator.attrgetter("start")
 
 
 def _negate(hits: list[_Hit], scope: _Scope) -> None:
@@ -450,7 +460,7 @@ def _negate(hits: list[_Hit], scope: _Scope) -> None:
     clause; a list ("no seizures, hallucinations or coma") carries the negation along."""
     preceding = [h for h in hits if h.has("neg_pre")]
     following = [h for h in hits if h.has("neg_fol")]
-    targets = [h for h in hits if h.negatable]
+    targets = [h for h in hits if not NEGATABLE.isdisjoint(h.meaning.by_kind)]
     for target in targets:
         target.negated = any(
             t.end <= target.start and scope.reaches(t.end, target.start) for t in preceding

@@ -31,6 +31,7 @@ import importlib.metadata
 import importlib.util
 import itertools
 import json
+import operator
 import os
 import pickle
 import re
@@ -47,6 +48,8 @@ from kb.model import ROLES, SEVERITIES, TAG_FACETS, TOPICS, KbError
 VOCAB_DIR = Path(__file__).resolve().parent / "vocab"
 #: Bump when the extraction from the field dictionaries changes (it invalidates the cache).
 FIELD_VERSION = "6"
+#: Bump when the cached tables' layout changes (what is extracted is the same: no re-tagging).
+CACHE_FORMAT = "2"
 
 ENTITY_FILES = ("side_effect", "condition", "substance", "route")
 DRUGS_DIR = "drugs"
@@ -70,6 +73,7 @@ INHERITED = frozenset({"topic", "topic_heading", "severity", "role", "role_weak"
 
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u02bc": "'"})
 _TOKEN = re.compile(r"\w+")
+_WORDS_AND_GAPS = re.compile(r"(\w+)")
 _GAP_SPACE = str.maketrans({"-": " ", "\u2010": " ", "\u2011": " ", "\u00ad": " ", "\u2013": " "})
 _EDGE = re.compile(r"^\W+|\W+$")
 
@@ -334,6 +338,11 @@ class FieldTables:
     sources: dict[str, str] = field(default_factory=dict)  # library -> version
     prefixes: frozenset[str] = frozenset()  # keys that begin a longer name, word by word ("stevens johnson")
     prefixes_exact: frozenset[str] = frozenset()
+    # What the matcher probes, one lookup per word: name or prefix key -> (generic(s) or None, finding or None,
+    # the words that can follow it in a longer name or None), and the words that begin a key.
+    probe: dict[str, tuple[tuple[str, ...] | None, str | None, frozenset[str] | None]] = field(default_factory=dict)
+    starts: frozenset[str] = frozenset()
+    starts_exact: frozenset[str] = frozenset()
 
     def index(self) -> None:
         """Key every name as the matcher probes it; short one-word names (AIDS, ALS) only in capitals."""
@@ -351,6 +360,16 @@ class FieldTables:
                     target.setdefault(key, value)  # type: ignore[arg-type]
         self.prefixes = _prefixes([*self.drugs, *self.findings])
         self.prefixes_exact = _prefixes(self.exact)
+        keys = {*self.drugs, *self.findings, *self.prefixes}
+        following: dict[str, set[str]] = {}
+        for key in keys:
+            tokens = list(_TOKEN.finditer(key))
+            if len(tokens) > 1:
+                following.setdefault(key[:tokens[-2].end()], set()).add(tokens[-1].group())
+        self.probe = {key: (self.drugs.get(key), self.findings.get(key),
+                            frozenset(following[key]) if key in following else None) for key in keys}
+        self.starts = frozenset(k.split(" ", 1)[0] for k in keys)
+        self.starts_exact = frozenset(k.split(" ", 1)[0] for k in (*self.exact, *self.prefixes_exact))
 
 
 def _prefixes(keys: Iterable[str]) -> frozenset[str]:
@@ -402,7 +421,7 @@ def field_tables(stop: Mapping[str, Iterable[str]], *, use_cache: bool = True) -
         return FieldTables()
     stop_drug = frozenset(stop.get("drug", ()))
     stop_finding = frozenset(stop.get("finding", ()))
-    key = hashlib.sha256(json.dumps([FIELD_VERSION, {k: v[1] for k, v in sorted(found.items())},
+    key = hashlib.sha256(json.dumps([FIELD_VERSION, CACHE_FORMAT, {k: v[1] for k, v in sorted(found.items())},
                                      sorted(stop_drug), sorted(stop_finding)]).encode()).hexdigest()[:16]
     cached = cache_dir() / f"field-{key}.pickle"
     if use_cache:
@@ -591,11 +610,13 @@ class Meaning:
 
 @dataclass(slots=True)
 class Match:
-    """One phrase found in a text: text[start:end], with what it means."""
+    """One phrase found in a text: text[start:end], with what it means. ``negated`` is for the tagger's
+    negation pass (every ``find`` makes fresh matches)."""
 
     start: int
     end: int
     meaning: Meaning
+    negated: bool = False
 
     def has(self, kind: str) -> bool:
         return kind in self.meaning.by_kind
@@ -618,8 +639,7 @@ class PhraseMatcher:
         self._exact_re = _trie_regex(sorted(self._exact))
         self._split = ({k: _by_layer(m) for k, m in self._folded.items()},
                        {k: _by_layer(m) for k, m in self._exact.items()})
-        self._starts = frozenset(k.split(" ", 1)[0] for k in (*tables.drugs, *tables.findings, *tables.prefixes))
-        self._starts_exact = frozenset(k.split(" ", 1)[0] for k in (*tables.exact, *tables.prefixes_exact))
+        self._starts, self._starts_exact, self._probe = tables.starts, tables.starts_exact, tables.probe
         # A MeSH concept that the YAML names (any of its names) takes the YAML's canonical value and facet:
         # "somnolence", "sleepiness" and "drowsiness" are all the side effect *drowsiness*.
         self._aliases: dict[str, Meaning] = {}
@@ -629,6 +649,14 @@ class PhraseMatcher:
             if finding is not None and entity and finding not in self._aliases:
                 self._aliases[finding] = Meaning(entity)
         self._field_meanings: dict[tuple[str, Any], Meaning] = {}
+        self._passes = [(regex, table, folded) for regex, table, folded in
+                        ((self._folded_re, self._split[0], True), (self._exact_re, self._split[1], False))
+                        if regex is not None]
+        # The exact (capitals) start words, lowercased, to find their places among the lowercased words; None
+        # when one of them is not ASCII (lowercasing may then depend on context: probe every word).
+        self._starts_exact_lower: frozenset[str] | None = frozenset(k.lower() for k in self._starts_exact)
+        if not all(k.isascii() for k in self._starts_exact):
+            self._starts_exact_lower = None
 
     def _field_meaning(self, kind: str, value: Any) -> Meaning:
         meaning = self._field_meanings.get((kind, value))
@@ -643,81 +671,109 @@ class PhraseMatcher:
         """Layer -> its matches in text order. ``lowered`` is ``text`` lowercased, same length."""
         if lowered is None:
             lowered = lower_same_length(text)
-        candidates: dict[str, list[tuple[int, int, int, Meaning]]] = {layer: [] for layer in LAYERS}
-        passes = ((self._folded_re, self._split[0], lowered), (self._exact_re, self._split[1], text))
-        for regex, table, haystack in passes:
-            if regex is None:
-                continue
-            for m in regex.finditer(haystack):
+        entity: list[tuple[int, int, int, Meaning]] = []
+        drug: list[tuple[int, int, int, Meaning]] = []
+        cue: list[tuple[int, int, int, Meaning]] = []
+        candidates = {"entity": entity, "drug": drug, "cue": cue}
+        for regex, table, folded in self._passes:
+            for m in regex.finditer(lowered if folded else text):
                 matched = m.group()
                 parts = table.get(matched) or table.get(_match_key(matched), ())
+                start, end = m.span()
                 for layer, part in parts:
-                    candidates[layer].append((m.start(), -m.end(), 0, part))
-        self._probe_field(text, lowered, candidates)
-        out: dict[str, list[Match]] = {}
-        for layer, found in candidates.items():
-            found.sort(key=lambda c: (c[0], c[1], c[2]))
-            kept: list[Match] = []
-            reached = 0
-            for start, neg_end, _, meaning in found:
-                if start >= reached:
-                    kept.append(Match(start, -neg_end, meaning))
-                    reached = -neg_end
-            out[layer] = kept
-        return out
+                    candidates[layer].append((start, -end, 0, part))
+        self._probe_field(text, lowered, entity, drug)
+        return {"entity": _leftmost_longest(entity), "drug": _leftmost_longest(drug), "cue": _leftmost_longest(cue)}
 
-    def _probe_field(self, text: str, lowered: str, candidates: dict[str, list[tuple[int, int, int, Meaning]]]) -> None:
-        """Field-dictionary names, longest at each word that begins one."""
-        tables = self._field
-        if not tables.drugs and not tables.findings and not tables.exact:
+    def _probe_field(self, text: str, lowered: str, entity: list[tuple[int, int, int, Meaning]],
+                     drug: list[tuple[int, int, int, Meaning]]) -> None:
+        """Field-dictionary names, longest at each word that begins one. Only the words that begin a name are
+        visited (a set intersection finds whether there are any, a comprehension where they are); from each,
+        the name grows word by word while the words so far begin some name."""
+        probe = self._probe
+        if not probe and not self._field.exact:
             return
-        words = _TOKEN.findall(lowered)
+        # The words and where they are, in C: [gap, word, gap, word, ..., gap] and the running offsets, so
+        # word i is lowered[offsets[2i]:offsets[2i + 1]] (match objects for every word would cost more than
+        # everything else here).
+        parts = _WORDS_AND_GAPS.split(lowered)
+        words = parts[1::2]
         starts = self._starts.intersection(words)  # in C: most passages start few names
-        starts_exact = self._starts_exact.intersection(_TOKEN.findall(text)) if self._starts_exact else ()
+        lower_exact = self._starts_exact_lower
+        starts_exact = self._starts_exact.intersection(_TOKEN.findall(text)) if lower_exact is None else (
+            self._starts_exact and lower_exact.intersection(words))
         if not starts and not starts_exact:
             return
-        tokens = [m.span() for m in _TOKEN.finditer(lowered)]
-        n = len(tokens)
-        for i, word in enumerate(words):
-            key_f: str | None = word if word in starts else None
+        offsets = [0, *itertools.accumulate(map(len, parts))]
+        at = [i for i, word in enumerate(words) if word in starts]
+        if starts_exact:
+            at = sorted({*at, *(i for i, word in enumerate(words) if lower_exact is None or word in lower_exact)})
+        n = len(words)
+        exact = self._field.exact
+        all_exact = self._starts_exact
+        prefixes_exact = self._field.prefixes_exact
+        layer_of = {"drug": drug, "finding": entity}
+        field_meaning = self._field_meaning
+        for i in at:
+            start, stop = offsets[2 * i + 1], offsets[2 * i + 2]
+            key_f: str | None = words[i] if words[i] in starts else None
             key_e: str | None = None
             if starts_exact:
-                start, end = tokens[i]
-                key_e = text[start:end]
-                if key_e not in starts_exact:
+                key_e = text[start:stop]
+                if key_e not in all_exact:
                     key_e = None
-            if key_f is None and key_e is None:
-                continue
-            start = tokens[i][0]
+                    if key_f is None:
+                        continue
             j = i
             while True:
-                stop = tokens[j][1]
                 if key_f is not None:
-                    drug = tables.drugs.get(key_f)
-                    if drug is not None:
-                        candidates["drug"].append((start, -stop, 1, self._field_meaning("drug", drug)))
-                    finding = tables.findings.get(key_f)
-                    if finding is not None:
-                        meaning = self._field_meaning("finding", finding)
-                        candidates["entity"].append((start, -stop, 1, meaning))
-                    if key_f not in tables.prefixes:
+                    entry = probe.get(key_f)
+                    if entry is None:
                         key_f = None
+                    else:
+                        drug_value, finding_value, following = entry
+                        if drug_value is not None:
+                            drug.append((start, -stop, 1, field_meaning("drug", drug_value)))
+                        if finding_value is not None:
+                            entity.append((start, -stop, 1, field_meaning("finding", finding_value)))
+                        if following is None:
+                            key_f = None
                 if key_e is not None:
-                    pair = tables.exact.get(key_e)
+                    pair = exact.get(key_e)
                     if pair is not None:
-                        candidates[LAYER_OF[pair[0]]].append((start, -stop, 1, self._field_meaning(*pair)))
-                    if key_e not in tables.prefixes_exact:
+                        layer_of[pair[0]].append((start, -stop, 1, field_meaning(*pair)))
+                    if key_e not in prefixes_exact:
                         key_e = None
                 j += 1
-                if (key_f is None and key_e is None) or j >= n:
+                if j >= n:
                     break
-                raw = text[tokens[j - 1][1]:tokens[j][0]]
+                if key_f is not None and words[j] not in following:
+                    key_f = None  # no name goes on with this word
+                if key_f is None and key_e is None:
+                    break
+                s, e = offsets[2 * j + 1], offsets[2 * j + 2]
+                raw = text[stop:s]
                 gap = " " if raw == " " else ("\n" if raw.count("\n") > 1 else _gap_key(raw))
                 if len(gap) > 2 or gap == "\n":
                     break  # a name never spans a paragraph or a run of punctuation
-                s, e = tokens[j]
                 key_f = key_f + gap + lowered[s:e] if key_f is not None else None
                 key_e = key_e + gap + text[s:e] if key_e is not None else None
+                stop = e
+
+
+def _leftmost_longest(found: list[tuple[int, int, int, Meaning]]) -> list[Match]:
+    """The matches that survive leftmost-longest (on a tie, the YAML's before a field dictionary's)."""
+    found.sort(key=_CANDIDATE_ORDER)
+    kept: list[Match] = []
+    reached = 0
+    for start, neg_end, _, meaning in found:
+        if start >= reached:
+            kept.append(Match(start, -neg_end, meaning))
+            reached = -neg_end
+    return kept
+
+
+_CANDIDATE_ORDER = operator.itemgetter(0, 1, 2)
 
 
 def _by_layer(meaning: Meaning) -> list[tuple[str, Meaning]]:
