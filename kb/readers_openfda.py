@@ -101,7 +101,7 @@ _NUMBER = re.compile(r"(\d{1,2}(?:\.\d{1,2}){0,3})\s+")
 #: "( 2.1 , 8.7 )" or "[see (5.2)]", and followed by a capitalised word.
 _SUBSECTION = re.compile(r"(?<![(\[,.\w])(?<![(\[,] )(\d{1,2}(?:\.\d{1,2}){1,2}) (?=[A-Z][A-Za-z])")
 _SMALL_WORDS = frozenset({"a", "an", "and", "or", "of", "in", "on", "for", "to", "the", "with", "by", "at", "from",
-                          "as", "vs", "versus", "nor", "per"})
+                          "as", "vs", "versus", "nor", "per", "and/or"})
 _TITLE_MAX_WORDS = 14
 
 
@@ -494,12 +494,29 @@ def section_title(text: str, field: str) -> tuple[str, int]:
 
 
 def _known_title(text: str, *also: str) -> int:
-    """Length of the known section title ``text`` opens with (0 for none), case aside."""
+    """Length of the longest known section title ``text`` opens with (0 for none), case aside: "HOW
+    SUPPLIED/STORAGE AND HANDLING" is one title even in the ``how_supplied`` field."""
     lowered = text.lower()
+    best = 0
     for known in (*also, *KNOWN_TITLES):
-        if lowered.startswith(known) and (len(text) == len(known) or not text[len(known)].isalnum()):
-            return len(known)
-    return 0
+        if len(known) > best and lowered.startswith(known) and (
+                len(text) == len(known) or not text[len(known)].isalnum()):
+            best = len(known)
+    return best
+
+
+def _subsection_title(text: str) -> int:
+    """Length of a numbered subsection's title: the known title it opens with, unless the capitalised run
+    goes on past it through a lowercase joining word ("Abuse and Misuse Xyrem is ...", "Drug Interactions
+    that may Decrease Exposure ..."), which is then the title."""
+    known = _known_title(text[:120])
+    if known:
+        after = text[known:known + 40].split(maxsplit=1)
+        if not after or not after[0][:1].islower():
+            return known
+        run = _title_run(text)
+        return run if run > known else known
+    return _title_run(text)
 
 
 def _starts_capital(text: str) -> bool:
@@ -515,7 +532,7 @@ def _title_run(text: str) -> int:
         return 0
     caps = [w for w in words[:_TITLE_MAX_WORDS + 1]]
     first = caps[0].group()
-    if _all_caps(first):
+    if _all_caps(first) and not _small_then_capital(caps):
         end = 0
         for w in caps:
             if not (_all_caps(w.group()) or w.group() in "&/-–"):
@@ -527,15 +544,28 @@ def _title_run(text: str) -> int:
         return end if 0 < len(run) <= _TITLE_MAX_WORDS and len(text[:end]) <= 120 else 0
     taken: list[re.Match[str]] = []
     stopped_by_lower = False
-    for w in caps:
+    for index, w in enumerate(caps):
         word = w.group()
         if taken and word.lower() == taken[-1].group().lower():
             break  # "Dose Modification Guidelines Guidelines for ...": the sentence starts here
+        if (len(taken) > 1 and word.lower() == taken[0].group().lower() and index + 1 < len(caps)
+                and caps[index + 1].group().lower() == taken[1].group().lower()):
+            break  # "Neuroleptic Malignant Syndrome Neuroleptic Malignant Syndrome (NMS), a ...": so does it here
         if word.endswith(":"):
             taken.append(w)
             break
-        if word[0].isupper() or word.lower() in _SMALL_WORDS:
+        if taken and _parenthesised_capital(word):
+            taken.append(w)  # "Chronic Lymphocytic Leukemia (CLL) RITUXAN ...": the abbreviation ends the title,
+            following = caps[index + 1].group() if index + 1 < len(caps) else ""  # unless the title goes on
+            if following.lower() in _SMALL_WORDS or following.startswith("(") or not _all_caps(word):
+                continue  # "Botanical (Herbal) Products and Foods"
+            return w.end()
+        if (word[0].isupper() or word.lower() in _SMALL_WORDS
+                or any(c.isupper() for c in word[1:4])):  # "mCRC", "cHL"
             taken.append(w)
+            continue
+        if taken and _joins_title(caps, index):
+            taken.append(w)  # "Agents that Prolong QT", "Drugs that may Decrease Exposure"
             continue
         stopped_by_lower = word[0].islower()
         break
@@ -550,7 +580,8 @@ def _title_run(text: str) -> int:
             if opened:
                 break
         caps = 0
-        while len(taken) > caps + 1 and _all_caps(taken[-1 - caps].group()):
+        while (len(taken) > caps + 1 and _all_caps(taken[-1 - caps].group())
+               and not taken[-1 - caps].group().startswith("(")):
             caps += 1
         if opened:
             pass
@@ -565,6 +596,39 @@ def _title_run(text: str) -> int:
     if not taken or len(taken) > _TITLE_MAX_WORDS - 2:
         return 0
     return taken[-1].end()
+
+
+#: Lowercase words that join the capitalised words of a title ("Drugs that may Decrease Exposure to ...").
+_JOINING_WORDS = frozenset({"that", "may", "which", "who", "not", "than", "during", "after", "before", "without",
+                            "within", "into", "over", "under", "following", "can", "might"})
+
+
+def _joins_title(words: list[re.Match[str]], index: int) -> bool:
+    """Whether the lowercase word at ``index`` joins a title: one or two joining words, then a capitalised one."""
+    for ahead in words[index:index + 3]:
+        word = ahead.group()
+        if word[0].isupper():
+            return ahead is not words[index]
+        if word.lower() not in _JOINING_WORDS and word.lower() not in _SMALL_WORDS:
+            return False
+    return False
+
+
+def _small_then_capital(words: list[re.Match[str]]) -> bool:
+    """A run of capitals that goes on as a title in mixed case ("CYP2C9 and CYP3A4 Inhibitors Because ...",
+    "CNS Depressants There may be ...")."""
+    run = 0
+    while run < len(words) and _all_caps(words[run].group()):
+        run += 1
+    rest = [w.group() for w in words[run:run + 2]]
+    if rest and rest[0][0].isupper() and any(c.islower() for c in rest[0]):
+        return True
+    return len(rest) == 2 and rest[0] in _SMALL_WORDS and rest[1][0].isupper()
+
+
+def _parenthesised_capital(word: str) -> bool:
+    """"(DLBCL)", "(Herbal)": a parenthesised capitalised word inside a title."""
+    return len(word) > 2 and word[0] == "(" and word[1].isupper() and word.rstrip(",.;:").endswith(")")
 
 
 def _all_caps(word: str) -> bool:
@@ -585,7 +649,7 @@ def numbered_subsections(body: str, number: str) -> list[tuple[int, str, int]]:
         key = tuple(int(p) for p in sub.split("."))
         if key <= last:
             continue
-        run = _known_title(body[m.end():m.end() + 120]) or _title_run(body[m.end():])
+        run = _subsection_title(body[m.end():])
         if not run:
             continue
         last = key

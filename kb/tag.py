@@ -46,7 +46,7 @@ from kb.vocabulary import (
 )
 
 #: Bump whenever a code change could change the tags of unchanged text with an unchanged vocabulary.
-TAGGER_VERSION = "2"
+TAGGER_VERSION = "3"
 
 __all__ = [
     "SENTENCE_BREAK",
@@ -67,6 +67,12 @@ _WORD = re.compile(r"\w+")
 _BULLET = re.compile(r"\s*(?:[-*\u2022\u25aa]|\d{1,2}[.)])\s")
 _LIST_JOIN = re.compile(r"\s*,?\s*(?:(?:and|or|nor|and/or)\s+)?$")
 _HEADING_NUMBER = re.compile(r"^\s*\d+(?:\.\d+)*\.?\s+")
+#: A sentence after a list that speaks of the list's items ("if you have any of these symptoms", "before the
+#: symptoms become ... fatal"): its severity cues grade every item of the list.
+_BACK_REFERENCE = re.compile(r"\b(?:any of these|these|those|such|the)\s+(?:\w+\s+)?(?:symptoms|signs|reactions|"
+                             r"effects|side effects|problems)\b", re.IGNORECASE)
+#: How many sentences after a list can still speak of it.
+_FOLLOW_UPS = 2
 
 FINDING_KINDS = ("side_effect", "condition", "finding")
 EFFECT_ROLES = frozenset({"adverse_effect", "withdrawal", "overdose"})
@@ -256,7 +262,8 @@ class Tagger:
         lead_in_roles: list[str] = []
         previous_roles: list[str] = []  # the role cues of the last sentence before a list's lead-in
         effects = 0
-        for sentence in sentences:
+        follow_ups = _list_follow_ups(sentences, text)
+        for index, sentence in enumerate(sentences):
             sentence_topics: set[str] = set()
             cues = sentence.cues
             if cues:
@@ -276,7 +283,9 @@ class Tagger:
             inherited = lead_in_cues if sentence.item else []
             for hit in sentence.entities:
                 kinds = hit.meaning.by_kind
-                for route in kinds.get("route", ()):
+                # under an overdose heading, routes are those of the treatment ("intravenous fluids", "glucagon
+                # ... intravenously"), not the drug's
+                for route in () if "overdose" in heading.roles[:1] else kinds.get("route", ()):
                     tags["route"].add(route)
                     mentions.append(Mention(hit.start, hit.end, "route", route))
                 substances = kinds.get("substance")
@@ -293,7 +302,8 @@ class Tagger:
                                           lead_in_roles if sentence.item else [], hedged)
                 if role in EFFECT_ROLES:
                     value = (hit.values("side_effect") or hit.values("condition") or hit.values("finding"))[0]
-                    severity = self._severity(value, hit, text, sentence, severity_cues, inherited, heading)
+                    severity = self._severity(value, hit, text, severity_cues, inherited, heading,
+                                              follow_ups.get(index, ()))
                     tags["side_effect"].add(value)
                     tags["severity"].add(severity)
                     mentions.append(Mention(hit.start, hit.end, "side_effect", value, role, severity))
@@ -413,14 +423,16 @@ class Tagger:
 
     # ---- severity
 
-    def _severity(self, effect: str, hit: _Hit, text: str, sentence: _Sentence, cues: list[_Hit],
-                  inherited: list[_Hit], heading: _Heading) -> str:
+    def _severity(self, effect: str, hit: _Hit, text: str, cues: list[_Hit], inherited: list[_Hit],
+                  heading: _Heading, follow_ups: Sequence[_Hit] = ()) -> str:
         """A cue in the mention's clause, else its sentence, else its list's lead-in, else the heading; never
-        below the effect's default."""
+        below the effect's default. A list item also takes the grade of the sentences after the list that speak
+        of its items ("... before the symptoms become more extreme and possibly become fatal")."""
         default = self.vocabulary.severity_of(effect)
         own = [c for c in cues if _same_clause(text, c, hit)]
         chosen = own or cues or inherited
         levels = {v for c in chosen for v in c.values("severity")} or heading.severities
+        levels = levels | {v for c in follow_ups for v in c.values("severity")}
         return max([*levels, default], key=_RANK.__getitem__)
 
     # ---- sentences and negation
@@ -453,6 +465,31 @@ class Tagger:
 
 
 _START = operator.attrgetter("start")
+
+
+def _list_follow_ups(sentences: list[_Sentence], text: str) -> dict[int, list[_Hit]]:
+    """Item sentence index -> severity cues of the sentences right after its list that speak of the list's
+    items (up to two, each with a back-reference such as "these symptoms")."""
+    out: dict[int, list[_Hit]] = {}
+    n = len(sentences)
+    i = 0
+    while i < n:
+        if not sentences[i].lead_in:
+            i += 1
+            continue
+        j = i + 1
+        while j < n and sentences[j].item and not sentences[j].lead_in:
+            j += 1
+        extra: list[_Hit] = []
+        for k in range(j, min(j + _FOLLOW_UPS, n)) if j > i + 1 else ():
+            after = sentences[k]
+            if after.item or after.lead_in or not _BACK_REFERENCE.search(text, after.start, after.end):
+                break
+            extra.extend(c for c in after.cues if not c.negated and "severity" in c.meaning.by_kind)
+        if extra:
+            out.update((k, extra) for k in range(i + 1, j))
+        i = j
+    return out
 
 
 def _negate(hits: list[_Hit], scope: _Scope) -> None:

@@ -64,8 +64,14 @@ KNOWN_FILES = (*ENTITY_FILES, "topic", "severity", "negation", "role", "stoplist
 LAYER_OF = {
     "side_effect": "entity", "condition": "entity", "finding": "entity", "substance": "entity", "route": "entity",
     "drug": "drug",
-}  # every other kind (topic, severity, negation and role cues) is a "cue"
+    # Cues of different jobs do not hide each other: "elderly patients" (a topic cue) must not hide "patients
+    # with" (a role cue) that overlaps it. Each family is resolved leftmost-longest on its own; ``find`` hands
+    # them back together as the "cue" layer.
+    "topic": "cue_topic", "topic_heading": "cue_topic", "severity": "cue_severity",
+    "neg_pre": "cue_negation", "neg_fol": "cue_negation", "neg_pseudo": "cue_negation", "neg_term": "cue_negation",
+}  # every other kind (role cues, excipient cues) is a "cue"
 LAYERS = ("entity", "drug", "cue")
+CUE_LAYERS = ("cue", "cue_topic", "cue_severity", "cue_negation")
 #: Kinds a long YAML phrase takes over from the shorter phrases inside it ("most common side effects" is a
 #: severity cue and still a side-effects topic cue; "baclofen pump" is a route and names baclofen), unless it
 #: has that kind itself. Longest match wins among YAML phrases, so without this the inner ones would be lost.
@@ -635,10 +641,15 @@ class PhraseMatcher:
     def __init__(self, folded: dict[str, set[Entry]], exact: dict[str, set[Entry]], tables: FieldTables):
         self._folded, self._exact = _freeze(folded), _freeze(exact)
         self._field = tables
-        self._folded_re = _trie_regex(sorted(self._folded))
+        split_folded = {k: _by_layer(m) for k, m in self._folded.items()}
+        self._split = (split_folded, {k: _by_layer(m) for k, m in self._exact.items()})
+        # Two expressions over the folded phrases, so that the cues of topics, severity and negation neither hide
+        # nor are hidden by the names and role cues they overlap ("elderly patients" / "patients with").
+        side = {k: [p for p in parts if p[0] in _SIDE_LAYERS] for k, parts in split_folded.items()}
+        main = {k: [p for p in parts if p[0] not in _SIDE_LAYERS] for k, parts in split_folded.items()}
+        self._folded_re = _trie_regex(sorted(k for k, parts in main.items() if parts))
+        self._side_re = _trie_regex(sorted(k for k, parts in side.items() if parts))
         self._exact_re = _trie_regex(sorted(self._exact))
-        self._split = ({k: _by_layer(m) for k, m in self._folded.items()},
-                       {k: _by_layer(m) for k, m in self._exact.items()})
         self._starts, self._starts_exact, self._probe = tables.starts, tables.starts_exact, tables.probe
         # A MeSH concept that the YAML names (any of its names) takes the YAML's canonical value and facet:
         # "somnolence", "sleepiness" and "drowsiness" are all the side effect *drowsiness*.
@@ -650,7 +661,8 @@ class PhraseMatcher:
                 self._aliases[finding] = Meaning(entity)
         self._field_meanings: dict[tuple[str, Any], Meaning] = {}
         self._passes = [(regex, table, folded) for regex, table, folded in
-                        ((self._folded_re, self._split[0], True), (self._exact_re, self._split[1], False))
+                        ((self._folded_re, main, True), (self._side_re, side, True),
+                         (self._exact_re, self._split[1], False))
                         if regex is not None]
         # The exact (capitals) start words, lowercased, to find their places among the lowercased words; None
         # when one of them is not ASCII (lowercasing may then depend on context: probe every word).
@@ -674,7 +686,8 @@ class PhraseMatcher:
         entity: list[tuple[int, int, int, Meaning]] = []
         drug: list[tuple[int, int, int, Meaning]] = []
         cue: list[tuple[int, int, int, Meaning]] = []
-        candidates = {"entity": entity, "drug": drug, "cue": cue}
+        candidates = {"entity": entity, "drug": drug, "cue": cue, "cue_topic": [], "cue_severity": [],
+                      "cue_negation": []}
         for regex, table, folded in self._passes:
             for m in regex.finditer(lowered if folded else text):
                 matched = m.group()
@@ -683,7 +696,9 @@ class PhraseMatcher:
                 for layer, part in parts:
                     candidates[layer].append((start, -end, 0, part))
         self._probe_field(text, lowered, entity, drug)
-        return {"entity": _leftmost_longest(entity), "drug": _leftmost_longest(drug), "cue": _leftmost_longest(cue)}
+        cues = [m for layer in CUE_LAYERS for m in _leftmost_longest(candidates[layer])]
+        cues.sort(key=_MATCH_ORDER)
+        return {"entity": _leftmost_longest(entity), "drug": _leftmost_longest(drug), "cue": cues}
 
     def _probe_field(self, text: str, lowered: str, entity: list[tuple[int, int, int, Meaning]],
                      drug: list[tuple[int, int, int, Meaning]]) -> None:
@@ -774,6 +789,8 @@ def _leftmost_longest(found: list[tuple[int, int, int, Meaning]]) -> list[Match]
 
 
 _CANDIDATE_ORDER = operator.itemgetter(0, 1, 2)
+_SIDE_LAYERS = frozenset({"cue_topic", "cue_severity", "cue_negation"})
+_MATCH_ORDER = operator.attrgetter("start", "end")
 
 
 def _by_layer(meaning: Meaning) -> list[tuple[str, Meaning]]:

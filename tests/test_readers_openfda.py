@@ -169,6 +169,39 @@ def test_numbered_subsections_rise_and_skip_cross_references() -> None:
     assert found == ["5.1 Falls", "5.2 Seizures in Patients with Epilepsy"]
 
 
+@pytest.mark.parametrize(("body", "title"), [
+    # a known title inside a longer one, in its own field: the longer one
+    ("16 HOW SUPPLIED/STORAGE AND HANDLING INDERAL XL is supplied", "16 HOW SUPPLIED/STORAGE AND HANDLING"),
+])
+def test_titles_are_not_cut_short(body: str, title: str) -> None:
+    assert section_title(body, "how_supplied")[0] == title
+
+
+@pytest.mark.parametrize(("body", "title"), [
+    # lowercase words that join a title, and a known title that goes on ("Abuse" of "Abuse and Misuse")
+    ("7 x. 7.3 Drugs that Increase Bleeding Risk Examples of drugs known to increase", "7.3 Drugs that Increase "
+     "Bleeding Risk"),
+    ("7 x. 7.2 Drug Interactions that may Decrease Exposure to LIPITOR Table 3 presents",
+     "7.2 Drug Interactions that may Decrease Exposure to LIPITOR"),
+    ("5 x. 5.2 Abuse and Misuse Xyrem is a Schedule III controlled substance.", "5.2 Abuse and Misuse"),
+    # an abbreviation in parentheses belongs to the title, and ends it before a brand
+    ("1 x. 1.2 Chronic Lymphocytic Leukemia (CLL) RITUXAN, in combination with", "1.2 Chronic Lymphocytic "
+     "Leukemia (CLL)"),
+    ("7 x. 7.5 Botanical (Herbal) Products and Foods More frequent INR monitoring", "7.5 Botanical (Herbal) "
+     "Products and Foods"),
+    # a title the first sentence repeats
+    ("5 x. 5.3 Neuroleptic Malignant Syndrome Neuroleptic Malignant Syndrome (NMS), a potentially fatal",
+     "5.3 Neuroleptic Malignant Syndrome"),
+    # capitals, then the title goes on in mixed case
+    ("7 x. 7.5 CYP2C9 and CYP3A4 Inhibitors Because of a significant increase", "7.5 CYP2C9 and CYP3A4 "
+     "Inhibitors"),
+    ("7 x. 7.1 CNS Depressants There may be increased CNS depression", "7.1 CNS Depressants"),
+])
+def test_subsection_titles_do_not_take_or_leave_the_first_words_of_their_text(body: str, title: str) -> None:
+    found = numbered_subsections(body, body.split()[0])
+    assert [t for _, t, _ in found] == [title]
+
+
 def test_parse_table_reads_spans_entities_and_skips_image_only_tables() -> None:
     table = parse_table('<table><tr><th colspan="2">Dose &#x2265; 5 mg</th></tr>'
                         '<tr><td>a|b</td><td>T<sub>1/2</sub></td></tr></table>')

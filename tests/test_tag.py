@@ -619,3 +619,52 @@ def test_openfda_labels_carry_their_generic_drug(shared_dir):
         share = sum(wanted <= set(t.tags["drug"]) for t in tagged) / max(1, len(tagged))
         good += share >= 0.95
     assert good / len(labels) >= 0.95
+
+
+# ---- issue 9, second pass: list scope, overlapping cues, prevention, overdose treatment routes ----------------
+
+
+def test_sentences_after_a_list_that_speak_of_its_items_grade_every_item(tagger):
+    text = ("Stopping it suddenly can lead to withdrawal. Common withdrawal symptoms include:\n- Dizziness\n- Nausea\n"
+            "- Anxiety\nIf you have any of these symptoms, get help. The symptoms can become possibly fatal.")
+    tagged = tagger.tag_passages("", [(text, "")])[0]
+    grades = {m.value: m.severity for m in tagged.mentions if m.facet == "side_effect"}
+    assert grades["dizziness"] == grades["nausea"] == grades["anxiety"] == "life_threatening"
+    # without a sentence that refers back to the list, the items keep their own grades
+    plain = text.replace("If you have any of these symptoms, get help. The symptoms can become possibly fatal.",
+                         "Call us on weekdays.")
+    grades = {m.value: m.severity for m in tagger.tag_passages("", [(plain, "")])[0].mentions
+              if m.facet == "side_effect"}
+    assert grades["dizziness"] == "mild"
+
+
+def test_cues_of_different_jobs_do_not_hide_each_other(tagger):
+    # "Elderly patients" (a topic cue) overlaps "patients with" (a role cue): both count
+    text = "Elderly patients with dementia-related psychosis treated with antipsychotic drugs are at an increased risk."
+    tagged = tagger.tag_passages("", [(text, "Boxed Warning")])[0]
+    assert "dementia" in tagged.tags["condition"] and "dementia" not in tagged.tags["side_effect"]
+    assert "precautions" in tagged.tags["topic"]
+
+
+@pytest.mark.parametrize("text", [
+    "Lowering blood pressure reduces the risk of fatal and nonfatal cardiovascular events, primarily strokes.",
+    "LIPITOR is indicated to: Reduce the risk of myocardial infarction Reduce the risk of stroke",
+])
+def test_what_a_drug_lowers_the_risk_of_is_what_it_is_for(tagger, text):
+    tags = tag(tagger, text, "Indications and Usage")
+    assert not tags["side_effect"] and not tags["severity"]
+    assert {"stroke"} <= set(tags["condition"])
+
+
+def test_routes_under_an_overdose_heading_are_the_treatments(tagger):
+    text = "Employ general supportive measures, including intravenous fluids and airway management."
+    assert tag(tagger, text, "Overdosage")["route"] == []
+    assert tag(tagger, text, "Dosage and Administration")["route"] == ["intravenous"]
+    # the label's own routes still go to every passage
+    tagged = tagger.tag_document("", [(text, "Overdosage")], {"routes": ["ORAL"]})[0]
+    assert tagged["route"] == ["oral"]
+
+
+def test_oral_contraceptives_are_a_substance_not_a_route(tagger):
+    tags = tag(tagger, "Coadministration with oral contraceptives increased exposure.", "Drug Interactions")
+    assert tags["substance"] == ["oral contraceptives"] and tags["route"] == []
