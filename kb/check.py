@@ -117,9 +117,8 @@ REBUILD = "run `kb ingest --rebuild` (your selection and search history are kept
 
 
 def check_index(root: str | os.PathLike[str]) -> CheckReport:
-    from whoosh import index as windex
-
     from kb.index import IndexMeta
+    from kb.index.store import NoTableOfContents, open_store
     from kb.locks import index_writer
 
     root = Path(root)
@@ -143,9 +142,8 @@ def check_index(root: str | os.PathLike[str]) -> CheckReport:
         add(Problem(f"the live store {meta.store} is missing", REBUILD))
         return report
     try:
-        ix = windex.open_dir(str(store))
-        toc = ix._read_toc()
-    except windex.EmptyIndexError:
+        ix, toc = open_store(store)
+    except NoTableOfContents:
         add(Problem(f"the table of contents of {meta.store} is missing", REBUILD))
         return report
     except Exception as exc:  # whatever Whoosh raises on a damaged table of contents

@@ -163,9 +163,9 @@ def test_an_index_folder_that_cannot_be_written_still_searches(tmp_path, monkeyp
 def test_the_view_file_reads_as_a_bytes_file_does(data, ops):
     import io
 
-    from kb.index import _ViewFile
+    from kb.index.whoosh_internals import ViewFile
 
-    mine, reference = _ViewFile(memoryview(data)), io.BytesIO(data)
+    mine, reference = ViewFile(memoryview(data)), io.BytesIO(data)
     for op, n in ops:
         if op == "read":
             assert mine.read(n) == reference.read(n)
@@ -185,15 +185,15 @@ def test_the_view_file_reads_as_a_bytes_file_does(data, ops):
 def test_a_searcher_reads_segments_from_the_map_without_copying_them(deleted_index):
     import pickle
 
-    from kb.index import _MappedBufferFile, _ViewFile
+    from kb.index.whoosh_internals import MappedBufferFile, ViewFile
 
     snap = deleted_index.snapshot()
     reader = snap._searcher.leaf_searchers()[0][0].reader()
     postings = reader._terms._postfile
-    assert isinstance(postings, _MappedBufferFile) and isinstance(postings.file, _ViewFile)
+    assert isinstance(postings, MappedBufferFile) and isinstance(postings.file, ViewFile)
     assert isinstance(postings._buf, memoryview)  # the map itself, not bytes
     small, large = {"a": [1, 2, 3]}, list(range(20_000))  # one within the first window, one far past it
-    view = _MappedBufferFile(memoryview(b"xx" + pickle.dumps(small, 2) + pickle.dumps(large, 2) + b"\x00\x00\x00\x07"),
+    view = MappedBufferFile(memoryview(b"xx" + pickle.dumps(small, 2) + pickle.dumps(large, 2) + b"\x00\x00\x00\x07"),
                              name="t")
     view.seek(2)
     assert view.read_pickle() == small and view.read_pickle() == large and view.read_int() == 7
@@ -203,9 +203,9 @@ def test_a_searcher_reads_segments_from_the_map_without_copying_them(deleted_ind
 
 
 def test_a_commit_merges_small_and_mostly_deleted_segments_only(tmp_path, monkeypatch):
-    import kb.index as kb_index
+    import kb.index.writer
 
-    monkeypatch.setattr(kb_index, "MERGE_BELOW", 8)  # records: passages and their document records
+    monkeypatch.setattr(kb.index.writer, "MERGE_BELOW", 8)  # records: passages and their document records
 
     def add(writer, start, count, passages=1):
         for d in range(start, start + count):

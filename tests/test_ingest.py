@@ -388,11 +388,11 @@ def test_an_index_of_an_older_schema_is_refused_clearly_and_rebuilt_by_ingest(co
 
 
 def test_a_second_ingest_at_the_same_time_is_told_to_wait(corpus, tmp_path, monkeypatch):
-    import kb.index
+    import kb.index.writer
 
     index = tmp_path / "index"
     ingest([corpus], index=index)
-    monkeypatch.setattr(kb.index, "LOCK_WAIT_SECONDS", 0.5)
+    monkeypatch.setattr(kb.index.writer, "LOCK_WAIT_SECONDS", 0.5)
     holder, _, _ = kb.index.open_writer(index, rebuild=False, settings={})
     holder._w()  # takes the index's write lock
     try:

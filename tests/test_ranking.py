@@ -161,10 +161,10 @@ def test_positions_decode_as_whoosh_decodes_them(gap_lists):
     """The fast path reads one-byte gaps out of the pickle; anything else must still be exact."""
     from whoosh.formats import Positions
 
-    from kb.index import _decode_positions
+    from kb.index.whoosh_internals import decode_positions
 
     encoded = [Positions().encode(list(np.cumsum(gaps).tolist())) for gaps in gap_lists]
-    positions, counts = _decode_positions(encoded)
+    positions, counts = decode_positions(encoded)
     expected = [Positions().decode_positions(e) for e in encoded]
     assert counts.tolist() == [len(e) for e in expected]
     assert positions.tolist() == [p for e in expected for p in e]

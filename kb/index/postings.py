@@ -1,0 +1,189 @@
+"""Term and phrase postings of one generation, read in blocks into NumPy and kept between searches.
+
+Whoosh's own ``docs_for_query`` steps through postings one by one in Python; here a block of up to
+128 postings is decoded at once (ten to thirty times faster on common words), each segment's local
+document numbers shifted by the segment's offset, so every array is indexed by Whoosh's global
+document number. Deleted records are included: callers mask with the snapshot's ``alive``/``live``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from kb.index.ranking import bm25f
+from kb.index.whoosh_internals import (
+    LENGTH_TABLE,
+    bm25f_parameters,
+    decode_positions,
+    length_codes,
+    segment_postings,
+)
+
+#: Memory for term postings kept between searches (document numbers, weights and scores).
+POSTINGS_CACHE_BYTES = 256 * 1024 * 1024
+#: Phrases whose matches are kept between searches.
+PHRASE_CACHE_SIZE = 256
+
+
+def remember(cache: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
+    """Puts ``key`` last in a dict used as a cache of at most ``limit`` entries, dropping the
+    oldest entries first."""
+    cache.pop(key, None)
+    while len(cache) >= limit:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
+
+
+@dataclass(slots=True)
+class TermPostings:
+    """One term's postings: document numbers, term weights, and (once ranked) BM25 per posting."""
+
+    ids: np.ndarray
+    weights: np.ndarray
+    scores: np.ndarray | None = None
+
+    @property
+    def nbytes(self) -> int:
+        return self.ids.nbytes + self.weights.nbytes + (0 if self.scores is None else self.scores.nbytes)
+
+
+class Postings:
+    """The postings of one opened generation: terms (cached up to POSTINGS_CACHE_BYTES, least
+    recently used dropped first), phrases (cached by count), and each field's lengths."""
+
+    def __init__(self, searcher: Any, schema: Any, size: int):
+        self._searcher = searcher
+        self._schema = schema
+        self.size = size
+        self._term_cache: dict[tuple[str, str], TermPostings] = {}
+        self._term_cache_bytes = 0
+        self._phrase_cache: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
+        self._lengths: dict[str, np.ndarray] = {}  # field -> each record's length, as Whoosh's scorer sees it
+        weighting = searcher.weighting
+        from whoosh import scoring
+
+        #: Whoosh's weighting when it is the BM25F that ``term_scores`` computes, else None.
+        self.bm25 = weighting if isinstance(weighting, scoring.BM25F) else None
+
+    def forget_phrases(self) -> None:
+        self._phrase_cache.clear()
+
+    # ---- terms ------------------------------------------------------------------------------
+
+    def ids(self, fieldname: str, text: str) -> np.ndarray:
+        """Document numbers with a term (deleted ones included: callers mask with ``live``)."""
+        return self.get(fieldname, text).ids
+
+    def get(self, fieldname: str, text: str) -> TermPostings:
+        """A term's postings, from the cache or read."""
+        key = (fieldname, text)
+        hit = self._term_cache.pop(key, None)
+        if hit is None:
+            hit = TermPostings(*self.read(fieldname, text))
+            self._grow_cache(hit.nbytes)
+        self._term_cache[key] = hit  # most recently used last
+        return hit
+
+    def _grow_cache(self, nbytes: int) -> None:
+        self._term_cache_bytes += nbytes
+        while len(self._term_cache) > 1 and self._term_cache_bytes > POSTINGS_CACHE_BYTES:
+            self._term_cache_bytes -= self._term_cache.pop(next(iter(self._term_cache))).nbytes
+
+    def read(self, fieldname: str, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """A term's postings (document numbers, weights) read a block at a time from each segment,
+        not cached."""
+        ids: list[np.ndarray] = []
+        weights: list[np.ndarray] = []
+        if fieldname in self._schema:
+            token = self._schema[fieldname].to_bytes(text)
+            for sub, offset in self._searcher.leaf_searchers():
+                found = segment_postings(sub.reader(), self._schema[fieldname], fieldname, token)
+                if found is not None:
+                    ids.append(found[0] + offset)
+                    weights.append(found[1])
+        if not ids:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        # Document numbers stay 8-byte: NumPy converts any other index array on every use (4-byte
+        # ones made adding a term's scores 70 % slower); weights are 4-byte, as Whoosh stores them.
+        return np.concatenate(ids), np.concatenate(weights)
+
+    def term_scores(self, fieldname: str, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(document numbers, unboosted score) of one term: BM25F as Whoosh computes it (a field
+        that is not scorable scores its weights, as Whoosh does)."""
+        postings = self.get(fieldname, text)
+        if postings.scores is None:
+            if (self.bm25 is None or fieldname not in self._schema or not self._schema[fieldname].scorable
+                    or not len(postings.ids)):
+                postings.scores = postings.weights.astype(np.float64)
+            else:
+                k1, b = bm25f_parameters(self.bm25, fieldname)
+                postings.scores = bm25f(
+                    postings.weights, self.field_lengths(fieldname)[postings.ids],
+                    idf=self._searcher.idf(fieldname, text),
+                    avgfl=self._searcher.avg_field_length(fieldname) or 1, k1=k1, b=b,
+                )
+            self._grow_cache(postings.scores.nbytes)
+        return postings.ids, postings.scores
+
+    def field_lengths(self, fieldname: str) -> np.ndarray:
+        """Each record's (quantised) length of a field, as Whoosh's scorer sees it (1 where none)."""
+        lengths = self._lengths.get(fieldname)
+        if lengths is None:
+            lengths = np.ones(self.size)
+            for sub, offset in self._searcher.leaf_searchers():
+                n = sub.doc_count_all()
+                codes = length_codes(sub.reader(), fieldname, n)
+                if codes is not None:
+                    lengths[offset:offset + n] = np.where(codes > 0, LENGTH_TABLE[codes], 1.0)
+            self._lengths[fieldname] = lengths
+        return lengths
+
+    # ---- phrases ----------------------------------------------------------------------------
+
+    def phrase_ids(self, fieldname: str, words: Sequence[str]) -> np.ndarray:
+        """Records where ``words`` occur one after another in a field, found from the words'
+        positions in NumPy (Whoosh checks them posting by posting: ten times slower)."""
+        key = (fieldname, tuple(words))
+        hit = self._phrase_cache.get(key)
+        if hit is None:
+            hit = self._read_phrase(fieldname, words)
+        remember(self._phrase_cache, key, hit, PHRASE_CACHE_SIZE)  # most recently used last
+        return hit
+
+    def _read_phrase(self, fieldname: str, words: Sequence[str]) -> np.ndarray:
+        if fieldname not in self._schema or not words:
+            return np.zeros(0, dtype=np.int64)
+        field = self._schema[fieldname]
+        tokens = [field.to_bytes(w) for w in words]
+        found = []
+        for sub, offset in self._searcher.leaf_searchers():
+            reader = sub.reader()
+            if not all((fieldname, t) in reader for t in tokens):
+                continue
+            postings = [segment_postings(reader, field, fieldname, t, values=True) for t in tokens]
+            common = postings[0][0]
+            for ids, _, _ in postings[1:]:
+                common = np.intersect1d(common, ids, assume_unique=True)
+            if not len(common):
+                continue
+            # A key per (candidate, position where the phrase would start): word i at position p
+            # starts a phrase at p - i; the phrase occurs where every word has the same start.
+            starts = None
+            for i, (ids, _, values) in enumerate(postings):
+                where = np.searchsorted(ids, common)
+                positions, counts = decode_positions([values[j] for j in where.tolist()])
+                # sorted and unique already: candidates ascend, and positions within each
+                keys = np.repeat(np.arange(len(common), dtype=np.int64), counts) << 32 | (positions - i + len(words))
+                if starts is None:
+                    starts = keys
+                else:
+                    at = np.minimum(np.searchsorted(keys, starts), len(keys) - 1)
+                    starts = starts[keys[at] == starts]
+            if starts is not None and len(starts):
+                docs = starts >> 32
+                found.append(common[docs[np.concatenate(([True], docs[1:] != docs[:-1]))]] + offset)
+        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)

@@ -1,0 +1,178 @@
+"""The index schema: which fields a record has, and how their text becomes terms.
+
+A passage's text, section and title are stemmed (Snowball, through PyStemmer's C stemmer) with
+positions, for ranking and phrases; the document's unstemmed words are kept once per document, for
+fuzzy terms, wildcards and spelling suggestions; each facet holds whole values. The fast ``index``
+methods produce exactly what the analyzers would (tests/test_index.py keeps the two paths equal),
+because queries still go through the analyzers.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from whoosh import columns, fields
+from whoosh.analysis import STOP_WORDS, LowercaseFilter, RegexTokenizer, StemFilter, StopFilter
+from whoosh.analysis.analyzers import Analyzer
+from whoosh.system import pack_uint
+
+from kb.model import FACETS
+
+__all__ = ["EXACT_FIELD", "STOP_WORDS", "TEXT_FIELDS", "StemmedText", "ValuesField", "WordsField",
+           "build_schema", "exact_analyzer", "same_stems", "stem_words", "stemming_analyzer"]
+
+#: Fields a free-text query searches, with their weight in the ranking. A document's title names
+#: its subject (a drug, a disease), so a question's subject found there counts as much as in the
+#: text (MedQuAD MRR@10 0.550 -> 0.579 from 0.25 to 1.0; the sample set 0.903 -> 0.889, docs/search.md).
+TEXT_FIELDS: dict[str, float] = {"text": 1.0, "section": 0.6, "title": 1.0}
+#: The unstemmed copy of the text: fuzzy terms, wildcards and spelling suggestions use it, because
+#: a stemmed field would suggest stems ("seizur") and miss fuzzy matches on inflected words.
+EXACT_FIELD = "exact"
+_TOKEN = r"\w+(\.?\w+)*"
+
+
+class _SnowballStem:
+    """PyStemmer's C Snowball stemmer, in a form Whoosh can pickle into the index's schema."""
+
+    def __init__(self) -> None:
+        self._stemmer: Any = None
+
+    def __call__(self, word: str) -> str:
+        if self._stemmer is None:
+            import Stemmer
+
+            self._stemmer = Stemmer.Stemmer("english", 100_000)
+        return self._stemmer.stemWord(word)
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self._stemmer = None
+
+
+_TOKEN_RE = re.compile(r"\w+(?:\.?\w+)*")
+_STEMMER: Any = None
+
+
+def stem_words(words: list[str]) -> list[str]:
+    """Snowball English stems of lowercase words, in one call into C."""
+    global _STEMMER  # a lazily built cache of the C stemmer, not configuration
+    if _STEMMER is None:
+        import Stemmer
+
+        _STEMMER = Stemmer.Stemmer("english", 100_000)
+    return _STEMMER.stemWords(words)
+
+
+def same_stems(phrase: str) -> str:
+    """A phrase's words as the index sees them: "Seizures" and "seizure" give the same key."""
+    return " ".join(stem_words([t.lower() for t in _TOKEN_RE.findall(phrase)]))
+
+
+class StemmedText(fields.TEXT):
+    """A stemmed, positional text field whose indexing skips Whoosh's token-object pipeline.
+
+    ``index`` produces exactly what ``stemming_analyzer`` would (tokens, lowercase, stop words
+    removed with their positions kept, Snowball stems) in one regex pass and one batched call to
+    the C stemmer, about five times faster. Queries still go through the analyzer; a test keeps
+    the two paths equal.
+    """
+
+    def index(self, value: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str) or kwargs.get("mode", "index") != "index":
+            yield from super().index(value, **kwargs)
+            return
+        positions, words = [], []
+        for pos, token in enumerate(_TOKEN_RE.findall(value)):
+            word = token.lower()
+            if len(word) >= 2 and word not in STOP_WORDS:
+                positions.append(pos)
+                words.append(word)
+        by_stem: dict[str, list[int]] = {}
+        for pos, stem in zip(positions, stem_words(words), strict=True):
+            by_stem.setdefault(stem, []).append(pos)
+        boost = self.format.field_boost
+        encode = self.format.encode
+        for stem, poslist in by_stem.items():
+            yield stem.encode("utf-8"), len(poslist), len(poslist) * boost, encode(poslist)
+
+
+class WordsField(fields.TEXT):
+    """Unstemmed lowercase words with their frequencies (the vocabulary for ``~``, ``*`` and
+    suggestions), indexed without Whoosh's token pipeline; equal to ``exact_analyzer``'s output."""
+
+    def index(self, value: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str) or kwargs.get("mode", "index") != "index":
+            yield from super().index(value, **kwargs)
+            return
+        counts: dict[str, int] = {}
+        for token in _TOKEN_RE.findall(value):
+            word = token.lower()
+            counts[word] = counts.get(word, 0) + 1
+        boost = self.format.field_boost
+        for word, freq in counts.items():
+            yield word.encode("utf-8"), freq, freq * boost, pack_uint(freq)
+
+
+class ValuesField(fields.TEXT):
+    """A facet: whole values ("multiple sclerosis"), one per line, not scored by length."""
+
+    def __init__(self) -> None:
+        super().__init__(analyzer=_value_analyzer(), phrase=False)
+        self.scorable = False
+
+    def index(self, value: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str) or kwargs.get("mode", "index") != "index":
+            yield from super().index(value, **kwargs)
+            return
+        boost = self.format.field_boost
+        for item in dict.fromkeys(v for v in value.split("\n") if v):
+            yield item.encode("utf-8"), 1, boost, pack_uint(1)
+
+def stemming_analyzer() -> Analyzer:
+    return (
+        RegexTokenizer(_TOKEN)
+        | LowercaseFilter()
+        | StopFilter(renumber=False)  # keep gaps: "half of the life" is not the phrase "half-life"
+        | StemFilter(stemfn=_SnowballStem(), cachesize=None)
+    )
+
+
+def exact_analyzer() -> Analyzer:
+    return RegexTokenizer(_TOKEN) | LowercaseFilter()
+
+
+def _value_analyzer() -> Analyzer:
+    """Facet values are whole strings ("multiple sclerosis"), one per line, kept as written.
+
+    Tag values are lowercase already; a publisher keeps its capitals. Filters match either
+    case through ``Snapshot.resolve_value``.
+    """
+    return RegexTokenizer(r"[^\n]+")
+
+
+def build_schema() -> fields.Schema:
+    stem = stemming_analyzer()
+    facet_fields = {name: ValuesField() for name in FACETS}
+    return fields.Schema(
+        kind=fields.ID(),
+        passage_id=fields.ID(unique=True),
+        doc_id=fields.ID(),
+        boilerplate=fields.ID(),
+        text=StemmedText(analyzer=stem, multitoken_query="phrase"),
+        section=StemmedText(analyzer=stem, multitoken_query="phrase"),
+        title=StemmedText(analyzer=stem, multitoken_query="phrase"),
+        # The unstemmed words, once per document (on its record), not once per passage.
+        exact=WordsField(analyzer=exact_analyzer(), phrase=False),
+        # Columns only (never searched): document order, and the ingest manifest.
+        title_key=fields.COLUMN(columns.VarBytesColumn()),
+        position=fields.COLUMN(columns.NumericColumn("I")),
+        path=fields.COLUMN(columns.VarBytesColumn()),
+        state=fields.COLUMN(columns.VarBytesColumn()),
+        sig=fields.COLUMN(columns.VarBytesColumn()),  # MinHash of the passage (kb.dedupe)
+        date=fields.COLUMN(columns.VarBytesColumn()),  # the document's date, for the sort by date
+        record=fields.STORED(),
+        **facet_fields,
+    )

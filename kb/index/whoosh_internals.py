@@ -1,0 +1,401 @@
+"""Every place kb reaches inside Whoosh: private attributes it reads, classes it subclasses by their
+private methods, and the one module attribute it replaces.
+
+kb is checked against whoosh-reloaded 2.7.5 exactly (``pyproject.toml`` pins it): each assumption
+below has a test in ``tests/test_whoosh_internals.py`` that fails, naming the assumption, when a
+Whoosh release breaks it. Nothing outside this module touches a Whoosh private name.
+
+Assumptions, by number (the tests use the same numbers):
+
+1. ``whoosh.filedb.compound.BufferFile`` is the class a compound segment wraps each of its
+   sub-files in, built as ``BufferFile(buf, name=, onclose=)``; replacing the module attribute
+   replaces it (``MappedBufferFile``: reads the memory map without copying it).
+2. ``W3PerDocReader`` keeps its column readers in ``self._readers`` and reads a field's lengths
+   from the column ``_<field>_L`` (``LENGTHS_COLUMN``), one byte per document decoded by
+   ``byte_to_length``; ``W3Codec.per_document_reader(storage, segment)`` builds it.
+3. A segment reader's per-document reader is ``reader._perdoc`` and lists deleted documents with
+   ``deleted_docs()``.
+4. Term postings: ``reader._terms.matcher(field, token, format)`` returns a block matcher whose
+   current block is ``_data`` = (ids, weights, values) after ``_read_data()``, with ``_byteids``
+   (false: ids are delta-encoded), ``_lastblock`` and ``_next_block()``.
+5. A posting's positions (``Positions`` format) are a 4-byte big-endian count and then a pickled
+   (protocol 2) list of position gaps (``decode_positions``).
+6. ``BM25F`` keeps its per-field ``B`` in ``_field_B`` beside ``B`` and ``K1``.
+7. ``FuzzyTerm``, ``Wildcard`` and ``Prefix`` list the vocabulary words they match with
+   ``_btexts(reader)``.
+8. ``MpWriter`` runs ``SubWriterTask`` processes through ``_new_task``, ``_enqueue`` and
+   ``_commit``, with ``tasks``, ``jobqueue``, ``resultqueue``, ``docbuffer``, ``subargs``,
+   ``multisegment``, ``_merge_segments``, ``_finalize_segment``, ``_close_segment``,
+   ``_commit_toc`` and ``_finish``; a ``SubWriterTask`` reads jobs from ``self.jobqueue``.
+9. ``FileIndex._read_toc()`` returns the table of contents of the latest generation, with
+   ``segments`` and ``generation``.
+10. The query parser's fuzzy, wildcard and prefix nodes are ``FuzzyTermPlugin.FuzzyTermNode``,
+    ``WildcardPlugin.WildcardNode`` and ``PrefixPlugin.PrefixNode`` with a settable ``fieldname``;
+    groups are ``syntax.GroupNode`` (kb.index.parse routes them to the unstemmed field).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import queue
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, W3PerDocReader
+from whoosh.filedb import compound
+from whoosh.filedb.structfile import BufferFile
+from whoosh.multiproc import MpWriter, SubWriterTask
+from whoosh.util import random_name
+from whoosh.util.numeric import byte_to_length
+from whoosh.writing import SegmentWriter
+
+from kb.model import IndexWriteFailed
+
+
+class LengthCachingPerDocReader(W3PerDocReader):
+    """Whoosh's per-document reader, with field lengths held in memory.
+
+    While committing, Whoosh asks for the length of a document's field once per posting; the
+    stock reader seeks into a file each time, and checks the file system again for every posting
+    of a field that has no lengths. Caching both made commits twice as fast.
+    """
+
+    def _cached_reader(self, fieldname: str, column: Any) -> Any:
+        if fieldname not in self._readers:
+            self._readers[fieldname] = self.column_reader(fieldname, column) if self.has_column(fieldname) else None
+        return self._readers[fieldname]
+
+    def doc_field_length(self, docnum: int, fieldname: str, default: int = 0) -> int:
+        cache = self.__dict__.setdefault("_kb_lengths", {})
+        lengths = cache.get(fieldname)
+        if lengths is None:
+            reader = self._cached_reader(f"_{fieldname}_L", LENGTHS_COLUMN)
+            lengths = cache[fieldname] = [] if reader is None else [byte_to_length(b) for b in reader]
+        if docnum < len(lengths) and lengths[docnum]:
+            return lengths[docnum]
+        return default
+
+
+class ViewFile:
+    """A read-only file over a memoryview, without copying it."""
+
+    def __init__(self, view: memoryview):
+        self._view = view
+        self._pos = 0
+
+    def read(self, n: int | None = -1) -> bytes:
+        end = len(self._view) if n is None or n < 0 else min(self._pos + n, len(self._view))
+        out = bytes(self._view[self._pos:end])
+        self._pos = max(self._pos, end)
+        return out
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+    def readline(self, limit: int = -1) -> bytes:
+        start = self._pos
+        end = len(self._view) if limit is None or limit < 0 else min(len(self._view), self._pos + limit)
+        while self._pos < end:
+            self._pos += 1
+            if self._view[self._pos - 1] == 0x0A:
+                break
+        return bytes(self._view[start:self._pos])
+
+    def seek(self, position: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: len(self._view)}[whence]
+        self._pos = max(0, base + position)
+        return self._pos
+
+    def tell(self) -> int:
+        return self._pos
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+class MappedBufferFile(BufferFile):
+    """Whoosh's file over part of a memory-mapped compound segment, without its private copy.
+
+    Whoosh's ``BufferFile`` wraps the mapped bytes in a ``BytesIO``, which copies them: opening a
+    searcher copied every segment's postings into the process (330 MB at 100,000 passages, growing
+    with the collection). Reading straight from the map leaves that memory to the page cache.
+    """
+
+    def __init__(self, buf: Any, name: str | None = None, onclose: Any = None):
+        super().__init__(b"", name=name, onclose=onclose)
+        self._buf = buf
+        self.file = ViewFile(buf)
+
+    def read_pickle(self) -> Any:
+        """Unpickles from a small copied window (the C unpickler reads a Python-level file a few
+        bytes at a time; every posting block starts with a small pickled header)."""
+        position = self.file.tell()
+        window = 256
+        while True:
+            chunk = io.BytesIO(self._buf[position:position + window])
+            try:
+                value = pickle.load(chunk)
+            except Exception:
+                if position + window >= len(self._buf):
+                    raise
+                window *= 16
+                continue
+            self.file.seek(position + chunk.tell())
+            return value
+
+
+compound.BufferFile = MappedBufferFile  # the compound storage's sub-files; nothing else uses it
+
+
+class KbCodec(W3Codec):
+    def per_document_reader(self, storage: Any, segment: Any) -> Any:
+        return LengthCachingPerDocReader(storage, segment)
+
+
+class KbSubWriterTask(SubWriterTask):
+    """Whoosh's indexing worker process, made to leave when its parent does.
+
+    The stock worker waits on its job queue forever: an ingest killed mid-way would leave its
+    workers behind, blocked. This one looks up every second whether its parent is still there.
+    """
+
+    def run(self) -> None:
+        parent = os.getppid()
+        wait = self.jobqueue.get
+
+        def get() -> Any:
+            while True:
+                try:
+                    return wait(timeout=1.0)
+                except queue.Empty:
+                    if os.getppid() != parent:
+                        os._exit(1)  # the ingest is gone: nothing here will ever be committed
+
+        self.jobqueue.get = get
+        try:
+            super().run()
+        except OSError as exc:
+            # Out of disk, over a file-size limit: the parent reads the reason from the exit code
+            # and says it in one line (a traceback here would only repeat it less clearly).
+            os._exit(exc.errno if exc.errno and 2 <= exc.errno <= 125 else 1)
+
+
+class KbMpWriter(MpWriter):
+    """Whoosh's multi-process writer with workers that stop when it is cancelled or killed."""
+
+    def _new_task(self) -> Any:
+        task = KbSubWriterTask(self.storage, self.indexname, self.jobqueue, self.resultqueue, self.subargs,
+                              self.multisegment)
+        self.tasks.append(task)
+        task.start()
+        return task
+
+    def cancel(self) -> None:
+        for task in self.tasks:  # the stock cancel only sets a flag in this process's copy
+            task.terminate()
+        for task in self.tasks:
+            task.join(5)
+        SegmentWriter.cancel(self)
+
+    # The stock writer waits forever on a worker that died (killed, out of disk, over a file-size
+    # limit): a full job queue blocks ``put``, and a result that never comes was silently dropped,
+    # losing that worker's documents. Here every wait is in short steps that look at the workers'
+    # exit codes, and a worker that did not finish cleanly stops the ingest with a clear error.
+
+    def _check_workers(self, *, finishing: bool = False) -> None:
+        for task in self.tasks:
+            code = task.exitcode
+            if code is not None and (code != 0 or not finishing):
+                raise IndexWriteFailed(
+                    f"An indexing worker process stopped ({exit_reason(code)}); the ingest was stopped and "
+                    "the index keeps its last complete state. Check free disk space and limits, then run the "
+                    "ingest again (`--procs 1` indexes without worker processes)."
+                )
+
+    def _put(self, item: Any, *, finishing: bool = False) -> None:
+        while True:
+            self._check_workers(finishing=finishing)
+            try:
+                self.jobqueue.put(item, timeout=WORKER_POLL_SECONDS)
+                return
+            except queue.Full:
+                continue
+
+    def _enqueue(self) -> None:
+        docbuffer = self.docbuffer
+        filename = f"{random_name()}.doclist"
+        with self.temp_storage().create_file(filename).raw_file() as f:
+            for item in docbuffer:
+                pickle.dump(item, f, 2)
+        if len(self.tasks) < self.procs:
+            self._new_task()
+        self._put((filename, len(docbuffer)))
+        self.docbuffer = []
+
+    def _commit(self, mergetype: Any, optimize: Any, merge: Any) -> None:
+        if self.docbuffer:
+            self._enqueue()
+        for _task in self.tasks:
+            self._put(None, finishing=True)
+        finalsegments = self._merge_segments(mergetype, optimize, merge)
+        results: list[Any] = []
+        while len(results) < len(self.tasks):
+            try:
+                results.append(self.resultqueue.get(timeout=WORKER_POLL_SECONDS))
+                continue
+            except queue.Empty:
+                self._check_workers(finishing=True)
+            if all(task.exitcode == 0 for task in self.tasks):
+                try:  # every worker finished cleanly, so each one's result is in the pipe
+                    results.append(self.resultqueue.get(timeout=5))
+                except queue.Empty:
+                    raise IndexWriteFailed("An indexing worker process finished without handing over its work; "
+                                           "the ingest was stopped and the index keeps its last complete state. "
+                                           "Run the ingest again.") from None
+        for task in self.tasks:
+            task.join()
+        if not self.multisegment:  # kb always writes one segment per worker
+            raise AssertionError("kb's multi-process writer expects multisegment=True")
+        finalsegments += [segment for _, _, segment in results]
+        if self._added:
+            finalsegments.append(self._finalize_segment())
+        else:
+            self._close_segment()
+        self._commit_toc(finalsegments)
+        self._finish()
+
+
+#: How often a waiting ingest looks whether its worker processes are still alive.
+WORKER_POLL_SECONDS = 0.5
+
+
+def exit_reason(code: int) -> str:
+    if code < 0:
+        import signal
+
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        extra = {"SIGXFSZ": ": a file-size limit", "SIGKILL": ": killed, perhaps for lack of memory"}.get(name, "")
+        return f"{name}{extra}"
+    if code > 1:
+        return f"{os.strerror(code)}"
+    return "an error in the worker"
+
+
+
+def segment_postings(
+    reader: Any, field: Any, fieldname: str, token: bytes, *, values: bool = False
+) -> tuple[np.ndarray, np.ndarray, tuple] | None:
+    """One segment's postings of a term, a block (up to 128 postings) at a time: local document
+    numbers, weights, and (with ``values``) each posting's encoded positions. None when the
+    segment lacks the term."""
+    if (fieldname, token) not in reader:
+        return None
+    m = reader._terms.matcher(fieldname, token, field.format)
+    ids, weights, encoded = [], [], []
+    while m.is_active():
+        if m._data is None:
+            m._read_data()
+        block_ids, block_weights = m._data[0], m._data[1]
+        block = np.asarray(block_ids, dtype=np.int64)
+        if not m._byteids:  # delta-encoded
+            block = np.cumsum(block)
+        ids.append(block)
+        if block_weights is None or isinstance(block_weights, float):
+            weights.append(np.full(len(block), 1.0 if block_weights is None else block_weights, dtype=np.float32))
+        else:
+            weights.append(np.asarray(block_weights, dtype=np.float32))  # Whoosh stores float32
+        if values:
+            encoded.extend(m._data[2])
+        if m._lastblock:
+            break
+        m._next_block()
+    if not ids:
+        return None
+    return np.concatenate(ids), np.concatenate(weights), tuple(encoded)
+
+
+def decode_positions(encoded: Sequence[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    """Whoosh's encoded positions of many postings, as one array of positions and the number
+    belonging to each posting.
+
+    A posting's positions are a 4-byte count and then a pickled list of gaps. When every gap is
+    under 256 (nearly always) the pickle has a fixed shape, so the gaps are read straight out of
+    the bytes; any other posting is unpickled.
+    """
+    if not encoded:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    sizes = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+    data = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    starts = np.cumsum(sizes) - sizes
+    head = data[starts[:, None] + np.arange(4)].astype(np.int64)
+    counts = head[:, 0] << 24 | head[:, 1] << 16 | head[:, 2] << 8 | head[:, 3]
+    # b"\x80\x02]q\x00", b"(" when more than one gap, then b"K" + one byte per gap, then b"a." or b"e."
+    first = starts + 4 + 5 + (counts > 1)
+    simple = sizes == 4 + 5 + (counts > 1) + 2 * counts + 2
+    simple &= data[np.minimum(first, len(data) - 1)] == ord("K")
+    before = np.cumsum(counts) - counts
+    gaps = np.zeros(int(counts.sum()), dtype=np.int64)
+    fast = np.flatnonzero(simple)
+    if len(fast):
+        k = counts[fast]
+        within = np.arange(int(k.sum())) - np.repeat(np.cumsum(k) - k, k)
+        gaps[np.repeat(before[fast], k) + within] = data[np.repeat(first[fast], k) + 2 * within + 1]
+    for i in np.flatnonzero(~simple).tolist():
+        value = encoded[i]
+        unpickled = pickle.loads(value[4:] if value.endswith(b".") else value[4:] + b".")
+        gaps[before[i]:before[i] + len(unpickled)] = unpickled
+    flat = np.cumsum(gaps)
+    ends = np.cumsum(counts)
+    offsets = np.concatenate(([0], flat[ends[:-1] - 1]))
+    return flat - np.repeat(offsets, counts), counts
+
+
+def deleted_docnums(reader: Any) -> np.ndarray:
+    """A segment's deleted document numbers, local to the segment (assumption 3)."""
+    if not reader.has_deletions():
+        return np.zeros(0, dtype=np.int64)
+    return np.fromiter(reader._perdoc.deleted_docs(), dtype=np.int64)
+
+
+#: Whoosh's quantised field length of each one-byte code (assumption 2).
+LENGTH_TABLE = np.array([byte_to_length(b) for b in range(256)], dtype=np.float64)
+
+
+def length_codes(reader: Any, fieldname: str, count: int) -> np.ndarray | None:
+    """A segment's one-byte length codes of a field, one per document (None: the field has no
+    lengths in it). ``LENGTH_TABLE[code]`` is the length Whoosh's scorer uses; 0 means none."""
+    column = reader._perdoc._cached_reader(f"_{fieldname}_L", LENGTHS_COLUMN)
+    if column is None or not count:
+        return None
+    return np.fromiter(iter(column), dtype=np.uint8, count=count)
+
+
+def bm25f_parameters(weighting: Any, fieldname: str) -> tuple[float, float]:
+    """(K1, B) of a BM25F weighting for one field (assumption 6)."""
+    return weighting.K1, weighting._field_B.get(fieldname, weighting.B)
+
+
+def expansion_words(q: Any, reader: Any, most: int) -> list[str]:
+    """Up to ``most`` vocabulary words a fuzzy, wildcard or prefix term matches (assumption 7)."""
+    words: list[str] = []
+    for token in q._btexts(reader):
+        words.append(token.decode("utf-8") if isinstance(token, bytes) else token)
+        if len(words) >= most:
+            break
+    return words
+
+
+def table_of_contents(ix: Any) -> Any:
+    """The latest generation's table of contents: ``segments``, ``generation`` (assumption 9)."""
+    return ix._read_toc()
