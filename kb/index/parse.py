@@ -27,7 +27,7 @@ from kb.model import FACETS
 from kb.query import plain_words as _plain_words
 from kb.query import problems as query_problems
 from kb.query import words_of
-from kb.synonyms import PLACEHOLDER, SYNONYM_WEIGHT, SynonymGroup
+from kb.synonyms import PLACEHOLDER, SYNONYM_WEIGHT, SynonymGroup, typed_text
 
 #: How many vocabulary words one wildcard or fuzzy term may expand to.
 MAX_EXPANSION = 1000
@@ -90,7 +90,7 @@ class QueryReader:
             words = tuple(words_of(text))
             if words and words != (text,):
                 q = self._read(parser, " ".join(words), groups)
-        typed = _typed_words(text, groups)
+        typed = typed_text(text, groups)
         return ParsedQuery(query=q, browse=False, words=tuple(_plain_words(typed)), notes=tuple(notes))
 
     @staticmethod
@@ -270,13 +270,6 @@ def _phrase_slop(text: str) -> str:
         return m.group(0) + (f"~{longest + 1}" if longest else "")
 
     return re.sub(r'"([^"]*)"(?!~)', widen, text)
-
-
-def _typed_words(text: str, groups: Sequence[SynonymGroup]) -> str:
-    """The text with each group's placeholder put back as the words typed."""
-    for n, group in enumerate(groups):
-        text = re.sub(rf"\b{PLACEHOLDER.format(n)}\b", lambda _m, g=group: g.typed, text)
-    return text
 
 
 

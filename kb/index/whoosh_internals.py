@@ -10,9 +10,14 @@ Assumptions, by number (the tests use the same numbers):
 1. ``whoosh.filedb.compound.BufferFile`` is the class a compound segment wraps each of its
    sub-files in, built as ``BufferFile(buf, name=, onclose=)``; replacing the module attribute
    replaces it (``MappedBufferFile``: reads the memory map without copying it).
-2. ``W3PerDocReader`` keeps its column readers in ``self._readers`` and reads a field's lengths
-   from the column ``_<field>_L`` (``LENGTHS_COLUMN``), one byte per document decoded by
-   ``byte_to_length``; ``W3Codec.per_document_reader(storage, segment)`` builds it.
+2. ``W3PerDocReader`` keeps its column readers in ``self._readers``; a field's lengths are a
+   column of one byte per document decoded by ``byte_to_length`` (``LENGTHS_COLUMN``);
+   ``W3Codec.per_document_reader(storage, segment)`` builds the reader. **Known discrepancy**:
+   Whoosh names the column ``_<field>_len``, but kb looks up ``LENGTHS_NAME`` = ``_<field>_L``,
+   which does not exist, so every length reads as missing: BM25F scores each passage as if of
+   length 1 (no length normalisation), in kb's NumPy scores and, through ``KbCodec``'s
+   per-document reader, in Whoosh's own. Ranking was tuned with it (docs/search.md); correcting
+   the name is a ranking change to measure with `kb eval`, not part of a refactor.
 3. A segment reader's per-document reader is ``reader._perdoc`` and lists deleted documents with
    ``deleted_docs()``.
 4. Term postings: ``reader._terms.matcher(field, token, format)`` returns a block matcher whose
@@ -54,6 +59,9 @@ from whoosh.writing import SegmentWriter
 
 from kb.model import IndexWriteFailed
 
+#: The lengths column kb reads for a field (see assumption 2: Whoosh writes ``_<field>_len``).
+LENGTHS_NAME = "_{}_L"
+
 
 class LengthCachingPerDocReader(W3PerDocReader):
     """Whoosh's per-document reader, with field lengths held in memory.
@@ -72,7 +80,7 @@ class LengthCachingPerDocReader(W3PerDocReader):
         cache = self.__dict__.setdefault("_kb_lengths", {})
         lengths = cache.get(fieldname)
         if lengths is None:
-            reader = self._cached_reader(f"_{fieldname}_L", LENGTHS_COLUMN)
+            reader = self._cached_reader(LENGTHS_NAME.format(fieldname), LENGTHS_COLUMN)
             lengths = cache[fieldname] = [] if reader is None else [byte_to_length(b) for b in reader]
         if docnum < len(lengths) and lengths[docnum]:
             return lengths[docnum]
@@ -375,7 +383,7 @@ LENGTH_TABLE = np.array([byte_to_length(b) for b in range(256)], dtype=np.float6
 def length_codes(reader: Any, fieldname: str, count: int) -> np.ndarray | None:
     """A segment's one-byte length codes of a field, one per document (None: the field has no
     lengths in it). ``LENGTH_TABLE[code]`` is the length Whoosh's scorer uses; 0 means none."""
-    column = reader._perdoc._cached_reader(f"_{fieldname}_L", LENGTHS_COLUMN)
+    column = reader._perdoc._cached_reader(LENGTHS_NAME.format(fieldname), LENGTHS_COLUMN)
     if column is None or not count:
         return None
     return np.fromiter(iter(column), dtype=np.uint8, count=count)
