@@ -158,6 +158,32 @@ def plain_words(text: str) -> Iterator[str]:
             yield token
 
 
+#: How a query splits into pieces: a quoted phrase, a ``field:value``, a parenthesis, or a word (which
+#: may still carry syntax: ``seiz*``, ``word~``, ``word^2``; see :func:`is_special`).
+_PIECE = re.compile(
+    r'(?P<quoted>"[^"]*"?)'
+    r"|(?P<fielded>[A-Za-z_]+:(?:\"[^\"]*\"?|\S+))"
+    r"|(?P<paren>[()])"
+    r"|(?P<word>[^\s()\"]+)"
+)
+
+
+def pieces(text: str) -> list[tuple[str, str]]:
+    """A query as (kind, text) pieces in order, kind one of quoted, fielded, paren, word: what
+    rewrites of a query (synonyms) walk, changing only plain word pieces."""
+    return [(m.lastgroup or "", m.group()) for m in _PIECE.finditer(text)]
+
+
+def is_special(word: str) -> bool:
+    """A word piece that carries syntax (a wildcard, a fuzzy mark, a boost, a field): searched
+    exactly as typed, never expanded. ``x^0.3`` is a boost the user typed, whatever its value."""
+    return bool(re.search(r"[*?~^:]", word))
+
+
+def is_operator(word: str) -> bool:
+    return word in OPERATORS
+
+
 def words_of(text: str) -> list[str]:
     """Every word of a text, syntax stripped, operators left out: what "plain words" means when a
     query is read as them."""

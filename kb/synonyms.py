@@ -19,12 +19,12 @@ does not search every lay word for it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kb.query import shorten
+from kb.query import is_operator, is_special, pieces, shorten
 
 #: Facets whose vocabulary entries are synonyms of one another (topic and severity cues are not).
 EXPANDING_FACETS: tuple[str, ...] = ("side_effect", "condition", "substance", "drug", "route")
@@ -37,14 +37,6 @@ SYNONYM_WEIGHT = 0.3
 #: The longest vocabulary phrase, in words, looked for in a query.
 MAX_PHRASE_WORDS = 6
 
-# A query splits into these pieces; only "word" pieces are candidates for expansion.
-_PIECE = re.compile(
-    r'(?P<quoted>"[^"]*"?)'
-    r"|(?P<fielded>[A-Za-z_]+:(?:\"[^\"]*\"?|\S+))"
-    r"|(?P<paren>[()])"
-    r"|(?P<word>[^\s()\"]+)"
-)
-_OPERATORS = {"AND", "OR", "NOT", "ANDNOT", "ANDMAYBE"}
 _SAFE = re.compile(r"^[\w' -]+$", re.UNICODE)
 
 
@@ -134,24 +126,24 @@ class Expander:
         return cls(([canonical, *others] for canonical, others in synonyms.items()), same, one_way)
 
     def expand(self, query: str) -> Expansion:
-        pieces = [(m.lastgroup or "", m.group()) for m in _PIECE.finditer(query)]
+        split = pieces(query)
         shown: list[str] = []
         engine: list[str] = []
         added: dict[str, list[str]] = {}
         groups: list[SynonymGroup] = []
         i = 0
-        while i < len(pieces):
-            kind, text = pieces[i]
+        while i < len(split):
+            kind, text = split[i]
             match = None
-            if kind == "word" and text not in _OPERATORS and not _is_special(text):
-                match = self._longest_match(pieces, i)
+            if kind == "word" and not is_operator(text) and not is_special(text):
+                match = self._longest_match(split, i)
             if match is None:
                 shown.append(text)
                 engine.append(text)
                 i += 1
                 continue
             n_words, group = match
-            typed = " ".join(t for _, t in pieces[i:i + n_words])
+            typed = " ".join(t for _, t in split[i:i + n_words])
             alternatives = self._alternatives(group, typed)
             if not alternatives:
                 shown.append(typed)
@@ -167,11 +159,11 @@ class Expander:
             return Expansion(text=query)
         return Expansion(text=" ".join(shown), added=added, query=" ".join(engine), groups=tuple(groups))
 
-    def _longest_match(self, pieces: list[tuple[str, str]], start: int) -> tuple[int, int] | None:
+    def _longest_match(self, split: list[tuple[str, str]], start: int) -> tuple[int, int] | None:
         words: list[str] = []
         best = None
-        for kind, text in pieces[start:start + MAX_PHRASE_WORDS]:
-            if kind != "word" or text in _OPERATORS or _is_special(text):
+        for kind, text in split[start:start + MAX_PHRASE_WORDS]:
+            if kind != "word" or is_operator(text) or is_special(text):
                 break
             words.append(text.strip(".,;:!?"))
             group = self._lookup.get(_key(" ".join(words)))
@@ -194,14 +186,17 @@ class Expander:
         return out[:MAX_ALTERNATIVES]
 
 
+def typed_text(text: str, groups: Sequence[SynonymGroup]) -> str:
+    """An expansion's engine text with each group's placeholder put back as the words typed."""
+    for n, group in enumerate(groups):
+        text = re.sub(rf"\b{PLACEHOLDER.format(n)}\b", lambda _m, g=group: g.typed, text)
+    return text
+
+
 def _key(phrase: str) -> str:
     """Abbreviations written in capitals (MS, ITB) match only in capitals; the rest ignore case."""
     phrase = " ".join(phrase.split())
     return phrase if len(phrase) <= 4 and phrase.isupper() else phrase.casefold()
-
-
-def _is_special(word: str) -> bool:
-    return bool(re.search(r"[*?~^:]", word))
 
 
 def _quote(term: str) -> str:

@@ -142,6 +142,31 @@ def test_a_lay_word_finds_the_clinical_passage(label_kb):
     assert "paresthesia" in label_kb.search("pins and needles").searched
 
 
+@pytest.mark.parametrize("weight", ["0.3", "2"])
+def test_a_typed_boost_is_the_users_own_weight_never_the_synonym_path(label_kb, weight):
+    """Synonyms reach the index as structured groups, not as a boost recognised by its value: a
+    user who types ``drowsy^0.3`` (SYNONYM_WEIGHT's value) searches drowsy alone, at that weight."""
+    from whoosh import query as wq
+
+    typed = label_kb.search(f"drowsy^{weight}")
+    plain = label_kb.search("drowsy", synonyms=False)
+    expanded = label_kb.search("drowsy")
+    assert typed.expanded == {} and typed.searched == f"drowsy^{weight}"
+    assert expanded.expanded  # the word alone does take the synonym path
+    assert [h.passage.passage_id for h in typed.hits] == [h.passage.passage_id for h in plain.hits]
+    assert typed.hits and all(t.score == pytest.approx(float(weight) * p.score)
+                              for t, p in zip(typed.hits, plain.hits, strict=True))
+    def parts(q):
+        yield q
+        for child in q.children():
+            yield from parts(child)
+
+    parsed = label_kb.snapshot().parse(f"drowsy^{weight}")
+    assert not any(isinstance(q, wq.DisjunctionMax) for q in parts(parsed.query))
+    grouped = label_kb.snapshot().parse("kbsyn0grp", groups=label_kb.expander().expand("drowsy").groups)
+    assert any(isinstance(q, wq.DisjunctionMax) for q in parts(grouped.query))  # what the synonym path looks like
+
+
 # ---- reading malformed queries --------------------------------------------------------------
 
 
