@@ -238,3 +238,26 @@ def test_a_commit_merges_small_and_mostly_deleted_segments_only(tmp_path, monkey
     assert segment_sizes(root) == [2 * 3 + 2 + 2 * 3, 30]
     with KnowledgeBase.open(root) as kb:
         assert kb.search("seizure", limit=0).total == 10 * 2 + 2 * 2 + 3 + 1
+
+
+def test_what_whoosh_pickles_into_an_index_is_named_as_kb_index():
+    """Whoosh pickles the schema (its field classes, the stemmer) and each segment's codec into an
+    index by module and class name. Indexes built when kb.index was one module name them
+    ``kb.index.X``: every kb class pickled must still be found there, or such an index no longer opens."""
+    import io
+    import pickle
+
+    from kb.index import KbCodec, build_schema
+
+    found: list[tuple[str, str]] = []
+
+    class Recording(pickle.Unpickler):
+        def find_class(self, module: str, name: str):
+            found.append((module, name))
+            return super().find_class(module, name)
+
+    for thing in (build_schema(), KbCodec()):
+        Recording(io.BytesIO(pickle.dumps(thing, 2))).load()
+    kb_names = {(m, n) for m, n in found if m.startswith("kb")}
+    assert {n for _, n in kb_names} >= {"StemmedText", "WordsField", "ValuesField", "_SnowballStem", "KbCodec"}
+    assert {m for m, _ in kb_names} == {"kb.index"}

@@ -24,12 +24,13 @@ The names below are the package's interface; import them from ``kb.index``.
 
 from kb.index.parse import ParsedQuery
 from kb.index.ranking import COVERAGE_POWER, INTENT_BOOST, INTENT_CUE_BOOST
-from kb.index.schema import (
+from kb.index.schema import (  # the classes Whoosh pickles into an index, by these names
     EXACT_FIELD,
     TEXT_FIELDS,
     StemmedText,
     ValuesField,
     WordsField,
+    _SnowballStem,
     build_schema,
     exact_analyzer,
     same_stems,
@@ -47,6 +48,7 @@ from kb.index.store import (
     release_store,
     remove_stale_stores,
 )
+from kb.index.whoosh_internals import KbCodec
 from kb.index.writer import IndexWriter, ManifestEntry, open_writer, read_manifest
 from kb.model import passage_from_record, passage_record  # where kb.index's callers found them
 from kb.query import problems as query_problems
@@ -62,12 +64,14 @@ __all__ = [
     "TEXT_FIELDS",
     "IndexMeta",
     "IndexWriter",
+    "KbCodec",
     "ManifestEntry",
     "ParsedQuery",
     "Snapshot",
     "StemmedText",
     "ValuesField",
     "WordsField",
+    "_SnowballStem",
     "build_schema",
     "damaged",
     "exact_analyzer",

@@ -131,6 +131,13 @@ class ValuesField(fields.TEXT):
         for item in dict.fromkeys(v for v in value.split("\n") if v):
             yield item.encode("utf-8"), 1, boost, pack_uint(1)
 
+
+# Whoosh pickles the schema into every index, naming each class by module: an index names them
+# ``kb.index.<class>``, as kb wrote them before kb/index.py became a package, so indexes built before
+# and after open alike (kb.index re-exports them; tests/test_index.py checks every pickled name).
+for _cls in (_SnowballStem, StemmedText, WordsField, ValuesField):
+    _cls.__module__ = "kb.index"
+
 def stemming_analyzer() -> Analyzer:
     return (
         RegexTokenizer(_TOKEN)

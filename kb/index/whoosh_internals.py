@@ -168,6 +168,9 @@ class KbCodec(W3Codec):
         return LengthCachingPerDocReader(storage, segment)
 
 
+KbCodec.__module__ = "kb.index"  # pickled into each segment by name (see kb.index.schema)
+
+
 class KbSubWriterTask(SubWriterTask):
     """Whoosh's indexing worker process, made to leave when its parent does.
 
