@@ -101,14 +101,18 @@ _DRUG_INTENTS = [
     Intent("indications", "what the drug is used for",
            _p(r"\bused (for|to)\b", r"\bindicat", r"\bwhat is\b.{0,40}\bfor\b", r"\buses?\b(?! of)",
               r"\bprescribed (for|to)\b", r"\bapproved (for|to)\b", r"\bhelp (with|for)\b", r"\bgood for\b"),
-           topics=("indications",), headings=("indications", "uses", "usage"),
+           # not "uses": its stem is "use", the word of "USE IN SPECIFIC POPULATIONS" and "Pediatric Use"
+           topics=("indications",), headings=("indications", "usage"),
            cues=("indicated", "treatment of", "management of")),
     Intent("dose", "dosage",
            _p(r"\bdos(e|es|age|ing)\b", r"\bmg\b", r"\bmissed?\b",
               r"\bhow (much|many|often)\b(?!\s+(people|persons|patients|children|adults|individuals|americans))",
-              r"\bstarting\b", r"\btimes a day\b"),
+              r"\bstarting\b", r"\btimes a day\b",
+              r"\bwhen (should|do|to|can|must)\b.{0,40}\b(take|taken|use|used|given)\b",
+              r"\bhow (should|do|to)\b.{0,20}\b(take|use|give)\b(?!.{0,30}\bwith\b)",
+              r"\bhow long (can|should|may|do)\b.{0,40}\b(take|taken|use|used|on)\b"),
            topics=("dosage",), headings=("dosage", "dosing", "administration"),
-           cues=("mg", "daily", "dose", "once", "twice")),
+           cues=("mg", "daily", "dose", "once", "twice", "administer")),
 ]
 
 _DISEASE_INTENTS = [

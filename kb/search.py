@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from kb.focus import focus_boost, named_drugs
 from kb.index import IndexMeta, ParsedQuery, Snapshot, index_exists, open_snapshot, same_stems
 from kb.intent import detect as detect_intent
 from kb.model import FACETS, NOT_STATED, SORTS, IndexMissing, KbError, Passage, default_index_path
@@ -171,6 +172,10 @@ class KnowledgeBase:
             coverage = snap.coverage_boost(parsed) if sort == "relevance" else None
             if coverage is not None:
                 boost = coverage if boost is None else boost * coverage
+            focus = (self._focus(snap, reading, expansion) if sort == "relevance" and not parsed.browse
+                     and reading.plain and total else None)
+            if focus is not None:
+                boost = focus if boost is None else boost * focus
             facets = _count_facets(snap, base, filter_masks, chosen, facet_size)
             hits = self._hits(snap, parsed, allowed, sort=sort, offset=offset, limit=limit, total=total,
                               collapse=collapse_duplicates, boost=boost)
@@ -188,6 +193,12 @@ class KnowledgeBase:
             expanded={} if fuzzy else expansion.added, intent=asked.name if asked is not None else None,
             intent_filter=intent_filter,
         )
+
+    def _focus(self, snap: Snapshot, reading: Reading, expansion: Expansion) -> np.ndarray | None:
+        """kb.focus: the drugs a plain query names rank their own documents first; patient leaflets
+        rank below the clinical sections that say the same."""
+        drugs = named_drugs(reading.words, expansion.groups, snap.facet_table("drug")[0])
+        return focus_boost(snap, drugs)
 
     def expander(self) -> Expander:
         """Synonym expansion from the vocabulary this index was tagged with (loaded once)."""

@@ -3,6 +3,7 @@ notes are plain words; and question intent (kb.intent) ranks the passage that an
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -70,6 +71,8 @@ def top_section(kb: KnowledgeBase, question: str) -> str:
     ("does zelmorex make you drowsy", "side_effects"),
     ("what are the serious side effects", "serious"),
     ("what is zelmorex used for", "indications"),
+    ("When should zelmorex be taken?", "dose"),
+    ("how long can I take zelmorex", "dose"),
     ("What are the symptoms of glaucoma?", "symptoms"),
     ("What causes glaucoma?", "causes"),
     ("Is glaucoma inherited?", "inheritance"),
@@ -92,6 +95,15 @@ def test_intent_is_read_from_the_question(question, intent):
 ])
 def test_the_passage_under_the_heading_that_answers_comes_first(label_kb, question, section):
     assert top_section(label_kb, question) == section
+
+
+def test_a_heading_about_use_in_populations_is_not_about_uses(label_kb):
+    snap = label_kb.snapshot()
+    factor = snap.intent_boost(BY_NAME["indications"])
+    docnums = np.flatnonzero(snap.live)
+    by_section = {p.section: factor[n] for n, p in zip(docnums, snap.passages(docnums), strict=True)}
+    assert by_section["INDICATIONS AND USAGE"] >= INTENT_BOOST
+    assert by_section["USE IN SPECIFIC POPULATIONS > Pregnancy"] < INTENT_BOOST
 
 
 def test_the_maximum_dose_outranks_a_passage_repeating_the_drug_name(label_kb):
