@@ -1,7 +1,7 @@
 """What a question is about, beyond its words: the drug it names and who it is asked for.
 
-Two signals that multiply a passage's score after BM25F (like question intent, kb.intent), both read
-from the query and the index alone:
+Signals read from the query and the index alone; the first two multiply a passage's score after
+BM25F (like question intent, kb.intent), the third decides what a widened query may match:
 
 - **The drug a question names is its subject.** "Does tetrabenazine cause depression?" asks about
   tetrabenazine's own documents. In a collection of drug labels the name is on every passage of its
@@ -18,6 +18,11 @@ from the query and the index alone:
   LEAFLET_FACTOR (below 1): they still rank, below the clinical section that says the same. (Measured:
   sparing questions typed with lay words from it did worse on the lay questions too, 0.500 against
   0.533 MRR@10 on the labels set's 31 lay questions, because the leaflets answer them no better.)
+- **A question that names a drug stays about it when widened.** When few passages have every word,
+  search widens a question to any of its words (kb.search); "nortriptyline suicidal thoughts young
+  adults" would then rank every antidepressant's identical class warning above nortriptyline's own.
+  The widened search keeps to passages about the drugs named (``Focus.about``: tagged with the drug,
+  or in a document whose title names it) when any of them matches.
 
 The factors were measured on the openFDA labels relevance set, MedQuAD and the bundled sample (see
 docs/search.md); a collection with no titles naming drugs and no leaflets is ranked as before.
@@ -49,7 +54,8 @@ def named_drugs(query_words: Sequence[str], groups: Iterable[Any], drug_values: 
     when any of its members is a drug value; a word or a run of two or three words outside any group
     does when it is one.
     """
-    values = {v.casefold() for v in drug_values if v}
+    values = (drug_values if isinstance(drug_values, (set, frozenset, dict))
+              else {v.casefold() for v in drug_values if v})
     if not values:
         return []
     found: list[tuple[str, ...]] = []
@@ -73,36 +79,68 @@ def named_drugs(query_words: Sequence[str], groups: Iterable[Any], drug_values: 
     return found
 
 
-def subject_mask(snap: Any, drugs: Sequence[tuple[str, ...]]) -> np.ndarray | None:
-    """Passages of documents whose title names one of ``drugs`` (any of its names), or None when the
-    query names no drug or no title names it."""
-    if not drugs:
-        return None
-    mask = np.zeros(snap.size, dtype=bool)
-    for names in drugs:
-        for name in names:
-            mask |= snap._words_mask("title", name)
-    return mask if mask.any() else None
+class Focus:
+    """kb.focus's signals on one snapshot of an index; what does not depend on the query (the drug
+    facet's names, the patient-leaflet passages) is read once per snapshot."""
 
+    def __init__(self, snap: Any):
+        self.snap = snap
+        self._values: dict[str, str] | None = None
+        self._leaflet: np.ndarray | None = None
+        self._leaflet_read = False
 
-def leaflet_mask(snap: Any) -> np.ndarray:
-    """Passages under a patient-leaflet heading."""
-    mask = np.zeros(snap.size, dtype=bool)
-    for heading in LEAFLET_HEADINGS:
-        mask |= snap._words_mask("section", heading)
-    return mask
+    @property
+    def values(self) -> dict[str, str]:
+        """The ``drug`` facet's values by their casefolded spelling."""
+        if self._values is None:
+            self._values = {v.casefold(): v for v in self.snap.facet_table("drug")[0] if v}
+        return self._values
 
+    def drugs(self, query_words: Sequence[str], groups: Iterable[Any]) -> list[tuple[str, ...]]:
+        return named_drugs(query_words, groups, self.values)
 
-def focus_boost(snap: Any, drugs: Sequence[tuple[str, ...]]) -> np.ndarray | None:
-    """The factor per record for a question's subject drugs and for patient leaflets; None when
-    nothing applies."""
-    factor: np.ndarray | None = None
-    subject = subject_mask(snap, drugs)
-    if subject is not None:
+    def about(self, drugs: Sequence[tuple[str, ...]]) -> np.ndarray | None:
+        """Passages about any of ``drugs``: tagged with it in the ``drug`` facet (a label's passages, and
+        passages that name it) or of a document whose title names it. None when the query names no drug.
+
+        When few passages have every word of a question, search widens it to any of its words
+        (kb.search); a question that names a drug still asks about that drug, so the widened search
+        keeps to these passages when any of them matches.
+        """
+        if not drugs:
+            return None
+        named = [self.values[n.casefold()] for names in drugs for n in names if n.casefold() in self.values]
+        mask = self.snap.facet_mask("drug", named) if named else np.zeros(self.snap.size, dtype=bool)
+        title = self.subject(drugs)
+        return mask | title if title is not None else mask
+
+    def subject(self, drugs: Sequence[tuple[str, ...]]) -> np.ndarray | None:
+        """Passages of documents whose title names one of ``drugs`` (any of its names), or None when the
+        query names no drug or no title names it."""
+        if not drugs:
+            return None
+        mask = np.zeros(self.snap.size, dtype=bool)
+        for names in drugs:
+            for name in names:
+                mask |= self.snap._words_mask("title", name)
+        return mask if mask.any() else None
+
+    def leaflets(self) -> np.ndarray | None:
+        """LEAFLET_FACTOR on passages under a patient-leaflet heading, 1 elsewhere; None when there are none."""
+        if not self._leaflet_read:
+            mask = np.zeros(self.snap.size, dtype=bool)
+            for heading in LEAFLET_HEADINGS:
+                mask |= self.snap._words_mask("section", heading)
+            self._leaflet = np.where(mask, LEAFLET_FACTOR, 1.0) if mask.any() and LEAFLET_FACTOR != 1.0 else None
+            self._leaflet_read = True
+        return self._leaflet
+
+    def boost(self, drugs: Sequence[tuple[str, ...]]) -> np.ndarray | None:
+        """The factor per record for a question's subject drugs and for patient leaflets; None when
+        nothing applies."""
+        subject = self.subject(drugs)
+        leaflet = self.leaflets()
+        if subject is None:
+            return leaflet
         factor = np.where(subject, SUBJECT_BOOST, 1.0)
-    if LEAFLET_FACTOR != 1.0:
-        leaflets = leaflet_mask(snap)
-        if leaflets.any():
-            leaflet = np.where(leaflets, LEAFLET_FACTOR, 1.0)
-            factor = leaflet if factor is None else factor * leaflet
-    return factor
+        return factor if leaflet is None else factor * leaflet

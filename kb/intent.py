@@ -146,11 +146,30 @@ _DISEASE_INTENTS = [
            headings=("risk factors", "risk"), cues=("risk", "factors")),
 ]
 
+#: Words that carry what a question asks, not what it is about: "used" in "what is X used for", "work"
+#: in "how does X work", "cause" in "can X cause Y". Once the intent is recognised they are not
+#: searched for (the intent ranks the passages that answer instead), so the passage headed
+#: "INDICATIONS AND USAGE" that never says "used" is not left out of "what is meclizine used for".
+CARRIER_WORDS = frozenset({
+    "used", "use", "uses", "usage", "work", "works", "working", "cause", "causes", "caused", "make", "makes",
+    "making", "help", "helps", "taken", "take", "takes", "taking", "long", "when", "safe", "safely", "ok",
+    "okay", "for", "people", "person", "persons", "someone", "anyone", "is", "are", "was", "can", "will",
+})
+
 #: Every intent, in the order they are tried: the more specific first (the maximum dose before
 #: dosage, overdose before dosage, serious effects before side effects, drug questions before
 #: disease ones).
 INTENTS: tuple[Intent, ...] = (*_DRUG_INTENTS, *_DISEASE_INTENTS)
 BY_NAME = {intent.name: intent for intent in INTENTS}
+
+
+def searched_words(words: list[str] | tuple[str, ...], intent: Intent | None) -> list[str]:
+    """The words of a question to search once its intent is known: without the words that only carry
+    the question (CARRIER_WORDS), unless nothing else would remain."""
+    if intent is None:
+        return list(words)
+    kept = [w for w in words if w.casefold().strip(".,;:!?") not in CARRIER_WORDS]
+    return kept or list(words)
 
 
 def detect(question: str) -> Intent | None:

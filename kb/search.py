@@ -15,15 +15,17 @@ import os
 import re
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from itertools import chain, islice
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from kb.focus import focus_boost, named_drugs
+from kb.focus import Focus
 from kb.index import IndexMeta, ParsedQuery, Snapshot, index_exists, open_snapshot, same_stems
 from kb.intent import detect as detect_intent
+from kb.intent import searched_words
 from kb.model import FACETS, NOT_STATED, SORTS, IndexMissing, KbError, Passage, default_index_path
 from kb.query import QUESTION_WORDS, Reading, natural_query, shorten
 from kb.query import read as read_query
@@ -94,6 +96,7 @@ class KnowledgeBase:
         self._lock = threading.RLock()
         self._snap: Snapshot | None = None
         self._expander: Expander | None = None
+        self._focus: Focus | None = None
 
     @classmethod
     def open(cls, path: str | os.PathLike[str] | None = None) -> KnowledgeBase:
@@ -161,21 +164,29 @@ class KnowledgeBase:
             snap = self.snapshot()
             filter_masks = {name: facet_mask(snap, name, values) for name, values in chosen.items()}
             reading = read_query(query, snap.field_names, snap._hidden_fields)
+            asked = detect_intent(query) if intent else None
+            if asked is not None and reading.plain:
+                words = searched_words(reading.words, asked)
+                if len(words) < len(reading.words):
+                    reading = replace(reading, text=" ".join(words))
             expansion = self.expander().expand(reading.text) if synonyms else Expansion(reading.text)
+            focus = self._focus_on(snap)
+            drugs = focus.drugs(reading.words, expansion.groups) if reading.plain else []
             parsed, base, allowed, notes, fuzzy = _resolve(snap, reading, expansion, filter_masks,
-                                                           include_boilerplate, any_word=any_word)
+                                                           include_boilerplate, any_word=any_word,
+                                                           about=focus.about(drugs))
             total = int(np.count_nonzero(allowed))
-            asked = detect_intent(query) if intent and not parsed.browse and total else None
+            asked = asked if not parsed.browse and total else None
             boost = snap.intent_boost(asked) if asked is not None else None
             if boost is not None and sort == "relevance":
                 notes.append(f"Ranked passages about {asked.label} first.")
             coverage = snap.coverage_boost(parsed) if sort == "relevance" else None
             if coverage is not None:
                 boost = coverage if boost is None else boost * coverage
-            focus = (self._focus(snap, reading, expansion) if sort == "relevance" and not parsed.browse
-                     and reading.plain and total else None)
-            if focus is not None:
-                boost = focus if boost is None else boost * focus
+            subject = (focus.boost(drugs) if sort == "relevance" and not parsed.browse and reading.plain
+                       and total else None)
+            if subject is not None:
+                boost = subject if boost is None else boost * subject
             facets = _count_facets(snap, base, filter_masks, chosen, facet_size)
             hits = self._hits(snap, parsed, allowed, sort=sort, offset=offset, limit=limit, total=total,
                               collapse=collapse_duplicates, boost=boost)
@@ -194,11 +205,11 @@ class KnowledgeBase:
             intent_filter=intent_filter,
         )
 
-    def _focus(self, snap: Snapshot, reading: Reading, expansion: Expansion) -> np.ndarray | None:
-        """kb.focus: the drugs a plain query names rank their own documents first; patient leaflets
-        rank below the clinical sections that say the same."""
-        drugs = named_drugs(reading.words, expansion.groups, snap.facet_table("drug")[0])
-        return focus_boost(snap, drugs)
+    def _focus_on(self, snap: Snapshot) -> Focus:
+        """kb.focus's signals for this snapshot (made again when an ingest has committed since)."""
+        if self._focus is None or self._focus.snap is not snap:
+            self._focus = Focus(snap)
+        return self._focus
 
     def expander(self) -> Expander:
         """Synonym expansion from the vocabulary this index was tagged with (loaded once)."""
@@ -404,7 +415,7 @@ class KnowledgeBase:
 
 def _resolve(
     snap: Snapshot, reading: Reading, expansion: Expansion, filter_masks: dict[str, np.ndarray],
-    include_boilerplate: bool, *, any_word: bool = False,
+    include_boilerplate: bool, *, any_word: bool = False, about: np.ndarray | None = None,
 ) -> tuple[ParsedQuery, np.ndarray, np.ndarray, list[str], bool]:
     """Finds a query's matches: (parsed, matches before filters, after, notes, spelled-like used).
 
@@ -413,7 +424,8 @@ def _resolve(
     nothing first has the words the collection does not know (its misspellings, not words that
     merely match nothing here) widened to words spelled within one or two letters; then, if few
     passages have every word, any of its words is enough, ranked. Each fallback says so in the
-    notes. With ``any_word`` any word is enough from the start.
+    notes. With ``any_word`` any word is enough from the start. ``about`` (kb.focus.about_mask): the
+    passages about the drugs the query names; a widened query keeps to them when any matches.
     """
     groups = expansion.groups
     text = expansion.engine_text
@@ -449,6 +461,8 @@ def _resolve(
     # 2. few or no passages have every word: any of the words will do, those with all ranked first
     wide = snap.parse(text, groups=groups, any_word=True)
     wide_base, wide_allowed = _matches(snap, wide, filter_masks, include_boilerplate)
+    if about is not None and np.count_nonzero(wide_allowed & about) > found:
+        wide_base, wide_allowed = wide_base & about, wide_allowed & about  # still about the drug named
     if np.count_nonzero(wide_allowed) > found:
         if found:
             notes.append(f"Only {found} passage{'s' if found > 1 else ''} contain{'' if found > 1 else 's'} all of "

@@ -14,6 +14,8 @@ import pytest
 from kb.evaluate import Snippet, evaluate_file, evaluate_labels_file, read_queries
 
 LABELS_SET = Path(str(resources.files("kb") / "data" / "relevance" / "labels-openfda.jsonl"))
+#: Questions on other labels, written before search was tuned on LABELS_SET and never tuned to.
+HELDOUT_SET = LABELS_SET.with_name("labels-openfda-heldout.jsonl")
 ZIP_NAME = "drug-label-sample.json.zip"
 
 
@@ -41,6 +43,17 @@ def openfda_zip(shared_dir: Path) -> Path:
     return path
 
 
+def test_held_out_set_asks_about_other_labels():
+    tuned = {j.file for q in read_queries(LABELS_SET) for j in q.relevant}
+    held = read_queries(HELDOUT_SET)
+    labels = {j.file for q in held for j in q.relevant}
+    assert len(held) >= 25 and len(labels) >= 20, (len(held), len(labels))
+    assert not labels & tuned, labels & tuned
+    for q in held:
+        for j in q.relevant + (q.relevant_lenient or ()):
+            assert isinstance(j, Snippet) and j.file.startswith(ZIP_NAME + "#"), (q.id, j)
+
+
 @pytest.fixture(scope="module")
 def openfda_index(openfda_zip: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     from kb.ingest import ingest
@@ -57,11 +70,19 @@ def openfda_index(openfda_zip: Path, tmp_path_factory: pytest.TempPathFactory) -
 #   kb eval kb/data/relevance/labels-openfda.jsonl --index INDEX
 #     MRR@10 0.331, nDCG@10 0.318, Recall@10 0.438, 38 of 86 questions with no relevant passage in the top 10
 #     (the FTS5 peer on the same passages, scripts/relevance_peer.py: MRR@10 0.301, Recall@10 0.374).
+# Issue 10 (search focus, question intent's carrier words, lay words; 59 judgments added to 29 questions
+# after reading the passages ranked above the judged ones, see docs/search.md), on the same index:
+#   labels set MRR@10 0.848, Recall@10 0.884, 10 of 86 questions with no relevant passage in the top 10
+#   (main before it, on the same judgments: 0.490 / 0.624; the FTS5 peer: see docs/search.md);
+#   held-out set (27 questions on 26 other labels, written before the tuning, never tuned to):
+#   MRR@10 0.816, Recall@10 0.825 (main before it: 0.779 / 0.788).
 # Floors a little below; whoever improves a figure raises its floor.
 LABELS_COVERED_FLOOR = 0.04  # share of labels with their generic drug on >= 95% of their passages
 ROUTES_FOUND_FLOOR = 0.95  # share of labels (with routes) whose every route is a route tag somewhere
-MRR_FLOOR = 0.30
-RECALL_FLOOR = 0.40
+MRR_FLOOR = 0.83
+RECALL_FLOOR = 0.87
+HELDOUT_MRR_FLOOR = 0.80
+HELDOUT_RECALL_FLOOR = 0.81
 
 @pytest.mark.slow
 def test_drug_and_route_tags_on_the_openfda_labels(openfda_zip, openfda_index):
@@ -78,3 +99,10 @@ def test_search_on_the_labels_relevance_set(openfda_index):
     assert set(ev.by_style()) == {"lay", "natural", "keywords"}
     assert ev.mrr >= MRR_FLOOR, ev.format_table(per_query=True)
     assert ev.recall >= RECALL_FLOOR, ev.format_table(per_query=True)
+
+
+@pytest.mark.slow
+def test_search_on_the_held_out_labels_set(openfda_index):
+    ev = evaluate_file(HELDOUT_SET, openfda_index)
+    assert ev.mrr >= HELDOUT_MRR_FLOOR, ev.format_table(per_query=True)
+    assert ev.recall >= HELDOUT_RECALL_FLOOR, ev.format_table(per_query=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from kb.focus import LEAFLET_FACTOR, SUBJECT_BOOST, named_drugs
+from kb.focus import LEAFLET_FACTOR, SUBJECT_BOOST, Focus, named_drugs
 from kb.search import KnowledgeBase
 from kb.synonyms import SynonymGroup
 from tests.conftest import D, P, build_index
@@ -21,6 +21,10 @@ CORPUS = [
         P("What is the most important information I should know about COUMADIN? COUMADIN can cause "
           "bleeding which can be serious. Call your doctor about bleeding gums, bleeding that lasts, "
           "red urine, black stools: any bleeding.", "MEDICATION GUIDE", tags=WARFARIN),
+    ]),
+    D("Xarelto (rivaroxaban)", passages=[
+        P("Call your doctor about bleeding gums, nosebleeds or gums that bleed when brushing.",
+          "WARNINGS AND PRECAUTIONS > Bleeding", tags={"drug": ["rivaroxaban"]}),
     ]),
     D("Cymbalta (duloxetine hydrochloride)", passages=[
         P("Abnormal bleeding: duloxetine may increase bleeding. Bleeding with warfarin: bleeding events "
@@ -69,3 +73,22 @@ def test_focus_multiplies_scores_and_never_filters(kb):
     leaflet = next(h for h in plain.hits if h.passage.section == "MEDICATION GUIDE")
     assert LEAFLET_FACTOR < 1 < SUBJECT_BOOST
     assert leaflet.score > 0
+
+
+def test_a_widened_question_keeps_to_the_drug_it_names(kb):
+    wide = kb.search("warfarin gums nosebleeds", limit=None)
+    assert any("some of them" in n or "any of them" in n for n in wide.notes)  # few have every word
+    assert wide.hits and all("warfarin" in h.passage.tags["drug"] for h in wide.hits)
+    anyone = kb.search("gums nosebleeds", limit=None)  # no drug named: any passage will do
+    assert any(h.passage.title.startswith("Xarelto") for h in anyone.hits)
+
+
+def test_focus_reads_names_and_leaflets_once_per_snapshot(kb):
+    focus = Focus(kb.snapshot())
+    assert focus.values["warfarin"] == "warfarin"
+    assert focus.drugs(["Warfarin", "bleeding"], ()) == [("Warfarin",)]
+    about = focus.about([("warfarin",)])
+    subject = focus.subject([("warfarin",)])
+    assert about is not None and subject is not None
+    assert int(subject.sum()) == 3 and int(about.sum()) == 4  # Coumadin's three, and Cymbalta's mention
+    assert focus.leaflets() is focus.leaflets() and focus.subject([("nothing",)]) is None

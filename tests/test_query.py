@@ -97,6 +97,24 @@ def test_the_passage_under_the_heading_that_answers_comes_first(label_kb, questi
     assert top_section(label_kb, question) == section
 
 
+@pytest.mark.parametrize(("question", "searched"), [
+    ("what is zelmorex used for", ["zelmorex"]),
+    ("can zelmorex cause seizures", ["zelmorex", "seizures"]),
+    ("how does zelmorex work", ["zelmorex"]),
+    ("zelmorex used", ["zelmorex", "used"]),  # no intent: every word is searched
+])
+def test_words_that_carry_the_question_are_not_searched_once_its_intent_is_known(question, searched):
+    from kb.intent import searched_words
+    from kb.query import read
+
+    assert searched_words(read(question).words, detect(question)) == searched
+
+
+def test_a_question_whose_words_the_answer_never_uses_finds_it(label_kb):
+    hit = label_kb.search("can zelmorex cause sleepiness", limit=1).hits[0]  # the label never says "cause"
+    assert hit.passage.section == "ADVERSE REACTIONS"
+
+
 def test_a_heading_about_use_in_populations_is_not_about_uses(label_kb):
     snap = label_kb.snapshot()
     factor = snap.intent_boost(BY_NAME["indications"])
