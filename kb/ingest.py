@@ -8,8 +8,10 @@ goes to a new store that replaces the live one only when it is finished.
 
 from __future__ import annotations
 
+import ast
 import bisect
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kb import chunk as chunk_mod
-from kb import limits, provenance, readers, readers_openfda, readers_pdf
+from kb import limits, provenance, readers
 from kb.index import (
     SCHEMA_VERSION,
     IndexWriter,
@@ -92,13 +94,75 @@ def passage_ids(doc_id: str, texts: Sequence[str]) -> list[str]:
 def settings_fingerprint(
     tagger_fingerprint: str, min_words: int, max_words: int, table: readers.TableColumns | None = None
 ) -> str:
-    """Changes whenever re-ingesting an unchanged file could give different passages or tags."""
+    """Changes whenever re-ingesting an unchanged file could give different passages or tags: other
+    settings, another vocabulary (``tagger_fingerprint``), another index schema, or a change to the
+    source of any module that shapes passages (``passage_code_fingerprint``)."""
     h = hashlib.sha256()
     columns = (table or readers.TableColumns()).key()
-    h.update(f"{SCHEMA_VERSION}|{min_words}|{max_words}|{tagger_fingerprint}|{columns}".encode())
-    for module in (chunk_mod, readers, readers_openfda, readers_pdf, provenance):
-        h.update(Path(module.__file__ or "").read_bytes())
+    h.update(f"{SCHEMA_VERSION}|{min_words}|{max_words}|{tagger_fingerprint}|{columns}|".encode())
+    h.update(passage_code_fingerprint().encode())
     return h.hexdigest()[:16]
+
+
+#: Where the passage pipeline starts: this module reads, chunks and tags each document.
+PASSAGE_CODE_ROOTS = ("kb.ingest",)
+#: Where the walk of imports stops: the index's record format is SCHEMA_VERSION's business, and a
+#: change to searching must not make every document be read, chunked and tagged again.
+PASSAGE_CODE_STOPS = ("kb.index",)
+
+
+@functools.cache
+def passage_modules() -> tuple[str, ...]:
+    """kb's modules that shape passages: every kb module the passage pipeline imports, directly or
+    inside a function, and so on transitively (read from their source, so a module added tomorrow is
+    covered without anyone listing it): readers, chunking, tagging, vocabulary, model, ..."""
+    found: set[str] = set()
+    todo = list(PASSAGE_CODE_ROOTS)
+    while todo:
+        name = todo.pop()
+        if name in found or any(name == s or name.startswith(s + ".") for s in PASSAGE_CODE_STOPS):
+            continue
+        path = module_path(name)
+        if path is None:
+            continue  # not kb's, or a name imported from a module rather than a module
+        found.add(name)
+        for node in ast.walk(ast.parse(path.read_bytes(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                todo.extend(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                if node.module != "kb":  # ``from kb import chunk`` is kb.chunk, not kb/__init__.py
+                    todo.append(node.module)
+                todo.extend(f"{node.module}.{alias.name}" for alias in node.names)
+    return tuple(sorted(found))
+
+
+def module_path(name: str) -> Path | None:
+    """The source file of kb module ``name`` ("kb.chunk" -> kb/chunk.py), found without importing it."""
+    parts = name.split(".")
+    if parts[0] != "kb" or len(parts) < 2:
+        return None
+    base = Path(__file__).resolve().parent.joinpath(*parts[1:])
+    for path in (base.with_suffix(".py"), base / "__init__.py"):
+        if path.is_file():
+            return path
+    return None
+
+
+def module_source(name: str) -> bytes:
+    path = module_path(name)
+    return path.read_bytes() if path else b""
+
+
+@functools.cache
+def passage_code_fingerprint() -> str:
+    """A digest of the source of every module in ``passage_modules()``: edit the chunker, a reader or
+    the tagger and every document is re-read and re-tagged by the next ingest, with no version
+    number to remember to bump."""
+    h = hashlib.sha256()
+    for name in passage_modules():
+        h.update(f"{name}\0".encode())
+        h.update(hashlib.sha256(module_source(name)).digest())
+    return h.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,8 @@ import bench
 from benchlib import corpus, metrics, peer
 from benchlib.queries import KINDS, make_queries
 
+from kb import evaluate as kb_evaluate
+
 # ---- metrics: hand-computed examples ------------------------------------------------------------------
 
 
@@ -41,7 +43,14 @@ def test_recall_counts_each_relevant_record_once():
     assert metrics.recall(["a", "b", "a", "c"], {"a", "c", "d"}) == pytest.approx(2 / 3)
     assert metrics.recall(["a", "a", "a"], {"a", "b"}) == pytest.approx(1 / 2)
     assert metrics.recall(["b"] * 10 + ["a"], {"a", "b"}, k=10) == pytest.approx(1 / 2)
-    assert metrics.recall(["a"], set()) == 0.0
+
+
+def test_a_query_without_relevant_records_has_no_score():
+    """The benchmark uses kb's metrics (kb.evaluate): with nothing relevant, recall and nDCG are 0/0."""
+    for metric in (metrics.recall, metrics.ndcg, metrics.reciprocal_rank):
+        with pytest.raises(ValueError, match="no relevant items"):
+            metric(["a"], set())
+    assert metrics.recall is kb_evaluate.recall
 
 
 def test_ndcg_binary_gain_at_first_passage_rank():

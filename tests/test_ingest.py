@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from kb import ingest as ingest_mod
 from kb.ingest import ingest, page_label, passage_ids
 from kb.model import IndexIncompatible, KbError
 from kb.readers import TableColumns
@@ -461,3 +462,34 @@ def test_a_new_drug_from_a_vocabulary_folder_without_code(tmp_path):
         assert "quexolant" in kb.search("Quexakix").expanded["Quexakix"]  # and brand searches find the generic
     report = ingest(index=index)  # a later refresh remembers the vocabulary folder
     assert len(report.unchanged) == 1 and not report.updated
+
+
+def test_the_settings_fingerprint_covers_every_module_that_shapes_passages():
+    """Found by walking imports, also those inside functions (readers -> readers_openfda, ingest -> tag)."""
+    modules = ingest_mod.passage_modules()
+    for shaping in ("kb.readers", "kb.readers_openfda", "kb.readers_pdf", "kb.chunk", "kb.tag", "kb.vocabulary",
+                    "kb.provenance", "kb.model", "kb.ingest"):
+        assert shaping in modules
+    assert not [m for m in modules if m.startswith("kb.index") or m in ("kb.search", "kb.page", "kb.cli", "kb")]
+
+
+@pytest.fixture
+def fresh_code_fingerprint():
+    ingest_mod.passage_code_fingerprint.cache_clear()
+    yield
+    ingest_mod.passage_code_fingerprint.cache_clear()
+
+
+@pytest.mark.parametrize("module", ["kb.tag", "kb.chunk", "kb.readers"])
+def test_a_change_to_the_code_that_shapes_passages_re_ingests_unchanged_files(
+        corpus, tmp_path, monkeypatch, fresh_code_fingerprint, module):
+    index = tmp_path / "index"
+    first = ingest([corpus], index=index)
+    assert len(ingest([corpus], index=index).unchanged) == 2  # nothing changed: nothing re-read
+    source = ingest_mod.module_source
+    monkeypatch.setattr(ingest_mod, "module_source",
+                        lambda name: source(name) + (b"\n# edited\n" if name == module else b""))
+    ingest_mod.passage_code_fingerprint.cache_clear()
+    again = ingest([corpus], index=index)
+    assert sorted(again.updated) == sorted(first.added) and not again.unchanged
+    assert len(ingest([corpus], index=index).unchanged) == 2  # and once re-tagged, it is current
