@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from kb import chunk as chunk_mod
-from kb import limits, provenance, readers
+from kb import provenance, readers
 from kb.index import (
     SCHEMA_VERSION,
     IndexWriter,
@@ -104,8 +104,8 @@ def settings_fingerprint(
     return h.hexdigest()[:16]
 
 
-#: Where the passage pipeline starts: this module reads, chunks and tags each document.
-PASSAGE_CODE_ROOTS = ("kb.ingest",)
+#: Where the passage pipeline starts: the work each document goes through (kb.ingest_workers.prepare).
+PASSAGE_CODE_ROOTS = ("kb.ingest_workers",)
 #: Where the walk of imports stops: the index's record format is SCHEMA_VERSION's business, and a
 #: change to searching must not make every document be read, chunked and tagged again.
 PASSAGE_CODE_STOPS = ("kb.index",)
@@ -291,7 +291,8 @@ def ingest(
     With no paths it refreshes every file and folder ingested into this index before, or, for a
     new index, ingests the bundled sample corpus. In tables (.jsonl, .csv, .tsv) each row is a
     document; ``table`` names the columns that hold its text, title, id and publisher. ``procs``
-    indexing worker processes (None: one per core for a large input, else none).
+    worker processes read, chunk, tag and index (None: one per core for a large input; 1: all of it
+    in this process).
 
     One writer at a time: the ingest holds the index's lock file (``kb.locks.index_lock``) from
     before it reads ``kb.json`` until it has published its work. Another writer already there makes
@@ -352,8 +353,7 @@ def _ingest_locked(
     settings = settings_fingerprint(tagger.fingerprint, min_words, max_words, table)
     all_roots = sorted({*(() if rebuild else known), *(str(r) for r in roots)})
     writer, meta, fresh = open_writer(
-        root, rebuild=rebuild, procs=procs if procs is not None else writer_processes(files),
-        settings={"min_words": min_words, "max_words": max_words, "roots": all_roots,
+        root, rebuild=rebuild, settings={"min_words": min_words, "max_words": max_words, "roots": all_roots,
                   "vocab": [str(Path(d).resolve()) for d in vocab_dirs], "vocabulary": tagger.describe()},
     )
     manifest: dict[str, ManifestEntry] = {} if fresh else writer.manifest()
@@ -363,7 +363,8 @@ def _ingest_locked(
     try:
         seen = _ingest_files(files, writer, manifest, tagger, settings, report, progress, table=table,
                              min_words=min_words, max_words=max_words, commit_every=commit_every,
-                             publish=(lambda: meta.write(root)) if not had_live_index else None)
+                             publish=(lambda: meta.write(root)) if not had_live_index else None,
+                             procs=procs if procs is not None else writer_processes(files))
         for path, _entry in sorted(manifest.items()):
             if path not in seen and _under(path, roots):
                 writer.delete_document(doc_id_for(path))
@@ -399,7 +400,11 @@ PARALLEL_FROM_BYTES = 4_000_000
 
 
 def writer_processes(files: Sequence[SourceFile]) -> int:
-    """Indexing worker processes for this much input: one per core (at most 4) when it is large."""
+    """Worker processes for this much input: one per core when it is large, else none (1).
+
+    Each worker reads, chunks, tags and indexes; the ingest's own process only coordinates (about 3 %
+    of the CPU, BENCHMARKS.md), so one worker per core keeps every core busy, and more workers than
+    cores would only add memory (each holds its own Whoosh posting pool and the tagger)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     if cores < 2:
         return 1
@@ -410,7 +415,7 @@ def writer_processes(files: Sequence[SourceFile]) -> int:
         except OSError:
             continue
         if total >= PARALLEL_FROM_BYTES:
-            return min(cores, 4)
+            return cores
     return 1
 
 
@@ -427,63 +432,66 @@ def _known_settings(index: Path) -> dict[str, Any]:
 def _ingest_files(
     files: Sequence[SourceFile], writer: IndexWriter, manifest: dict[str, ManifestEntry], tagger: Any,
     settings: str, report: IngestReport, progress: Callable[[Progress], None] | None, *, table: readers.TableColumns,
-    min_words: int, max_words: int, commit_every: int, publish: Callable[[], None] | None,
+    min_words: int, max_words: int, commit_every: int, publish: Callable[[], None] | None, procs: int,
 ) -> set[str]:
-    """Adds what is new or changed; returns the paths seen (a table's rows as "file#key")."""
-    seen: set[str] = set()
+    """Adds what is new or changed; returns the paths seen (a table's rows as "file#key").
 
-    def store(doc: Document, before: ManifestEntry | None) -> None:
-        try:
-            passages = build_passages(doc, tagger, min_words=min_words, max_words=max_words)
-        except Exception as exc:  # one document that breaks the chunker or tagger must not stop the ingest
-            report.skipped.append((doc.path, f"could not be cut into passages ({failure(exc)})"))
-            return
-        writer.add_document(doc, passages, settings)
-        report.passages += len(passages)
-        (report.updated if before else report.added).append(doc.path)
-        if writer.pending >= commit_every:
+    This process finds the work (files, and the rows of tables, which are read here as a stream)
+    and keeps the report; the reading, chunking, tagging and indexing of each document is done by
+    ``kb.ingest_workers``: here with ``procs`` 1, else in that many worker processes.
+    """
+    from kb import ingest_workers as iw  # it imports this module's passage building
+
+    seen: set[str] = set()
+    unclean: set[str] = set()  # tables with a row found bad only when its work was done
+
+    def noted(outcome: iw.Outcome) -> None:
+        if outcome.kind == "skipped":
+            report.skipped.append((outcome.path, outcome.reason))
+            if outcome.bad_row:
+                unclean.add(outcome.path.rpartition("#")[0])
+        elif outcome.kind == "unchanged":
+            report.unchanged.append(outcome.path)
+        else:
+            report.passages += outcome.passages
+            (report.updated if outcome.kind == "updated" else report.added).append(outcome.path)
+
+    recipe = iw.Recipe(tagger, settings, min_words, max_words, dt.date.today().isoformat())
+    runner: iw.InlineRunner | iw.WorkerPool = (
+        iw.WorkerPool(writer, recipe, procs, noted, commit_every=commit_every) if procs > 1
+        else iw.InlineRunner(writer, recipe, noted))
+
+    def submit(work: iw.Work) -> None:
+        runner.submit(work)
+        if writer.pending + getattr(runner, "pending", 0) >= commit_every:
+            runner.flush()
             writer.commit(merge=False)
             if publish:
                 publish()
 
-    for i, src in enumerate(files):
-        path = str(src.path)
-        if progress:
-            progress(Progress(done=i, total=len(files), path=shown_path(path)))
-        problem = unreadable_by_type(src.path)
-        if problem:
-            report.skipped.append((shown_path(path), problem))
-            seen.add(path)  # what was indexed from it stays, as for any file that cannot be read
-            seen.update(p for p in manifest if p.startswith(f"{path}#"))
-            continue
-        if readers.is_table(src.path):
-            _ingest_table(src.path, table, manifest, settings, report, seen, store)
-            continue
-        seen.add(path)
-        try:
-            raw = src.path.read_bytes()
-        except OSError as exc:
-            report.skipped.append((path, f"cannot be read ({exc.strerror or exc})"))
-            continue
-        sha = hashlib.sha256(raw).hexdigest()
-        before = manifest.get(path)
-        if before and before.sha256 == sha and before.settings == settings:
-            report.unchanged.append(path)
-            continue
-        if len(raw) > limits.MAX_FILE_BYTES:
-            report.skipped.append((path, f"the file is {len(raw):,} bytes, over kb's limit of "
-                                         f"{limits.MAX_FILE_BYTES:,} for one document"))
-            continue
-        try:
-            doc = readers.read_document(src.path, doc_id=doc_id_for(path), title=src.title, source=src.source,
-                                        meta=src.meta)
-        except UnreadableFile as exc:
-            report.skipped.append((path, exc.reason))  # an indexed earlier version, if any, stays
-            continue
-        except Exception as exc:  # whatever a parser runs into on a broken or hostile file: skip it, go on
-            report.skipped.append((path, f"could not be read ({failure(exc)})"))
-            continue
-        store(doc, before)
+    try:
+        for i, src in enumerate(files):
+            path = str(src.path)
+            if progress:
+                progress(Progress(done=i, total=len(files), path=shown_path(path)))
+            problem = unreadable_by_type(src.path)
+            if problem:
+                report.skipped.append((shown_path(path), problem))
+                seen.add(path)  # what was indexed from it stays, as for any file that cannot be read
+                seen.update(p for p in manifest if p.startswith(f"{path}#"))
+                continue
+            if readers.is_table(src.path):
+                _ingest_table(src.path, table, manifest, settings, report, seen, submit)
+                continue
+            seen.add(path)
+            submit(iw.FileWork(src, manifest.get(path)))
+        runner.flush()
+        runner.close()
+    except BaseException:
+        runner.cancel()
+        raise
+    for path in unclean:  # as for a row found bad while reading: what was indexed from the table stays
+        seen.update(p for p in manifest if p.startswith(f"{path}#"))
     if progress:
         progress(Progress(done=len(files), total=len(files), path=""))
     return seen
@@ -491,14 +499,16 @@ def _ingest_files(
 
 def _ingest_table(
     path: Path, table: readers.TableColumns, manifest: dict[str, ManifestEntry], settings: str,
-    report: IngestReport, seen: set[str], store: Callable[[Document, ManifestEntry | None], None],
+    report: IngestReport, seen: set[str], submit: Callable[[Any], None],
 ) -> None:
     """Each row of a table is a document of its own, added, updated or skipped by itself.
 
     A table with a row that cannot be read keeps every row indexed from it before: a row that is
     no longer seen may be the unreadable one (or come after it), so nothing is removed until the
     table reads cleanly."""
-    rows = readers.read_rows(path, table)
+    from kb.ingest_workers import RowWork
+
+    rows = readers.read_rows(path, table, defer=True)
     clean = True
     while True:
         try:
@@ -515,15 +525,17 @@ def _ingest_table(
             break
         row_path = f"{path}#{row.key}"
         seen.add(row_path)
+        before = manifest.get(row_path)
+        if row.pending is not None and before is not None:
+            row = readers.complete(row)  # its hash decides whether it changed (new rows are completed by the work)
         if row.error:
             report.skipped.append((row_path, row.error))
             clean = False
             continue
-        before = manifest.get(row_path)
         if before and before.sha256 == row.sha256 and before.settings == settings:
             report.unchanged.append(row_path)
             continue
-        store(readers.row_document(path, row, doc_id=doc_id_for(row_path), fmt=path.suffix.lstrip(".")), before)
+        submit(RowWork(path, row, before))
     if not clean:
         seen.update(p for p in manifest if p.startswith(f"{path}#"))  # keep what was indexed
 

@@ -113,6 +113,10 @@ class Row:
     sha256: str = ""
     error: str = ""  # why this row is skipped ("" for a good row)
     format: str = ""  # the document's format when it is not the table's ("markdown" for an openFDA label)
+    #: (function, args) that make the rest of the row (text, title, hash, error) from its source record,
+    #: when reading was asked to leave that to whoever indexes the row (``read_rows(defer=True)``,
+    #: ``complete``): a parallel ingest does it in its worker processes. None: the row is complete.
+    pending: tuple[Callable[..., Row], tuple[Any, ...]] | None = None
 
 
 TableReader = Callable[[Path, Any, TableColumns], Iterator[dict[str, Any] | str]]
@@ -136,8 +140,9 @@ def is_table(path: Path) -> bool:
 
 
 #: Files of many documents that are not tables (a zip or JSON of openFDA labels): suffix -> a function
-#: that yields their Rows, reading the file itself (it may be binary).
-CollectionReader = Callable[[Path], Iterator[Row]]
+#: that yields their Rows, reading the file itself (it may be binary); with ``defer=True`` it may
+#: leave the costly part of each row to ``complete`` (``Row.pending``).
+CollectionReader = Callable[..., Iterator[Row]]
 _COLLECTION_READERS: dict[str, CollectionReader] = {}
 
 
@@ -153,20 +158,21 @@ def collection_reader(*suffixes: str) -> Callable[[CollectionReader], Collection
 
 
 @collection_reader(".json", ".zip")
-def read_openfda(path: Path) -> Iterator[Row]:
+def read_openfda(path: Path, *, defer: bool = False) -> Iterator[Row]:
     """openFDA drug labels (a bulk-download zip, an API response, one label): one document per label."""
     from kb import readers_openfda
 
-    return readers_openfda.read_labels(path)
+    return readers_openfda.read_labels(path, defer=defer)
 
 
-def read_rows(path: Path, columns: TableColumns = TableColumns()) -> Iterator[Row]:
+def read_rows(path: Path, columns: TableColumns = TableColumns(), *, defer: bool = False) -> Iterator[Row]:
     """The rows of a table file as documents-to-be, read as a stream (a table may be larger than
     memory). A bad row is yielded with its ``error``; a file that cannot be read at all raises
-    UnreadableFile."""
+    UnreadableFile. With ``defer`` a collection's rows may come with only their key, the rest left
+    to ``complete``, so that a parallel ingest can do that part in its workers."""
     collection = _COLLECTION_READERS.get(path.suffix.lower())
     if collection is not None:
-        yield from collection(path)
+        yield from collection(path, defer=defer)
         return
     seen: dict[str, int] = {}
     with _open_table(path) as stream:
@@ -243,6 +249,14 @@ def _row_provenance(meta: dict[str, Any]) -> dict[str, Any]:
         elif given not in (None, ""):
             meta["date_given"] = given
     return meta
+
+
+def complete(row: Row) -> Row:
+    """A row with its text, title, hash (or error) made: ``row`` itself when it already has them."""
+    if row.pending is None:
+        return row
+    make, args = row.pending
+    return make(row.key, *args)
 
 
 def row_document(path: Path, row: Row, *, doc_id: str, fmt: str) -> Document:

@@ -109,15 +109,17 @@ _TITLE_MAX_WORDS = 14
 # Files: a zip of JSON files, a JSON file
 
 
-def read_labels(path: Path) -> Iterator[Row]:
+def read_labels(path: Path, *, defer: bool = False) -> Iterator[Row]:
     """Every label of an openFDA file as a Row (a document to be, or the reason it is skipped).
 
     A file that cannot be read at all raises UnreadableFile. So does one that breaks off part way
-    (a truncated download), after the labels before the break have been yielded.
+    (a truncated download), after the labels before the break have been yielded. With ``defer``
+    each label's Row holds only its key and the label (``Row.pending``); ``kb.readers.complete``
+    makes its Markdown, title and hash (nine tenths of the reading time), in a worker process.
     """
     seen: dict[str, int] = {}
     if path.suffix.lower() == ".zip":
-        yield from _zip_rows(path, seen)
+        yield from _zip_rows(path, seen, defer)
         return
     try:
         stream = path.open("rb")
@@ -127,15 +129,15 @@ def read_labels(path: Path) -> Iterator[Row]:
         if not stream.read(1):
             raise UnreadableFile(str(path), "the file is empty (0 bytes)")
         stream.seek(0)
-        yield from _json_rows(stream, str(path), "", seen)
+        yield from _json_rows(stream, str(path), "", seen, defer=defer)
 
 
-def _zip_rows(path: Path, seen: dict[str, int]) -> Iterator[Row]:
+def _zip_rows(path: Path, seen: dict[str, int], defer: bool) -> Iterator[Row]:
     """The labels of every JSON file in a zip; any other member is named and skipped."""
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
-        yield from _salvage_zip(path, seen)
+        yield from _salvage_zip(path, seen, defer)
         return
     except OSError as exc:
         raise UnreadableFile(str(path), f"the file cannot be opened ({exc.strerror or exc})") from None
@@ -149,7 +151,7 @@ def _zip_rows(path: Path, seen: dict[str, int]) -> Iterator[Row]:
                 continue
             try:
                 with archive.open(member) as stream:
-                    yield from _json_rows(stream, str(path), member.filename, seen)
+                    yield from _json_rows(stream, str(path), member.filename, seen, defer=defer)
             except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as exc:
                 raise UnreadableFile(str(path), f"'{member.filename}' in the zip is damaged ({exc})") from None
 
@@ -157,7 +159,7 @@ def _zip_rows(path: Path, seen: dict[str, int]) -> Iterator[Row]:
 _LOCAL_HEADER = struct.Struct("<4s5H3L2H")
 
 
-def _salvage_zip(path: Path, seen: dict[str, int]) -> Iterator[Row]:
+def _salvage_zip(path: Path, seen: dict[str, int], defer: bool) -> Iterator[Row]:
     """A zip without its central directory (a download cut short): read its first member from its
     local header and inflate as far as the bytes go, so the labels before the cut are kept."""
     try:
@@ -176,7 +178,8 @@ def _salvage_zip(path: Path, seen: dict[str, int]) -> Iterator[Row]:
             raise UnreadableFile(str(path), f"the zip is damaged and '{name}' is compressed in a way kb cannot salvage")
         if not name.lower().endswith(".json"):
             raise UnreadableFile(str(path), f"the zip is damaged, and its first file '{name}' is not JSON")
-        yield from _json_rows(_Inflating(stream, raw=method == 0), str(path), name, seen, truncated_zip=True)
+        yield from _json_rows(_Inflating(stream, raw=method == 0), str(path), name, seen, truncated_zip=True,
+                              defer=defer)
 
 
 class _Inflating:
@@ -202,8 +205,8 @@ class _Inflating:
                 return out
 
 
-def _json_rows(stream: Any, where: str, member: str, seen: dict[str, int], *, truncated_zip: bool = False
-               ) -> Iterator[Row]:
+def _json_rows(stream: Any, where: str, member: str, seen: dict[str, int], *, truncated_zip: bool = False,
+               defer: bool = False) -> Iterator[Row]:
     import ijson
 
     inside = f"'{member}' in the zip" if member else "the file"
@@ -211,7 +214,7 @@ def _json_rows(stream: Any, where: str, member: str, seen: dict[str, int], *, tr
     try:
         for number, label in enumerate(_labels(ijson.parse(stream, use_float=True)), start=1):
             count = number
-            yield label_row(label, number, seen)
+            yield label_row(label, number, seen, defer=defer)
     except _NotLabels as exc:
         if member and not count:
             yield Row(key=member, error=f"{inside} {exc}")
@@ -287,13 +290,25 @@ def _labels(events: Iterator[tuple[str, str, Any]]) -> Iterator[Any]:
 # One label
 
 
-def label_row(label: Any, number: int, seen: dict[str, int]) -> Row:
-    """A label as a Row: Markdown text with its sections as headings, its title and provenance."""
+def label_row(label: Any, number: int, seen: dict[str, int], *, defer: bool = False) -> Row:
+    """A label as a Row: Markdown text with its sections as headings, its title and provenance.
+    With ``defer``, only its key, the rest left to ``complete_label`` (``Row.pending``)."""
     if not isinstance(label, dict):
         return _unique(Row(key=f"label{number}", error=f"label {number} is not a JSON object"), seen)
     openfda = label.get("openfda") if isinstance(label.get("openfda"), dict) else {}
     set_id = _first(label.get("set_id")) or _first(openfda.get("spl_set_id")) or _first(label.get("id"))
     row = _unique(Row(key=set_id or f"label{number}"), seen)
+    if defer:
+        row.pending = (complete_label, (label, number))
+        return row
+    return complete_label(row.key, label, number)
+
+
+def complete_label(key: str, label: dict[str, Any], number: int) -> Row:
+    """The Row of a label whose key is decided: its Markdown text, title, publisher, provenance, hash."""
+    row = Row(key=key)
+    openfda = label.get("openfda") if isinstance(label.get("openfda"), dict) else {}
+    set_id = _first(label.get("set_id")) or _first(openfda.get("spl_set_id")) or _first(label.get("id"))
     named = f"label {number}" + (f" (set id {set_id})" if set_id else "")
     body = label_markdown(label)
     if not body.strip():

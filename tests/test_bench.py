@@ -303,3 +303,29 @@ def test_table_row_ratio_and_verdict():
     row.check = lambda a, b, _c: a < 10 and b < 7.9
     assert row.cells()[7] == "PASS"
     assert bench.Row("x", "s", [1.0]).cells()[2] == "—"  # one run: no p95
+
+
+# ---- the openFDA corpus, scaled up ---------------------------------------------------------------------
+
+
+def test_openfda_labels_are_repeated_with_distinct_ids_up_to_the_size_asked(tmp_path):
+    from benchlib import openfda
+
+    from kb import readers
+    from tests.test_readers_openfda import bulk, label, write_zip
+
+    source = write_zip(tmp_path / "labels.json.zip",
+                       {"labels.json": bulk([label(set_id=f"set-{i}", brand=f"Brand{i}") for i in range(3)])})
+    counts = openfda.passages_per_label(source, tmp_path / "counts.json")
+    assert len(counts) == 3 and all(counts)
+    size = 2 * sum(counts) + counts[0]  # two whole copies and the first label of a third
+    assert openfda.copies_for(size, counts) == [3, 3, 1]
+    assert openfda.write_scaled(tmp_path / "scaled", size, source=source) == (7, 3)
+    zips = sorted((tmp_path / "scaled").glob("*.zip"))
+    assert [z.name for z in zips] == [f"drug-label-000{k}-of-0003.json.zip" for k in (1, 2, 3)]
+    rows = [row for z in zips for row in readers.read_rows(z)]
+    assert sorted(row.key for row in rows) == sorted(
+        [f"set-{i}-copy{k}" for k in (1, 2) for i in range(3)] + ["set-0-copy3"])
+    assert len({row.text for row in rows}) == 3  # the same real text, under other ids
+    assert not any(row.error for row in rows)
+    assert openfda.write_scaled(tmp_path / "scaled", size, source=source) == (7, 3)  # reused, not rewritten

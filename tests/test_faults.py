@@ -30,13 +30,13 @@ def only_error_line(stderr: str) -> str:
 
 DYING_WORKER = """
 import os, signal, sys
-import kb.index.whoosh_internals
+import kb.ingest_workers
 from kb.cli import main
 
 def die(self, *args):
     os.kill(os.getpid(), signal.SIGKILL)
 
-kb.index.whoosh_internals.KbSubWriterTask._process_file = die  # the forked workers inherit it
+kb.ingest_workers._Worker.prepared = die  # the forked workers inherit it
 sys.exit(main(sys.argv[1:]))
 """
 

@@ -468,7 +468,7 @@ def test_the_settings_fingerprint_covers_every_module_that_shapes_passages():
     """Found by walking imports, also those inside functions (readers -> readers_openfda, ingest -> tag)."""
     modules = ingest_mod.passage_modules()
     for shaping in ("kb.readers", "kb.readers_openfda", "kb.readers_pdf", "kb.chunk", "kb.tag", "kb.vocabulary",
-                    "kb.provenance", "kb.model", "kb.ingest"):
+                    "kb.provenance", "kb.model", "kb.ingest", "kb.ingest_workers"):
         assert shaping in modules
     assert not [m for m in modules if m.startswith("kb.index") or m in ("kb.search", "kb.page", "kb.cli", "kb")]
 

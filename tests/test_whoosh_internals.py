@@ -16,9 +16,9 @@ from whoosh import query as wq
 from whoosh import scoring
 from whoosh.filedb import compound
 from whoosh.formats import Positions
-from whoosh.multiproc import MpWriter, SubWriterTask
 from whoosh.qparser import syntax as wsyntax
 from whoosh.qparser.plugins import FuzzyTermPlugin, PrefixPlugin, WildcardPlugin
+from whoosh.writing import SegmentWriter
 
 from kb.index import whoosh_internals as wi
 from kb.index.store import open_store
@@ -141,29 +141,31 @@ def test_7_expansions_list_the_vocabulary_words_a_term_matches(snap):
     assert len(wi.expansion_words(wq.Prefix("exact", "s"), reader, 1)) == 1
 
 
-def test_8_the_multi_process_writer_has_the_methods_kb_overrides():
-    for name in ("_new_task", "_enqueue", "_commit", "_merge_segments", "_finalize_segment", "_close_segment",
-                 "_commit_toc", "_finish"):
-        assert callable(getattr(MpWriter, name)), name
-    assert list(inspect.signature(SubWriterTask.__init__).parameters)[1:] == [
-        "storage", "indexname", "jobqueue", "resultqueue", "kwargs", "multisegment"]
-    for name in ("tasks", "jobqueue", "resultqueue", "docbuffer", "subargs", "multisegment"):
-        assert f"self.{name}" in inspect.getsource(MpWriter.__init__), name
-    run = inspect.getsource(SubWriterTask.run)  # kb replaces the queue's get to notice a dead parent
-    assert "jobqueue = self.jobqueue" in run and "jobqueue.get(" in run
+def test_8_a_segment_writer_has_the_methods_kb_commits_with():
+    for name in ("_check_state", "_merge_segments", "_finalize_segment", "_close_segment", "_commit_toc", "_finish"):
+        assert callable(getattr(SegmentWriter, name)), name
+    assert "_lk" in inspect.signature(SegmentWriter.__init__).parameters
+    assert "self._added = True" in inspect.getsource(SegmentWriter.add_document)
+    assert "temp_storage(" in inspect.getsource(SegmentWriter.__init__)
+    assert "self._tempstorage.destroy()" in inspect.getsource(SegmentWriter._finish)
 
 
-def test_8_a_multi_process_ingest_is_searchable(tmp_path):
-    from kb.index import open_writer
+def test_8_segments_written_apart_commit_together_and_are_searchable(tmp_path):
+    from kb.index import SegmentBuilder, open_writer
 
     root = tmp_path / "index"
-    writer, meta, _ = open_writer(root, rebuild=True, settings={}, procs=2)
+    writer, meta, _ = open_writer(root, rebuild=True, settings={})
+    builders = [SegmentBuilder(writer.store_dir), SegmentBuilder(writer.store_dir)]  # as two worker processes
     for d in range(40):
-        build_into(writer, D(f"Doc {d}", [P(f"baclofen pump note {d}.")], doc_id=f"doc{d}"), d)
+        build_into(builders[d % 2], D(f"Doc {d}", [P(f"baclofen pump note {d}.")], doc_id=f"doc{d}"), d)
+    for builder in builders:
+        writer.add_segment(builder.finish())
+    assert SegmentBuilder(writer.store_dir).finish() is None  # nothing added: no segment
     writer.commit()
     meta.write(root)
     with KnowledgeBase.open(root) as kb:
         s = kb.snapshot()
+        assert len(s._searcher.leaf_searchers()) == 2
         assert int(np.count_nonzero(s.match_mask(s.parse("baclofen")))) == 40
 
 

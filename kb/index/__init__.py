@@ -49,7 +49,7 @@ from kb.index.store import (
     remove_stale_stores,
 )
 from kb.index.whoosh_internals import KbCodec
-from kb.index.writer import IndexWriter, ManifestEntry, open_writer, read_manifest
+from kb.index.writer import IndexWriter, ManifestEntry, SegmentBuilder, open_writer, read_manifest
 from kb.model import passage_from_record, passage_record  # where kb.index's callers found them
 from kb.query import problems as query_problems
 
@@ -67,6 +67,7 @@ __all__ = [
     "KbCodec",
     "ManifestEntry",
     "ParsedQuery",
+    "SegmentBuilder",
     "Snapshot",
     "StemmedText",
     "ValuesField",

@@ -28,10 +28,12 @@ Assumptions, by number (the tests use the same numbers):
 6. ``BM25F`` keeps its per-field ``B`` in ``_field_B`` beside ``B`` and ``K1``.
 7. ``FuzzyTerm``, ``Wildcard`` and ``Prefix`` list the vocabulary words they match with
    ``_btexts(reader)``.
-8. ``MpWriter`` runs ``SubWriterTask`` processes through ``_new_task``, ``_enqueue`` and
-   ``_commit``, with ``tasks``, ``jobqueue``, ``resultqueue``, ``docbuffer``, ``subargs``,
-   ``multisegment``, ``_merge_segments``, ``_finalize_segment``, ``_close_segment``,
-   ``_commit_toc`` and ``_finish``; a ``SubWriterTask`` reads jobs from ``self.jobqueue``.
+8. ``SegmentWriter(ix, _lk=False, limitmb=, codec=)`` writes a new segment without taking the
+   index's lock (an ingest worker process: the ingest's own process holds it); its commit is made of
+   ``_check_state``, ``_merge_segments``, ``_finalize_segment`` (which returns the segment, a
+   picklable object the table of contents lists) or ``_close_segment``, ``_commit_toc`` and
+   ``_finish``, with ``_added`` set once a document was added; every writer of an index shares one
+   temporary folder, which the committing writer's ``_finish`` removes.
 9. ``FileIndex._read_toc()`` returns the table of contents of the latest generation, with
    ``segments`` and ``generation``.
 10. The query parser's fuzzy, wildcard and prefix nodes are ``FuzzyTermPlugin.FuzzyTermNode``,
@@ -44,20 +46,16 @@ from __future__ import annotations
 import io
 import os
 import pickle
-import queue
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, W3PerDocReader
 from whoosh.filedb import compound
+from whoosh.filedb.filestore import FileStorage
 from whoosh.filedb.structfile import BufferFile
-from whoosh.multiproc import MpWriter, SubWriterTask
-from whoosh.util import random_name
 from whoosh.util.numeric import byte_to_length
 from whoosh.writing import SegmentWriter
-
-from kb.model import IndexWriteFailed
 
 #: The lengths column kb reads for a field (see assumption 2: Whoosh writes ``_<field>_len``).
 LENGTHS_NAME = "_{}_L"
@@ -171,111 +169,21 @@ class KbCodec(W3Codec):
 KbCodec.__module__ = "kb.index"  # pickled into each segment by name (see kb.index.schema)
 
 
-class KbSubWriterTask(SubWriterTask):
-    """Whoosh's indexing worker process, made to leave when its parent does.
+class GatheringWriter(SegmentWriter):
+    """The ingest's own writer when worker processes write segments of their own (assumption 8).
 
-    The stock worker waits on its job queue forever: an ingest killed mid-way would leave its
-    workers behind, blocked. This one looks up every second whether its parent is still there.
+    Its commit is Whoosh's ``SegmentWriter.commit`` with the segments the workers handed over
+    (``gathered``) added to the table of contents, beside this writer's own changes (deletions of
+    replaced documents, merged small segments): one atomic commit of the whole batch.
     """
 
-    def run(self) -> None:
-        parent = os.getppid()
-        wait = self.jobqueue.get
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.gathered: list[Any] = []
 
-        def get() -> Any:
-            while True:
-                try:
-                    return wait(timeout=1.0)
-                except queue.Empty:
-                    if os.getppid() != parent:
-                        os._exit(1)  # the ingest is gone: nothing here will ever be committed
-
-        self.jobqueue.get = get
-        try:
-            super().run()
-        except OSError as exc:
-            # Out of disk, over a file-size limit: the parent reads the reason from the exit code
-            # and says it in one line (a traceback here would only repeat it less clearly).
-            os._exit(exc.errno if exc.errno and 2 <= exc.errno <= 125 else 1)
-
-
-class KbMpWriter(MpWriter):
-    """Whoosh's multi-process writer with workers that stop when it is cancelled or killed."""
-
-    def _new_task(self) -> Any:
-        task = KbSubWriterTask(self.storage, self.indexname, self.jobqueue, self.resultqueue, self.subargs,
-                              self.multisegment)
-        self.tasks.append(task)
-        task.start()
-        return task
-
-    def cancel(self) -> None:
-        for task in self.tasks:  # the stock cancel only sets a flag in this process's copy
-            task.terminate()
-        for task in self.tasks:
-            task.join(5)
-        SegmentWriter.cancel(self)
-
-    # The stock writer waits forever on a worker that died (killed, out of disk, over a file-size
-    # limit): a full job queue blocks ``put``, and a result that never comes was silently dropped,
-    # losing that worker's documents. Here every wait is in short steps that look at the workers'
-    # exit codes, and a worker that did not finish cleanly stops the ingest with a clear error.
-
-    def _check_workers(self, *, finishing: bool = False) -> None:
-        for task in self.tasks:
-            code = task.exitcode
-            if code is not None and (code != 0 or not finishing):
-                raise IndexWriteFailed(
-                    f"An indexing worker process stopped ({exit_reason(code)}); the ingest was stopped and "
-                    "the index keeps its last complete state. Check free disk space and limits, then run the "
-                    "ingest again (`--procs 1` indexes without worker processes)."
-                )
-
-    def _put(self, item: Any, *, finishing: bool = False) -> None:
-        while True:
-            self._check_workers(finishing=finishing)
-            try:
-                self.jobqueue.put(item, timeout=WORKER_POLL_SECONDS)
-                return
-            except queue.Full:
-                continue
-
-    def _enqueue(self) -> None:
-        docbuffer = self.docbuffer
-        filename = f"{random_name()}.doclist"
-        with self.temp_storage().create_file(filename).raw_file() as f:
-            for item in docbuffer:
-                pickle.dump(item, f, 2)
-        if len(self.tasks) < self.procs:
-            self._new_task()
-        self._put((filename, len(docbuffer)))
-        self.docbuffer = []
-
-    def _commit(self, mergetype: Any, optimize: Any, merge: Any) -> None:
-        if self.docbuffer:
-            self._enqueue()
-        for _task in self.tasks:
-            self._put(None, finishing=True)
-        finalsegments = self._merge_segments(mergetype, optimize, merge)
-        results: list[Any] = []
-        while len(results) < len(self.tasks):
-            try:
-                results.append(self.resultqueue.get(timeout=WORKER_POLL_SECONDS))
-                continue
-            except queue.Empty:
-                self._check_workers(finishing=True)
-            if all(task.exitcode == 0 for task in self.tasks):
-                try:  # every worker finished cleanly, so each one's result is in the pipe
-                    results.append(self.resultqueue.get(timeout=5))
-                except queue.Empty:
-                    raise IndexWriteFailed("An indexing worker process finished without handing over its work; "
-                                           "the ingest was stopped and the index keeps its last complete state. "
-                                           "Run the ingest again.") from None
-        for task in self.tasks:
-            task.join()
-        if not self.multisegment:  # kb always writes one segment per worker
-            raise AssertionError("kb's multi-process writer expects multisegment=True")
-        finalsegments += [segment for _, _, segment in results]
+    def commit(self, mergetype: Any = None, optimize: Any = None, merge: Any = None) -> None:
+        self._check_state()
+        finalsegments = self._merge_segments(mergetype, optimize, merge) + self.gathered
         if self._added:
             finalsegments.append(self._finalize_segment())
         else:
@@ -284,23 +192,34 @@ class KbMpWriter(MpWriter):
         self._finish()
 
 
-#: How often a waiting ingest looks whether its worker processes are still alive.
-WORKER_POLL_SECONDS = 0.5
+class SegmentBuilder:
+    """New documents written to a segment of their own, in a worker process of a parallel ingest.
 
+    It takes no lock (the ingest's process holds it) and touches no existing segment; ``finish``
+    returns the segment (a small picklable object) for the ingest's writer to commit
+    (``IndexWriter.add_segment``). Whoosh's shared temporary folder is left for that writer to
+    remove after the commit, as Whoosh's own worker processes do.
+    """
 
-def exit_reason(code: int) -> str:
-    if code < 0:
-        import signal
+    def __init__(self, store_dir: Any, write: Any, *, limitmb: int = 128):
+        ix = FileStorage(str(store_dir), supports_mmap=False).open_index()
+        self._w = SegmentWriter(ix, _lk=False, limitmb=limitmb, codec=KbCodec())
+        self._write = write
+        self.documents = 0
 
-        try:
-            name = signal.Signals(-code).name
-        except ValueError:
-            name = f"signal {-code}"
-        extra = {"SIGXFSZ": ": a file-size limit", "SIGKILL": ": killed, perhaps for lack of memory"}.get(name, "")
-        return f"{name}{extra}"
-    if code > 1:
-        return f"{os.strerror(code)}"
-    return "an error in the worker"
+    def add_document(self, doc: Any, passages: Sequence[Any], settings: str) -> None:
+        self._write(self._w, doc, passages, settings)
+        self.documents += 1
+
+    def finish(self) -> Any:
+        """The finished segment, or None when nothing was added."""
+        if not self.documents:
+            self._w._close_segment()
+            return None
+        return self._w._finalize_segment()
+
+    def cancel(self) -> None:
+        self._w._close_segment()
 
 
 

@@ -30,7 +30,8 @@ from kb.index.store import (
     damaged,
     index_exists,
 )
-from kb.index.whoosh_internals import KbCodec, KbMpWriter
+from kb.index.whoosh_internals import GatheringWriter, KbCodec
+from kb.index.whoosh_internals import SegmentBuilder as _SegmentBuilder
 from kb.model import (
     FACETS,
     Document,
@@ -82,12 +83,12 @@ LOCK_WAIT_SECONDS = 15.0
 class IndexWriter:
     """Adds and deletes documents with their passages; ``commit`` makes them visible at once.
 
-    With ``procs`` > 1, indexing (analysis, postings, segment writing) runs in that many worker
-    processes while this one reads, chunks and tags: about twice the throughput on two cores.
-    Each commit is still one atomic table-of-contents write.
+    In a parallel ingest, worker processes write the new documents into segments of their own
+    (``SegmentBuilder``) and this writer commits them (``add_segment``) together with its own
+    changes: each commit is still one atomic table-of-contents write.
     """
 
-    def __init__(self, store_dir: Path, *, create: bool, limitmb: int = 128, procs: int = 1):
+    def __init__(self, store_dir: Path, *, create: bool, limitmb: int = 128):
         # No memory-mapping for the writer: each batch reopens the segments, and their mapped
         # pages stayed counted in the process's memory (+80 MB a batch on a 100k ingest).
         storage = FileStorage(str(store_dir), supports_mmap=False)
@@ -106,20 +107,15 @@ class IndexWriter:
             except DAMAGE_ERRORS as exc:
                 raise damaged(store_dir.parent, exc) from exc
         self._limitmb = limitmb
-        self._procs = procs
         self._writer: Any = None
         self.pending = 0
 
     def _w(self) -> Any:
         if self._writer is None:
             try:
-                # Wait a little for the lock: the workers of an ingest that was just interrupted hold it
-                # for a second or so before they notice and leave.
-                if self._procs > 1:
-                    self._writer = KbMpWriter(self._ix, procs=self._procs, multisegment=True, limitmb=self._limitmb,
-                                             codec=KbCodec(), timeout=LOCK_WAIT_SECONDS)
-                else:
-                    self._writer = self._ix.writer(limitmb=self._limitmb, codec=KbCodec(), timeout=LOCK_WAIT_SECONDS)
+                # Wait a little for the lock: an ingest that was just interrupted may still hold it.
+                self._writer = GatheringWriter(self._ix, limitmb=self._limitmb, codec=KbCodec(),
+                                               timeout=LOCK_WAIT_SECONDS)
             except LockError as exc:
                 raise KbError("Another ingest is writing to this index; wait for it to finish and try again.") from exc
         return self._writer
@@ -138,36 +134,12 @@ class IndexWriter:
     def add_document(self, doc: Document, passages: Sequence[Passage], settings: str) -> None:
         w = self._w()
         w.delete_by_term("doc_id", doc.doc_id)
-        w.add_document(
-            kind="d",
-            doc_id=doc.doc_id,
-            path=doc.path.encode("utf-8"),
-            state=f"{doc.sha256}:{settings}".encode(),
-            exact=doc.text,
-            record={
-                "doc_id": doc.doc_id, "path": doc.path, "title": doc.title, "source": doc.source,
-                "format": doc.format, "sha256": doc.sha256, "text": doc.text, "meta": doc.meta,
-                "passages": len(passages),
-            },
-        )
-        for p in passages:
-            values = {name: "\n".join(p.facet(name)) for name in FACETS}
-            w.add_document(
-                kind="p",
-                passage_id=p.passage_id,
-                doc_id=p.doc_id,
-                **({"boilerplate": "1"} if p.boilerplate else {}),
-                text=p.text,
-                section=p.section,
-                title=p.title,
-                title_key=f"{p.title.casefold()}\x00{p.doc_id}".encode(),
-                position=p.position,
-                sig=dedupe.signature(p.text),
-                date=p.date.encode(),
-                record=passage_record(p),
-                **{k: v for k, v in values.items() if v},
-            )
+        write_document(w, doc, passages, settings)
         self.pending += 1 + len(passages)
+
+    def add_segment(self, segment: Any) -> None:
+        """A segment a worker process wrote (``SegmentBuilder.finish``), committed with the next commit."""
+        self._w().gathered.append(segment)
 
     def commit(self, *, merge: bool = True) -> None:
         """Makes everything written so far searchable, atomically.
@@ -191,6 +163,48 @@ class IndexWriter:
         self.pending = 0
 
 
+def write_document(w: Any, doc: Document, passages: Sequence[Passage], settings: str) -> None:
+    """The records of a document and its passages, added to a Whoosh writer (the ingest's own or a
+    worker's ``SegmentBuilder``); replacing an earlier version is the caller's job."""
+    w.add_document(
+        kind="d",
+        doc_id=doc.doc_id,
+        path=doc.path.encode("utf-8"),
+        state=f"{doc.sha256}:{settings}".encode(),
+        exact=doc.text,
+        record={
+            "doc_id": doc.doc_id, "path": doc.path, "title": doc.title, "source": doc.source,
+            "format": doc.format, "sha256": doc.sha256, "text": doc.text, "meta": doc.meta,
+            "passages": len(passages),
+        },
+    )
+    for p in passages:
+        values = {name: "\n".join(p.facet(name)) for name in FACETS}
+        w.add_document(
+            kind="p",
+            passage_id=p.passage_id,
+            doc_id=p.doc_id,
+            **({"boilerplate": "1"} if p.boilerplate else {}),
+            text=p.text,
+            section=p.section,
+            title=p.title,
+            title_key=f"{p.title.casefold()}\x00{p.doc_id}".encode(),
+            position=p.position,
+            sig=dedupe.signature(p.text),
+            date=p.date.encode(),
+            record=passage_record(p),
+            **{k: v for k, v in values.items() if v},
+        )
+
+
+class SegmentBuilder(_SegmentBuilder):
+    """New documents written to a segment of their own, in a worker process of a parallel ingest
+    (kb.ingest_workers); ``finish`` hands the segment over for ``IndexWriter.add_segment``."""
+
+    def __init__(self, store_dir: Path, *, limitmb: int = 128):
+        super().__init__(store_dir, write_document, limitmb=limitmb)
+
+
 def read_manifest(ix: Any) -> dict[str, ManifestEntry]:
     """Path -> what was indexed for it, read from two columns (no stored text is loaded)."""
     with ix.searcher() as s:
@@ -208,7 +222,7 @@ def read_manifest(ix: Any) -> dict[str, ManifestEntry]:
 
 
 def open_writer(
-    root: Path, *, rebuild: bool, settings: dict[str, Any], procs: int = 1
+    root: Path, *, rebuild: bool, settings: dict[str, Any]
 ) -> tuple[IndexWriter, IndexMeta, bool]:
     """A writer on the live store, or on a fresh store when rebuilding or when none exists.
 
@@ -222,8 +236,8 @@ def open_writer(
         except IndexIncompatible:
             meta = None  # an old index: start a new store; the old one stays live until we finish
     if meta is not None and (root / meta.store).is_dir():
-        return (IndexWriter(root / meta.store, create=False, procs=procs), IndexMeta(meta.store, settings=settings),
+        return (IndexWriter(root / meta.store, create=False), IndexMeta(meta.store, settings=settings),
                 False)
     name = _new_store_name(root)
-    return IndexWriter(root / name, create=True, procs=procs), IndexMeta(name, settings=settings), True
+    return IndexWriter(root / name, create=True), IndexMeta(name, settings=settings), True
 

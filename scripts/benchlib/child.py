@@ -40,8 +40,10 @@ def ingest(args: dict) -> dict:
     from kb.ingest import ingest as kb_ingest
 
     t1 = time.perf_counter()
-    report = kb_ingest([Path(p) for p in args["paths"]], index=args["index"], rebuild=bool(args.get("rebuild")))
+    report = kb_ingest([Path(p) for p in args["paths"]], index=args["index"], rebuild=bool(args.get("rebuild")),
+                       procs=args.get("procs"))
     t2 = time.perf_counter()
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     if profiler is not None:
         profiler.stop()
         profiler.last_session.save(args["profile"])
@@ -49,6 +51,8 @@ def ingest(args: dict) -> dict:
         "import_s": t1 - t0, "elapsed_s": t2 - t1, "passages": report.passages, "added": len(report.added),
         "updated": len(report.updated), "unchanged": len(report.unchanged), "skipped": len(report.skipped),
         "skipped_examples": report.skipped[:3], "summary": report.summary(), **_maxrss_mb(),
+        # CPU seconds of this process (the coordinator) and of its worker processes (all of them)
+        "cpu_s": own.ru_utime + own.ru_stime, "children_cpu_s": kids.ru_utime + kids.ru_stime,
     }
 
 
