@@ -503,10 +503,14 @@ def _count_facets(
     chosen: dict[str, list[str]], size: int | None,
 ) -> dict[str, Facet]:
     facets = {}
+    shared = _and_all(base, filter_masks.values())  # a facet's own filter does not narrow its counts
+    scopes = {name: _and_all(base, (m for other, m in filter_masks.items() if other != name))
+              if name in filter_masks else shared for name in FACETS}
+    all_counts = snap.facet_counts(scopes)
     for name in FACETS:
-        scope = _and_all(base, (m for other, m in filter_masks.items() if other != name))
-        values, docs, idx = snap.facet_table(name)
-        counts = np.bincount(idx[scope[docs]], minlength=len(values)) if len(values) else np.zeros(0, int)
+        scope = scopes[name]
+        values = snap.facet_table(name)[0]
+        counts = all_counts[name]
         selected = {snap.resolve_value(name, v) for v in chosen.get(name, ()) if v != NOT_STATED}
         missing = int(np.count_nonzero(scope & ~snap.stated(name)))
         rows = [FacetValue(v, int(c), v in selected) for v, c in zip(values, counts, strict=True)

@@ -66,8 +66,10 @@ def whoosh_scores(snap, query) -> dict[int, float]:
 def numpy_scores(snap, parsed: ParsedQuery) -> dict[int, float]:
     ranked = snap.scores(parsed)
     assert ranked is not None, f"not ranked in NumPy: {parsed.query}"
-    matched = snap.match_mask(parsed)
-    return {int(n): float(ranked[n]) for n in np.flatnonzero(matched)}
+    matched = np.flatnonzero(snap.match_mask(parsed))
+    # the scored walk finds the records the match walk finds, no more, no fewer
+    assert ranked.within(snap.live).ids.tolist() == matched.tolist(), parsed.query
+    return dict(zip(matched.tolist(), ranked.at(matched).tolist(), strict=True))
 
 
 def assert_same_scores(expected: dict[int, float], got: dict[int, float], query) -> None:
@@ -95,6 +97,18 @@ def test_numpy_scores_equal_whoosh_scores(segmented, text, any_word):
     snap = segmented.snapshot()
     parsed = snap.parse(text, any_word=any_word)
     assert_same_scores(whoosh_scores(snap, parsed.query), numpy_scores(snap, parsed), parsed.query)
+
+
+@pytest.mark.parametrize("text", ["NOT seizure", "NOT seizure AND dose", "dose AND NOT (rash OR pump)",
+                                  "(NOT rash) OR pump", "NOT (seizure AND dose) ANDMAYBE pump"])
+def test_not_scores_as_whoosh_scores_it(segmented, text):
+    """Whoosh's inverse matcher scores 1 for every record it matches; an And adds it like any part."""
+    snap = segmented.snapshot()
+    parsed = snap.parse(text)
+    # Whoosh's Not matches document records too; kb keeps passages (its ``live`` mask)
+    expected = {n: s for n, s in whoosh_scores(snap, parsed.query).items() if snap.live[n]}
+    assert expected and len(expected) < int(np.count_nonzero(snap.live))
+    assert_same_scores(expected, numpy_scores(snap, parsed), parsed.query)
 
 
 @given(words=st.lists(st.sampled_from([*WORDS, "note", "and"]), min_size=2, max_size=4),
@@ -168,3 +182,16 @@ def test_positions_decode_as_whoosh_decodes_them(gap_lists):
     expected = [Positions().decode_positions(e) for e in encoded]
     assert counts.tolist() == [len(e) for e in expected]
     assert positions.tolist() == [p for e in expected for p in e]
+
+
+def test_a_terms_scores_by_frequency_table_equal_the_formula_per_posting(segmented, monkeypatch):
+    """Where all lengths are equal, scores come from a table by frequency; the formula applied to each
+    posting (the path for fields whose lengths differ) gives the same numbers, bit for bit."""
+    postings = segmented.snapshot().postings
+    terms = [("text", w) for w in stem_words(WORDS)] + [("section", "dosag"), ("title", "doc")]
+    by_table = [postings.term_scores(f, t) for f, t in terms]
+    assert all(len(ids) for ids, _ in by_table)
+    monkeypatch.setattr(postings, "_uniform_length", lambda _field: None)
+    for (f, t), (ids, scores) in zip(terms, by_table, strict=True):
+        ids2, scores2 = postings.term_scores(f, t)
+        assert np.array_equal(ids, ids2) and np.array_equal(scores, scores2), (f, t)

@@ -40,19 +40,52 @@ def part_weight(matches: int, records: int) -> float:
     return float(np.log(max(1, records) / (1 + matches)) + 1.0)
 
 
-def coverage(masks: Sequence[np.ndarray], records: int, power: float = COVERAGE_POWER) -> np.ndarray:
-    """Each record's share of the parts' total weight (``part_weight``: ``masks`` are the records
-    each part matches, of ``records`` searchable ones) that it matches, to ``power``.
+class Coverage:
+    """Each record's share of a widened query's total weight (``part_weight`` of each part: the
+    records each part matches, of ``records`` searchable ones) that it matches, to ``power``.
 
     So a passage with the question's one rare word ("fucosidosis") is not outranked by one that
-    repeats its three common ones ("genetic changes related").
+    repeats its three common ones ("genetic changes related"). Computed only for the records it is
+    indexed with (``coverage[ids]``, as an array would be), so ranking a few matches never pays
+    for a value per record of the collection; ``array * coverage`` multiplies factors likewise.
     """
-    weights = [part_weight(int(np.count_nonzero(mask)), records) for mask in masks]
-    total = sum(weights)
-    share = np.zeros(len(masks[0]) if masks else 0)
-    for weight, mask in zip(weights, masks, strict=True):
-        share[mask] += weight / total
-    return share ** power
+
+    __array_ufunc__ = None  # ``ndarray * coverage`` asks this class, not NumPy
+
+    def __init__(self, masks: Sequence[np.ndarray], records: int, power: float = COVERAGE_POWER):
+        self.masks = list(masks)
+        weights = [part_weight(int(np.count_nonzero(mask)), records) for mask in self.masks]
+        total = sum(weights)
+        self.shares = [weight / total for weight in weights]
+        self.power = power
+
+    def __getitem__(self, ids: np.ndarray) -> np.ndarray:
+        share = np.zeros(len(ids))
+        for part, mask in zip(self.shares, self.masks, strict=True):
+            share[mask[ids]] += part
+        return share ** self.power
+
+    def __mul__(self, other: np.ndarray | Coverage) -> Product:
+        return Product(self, other)
+
+    __rmul__ = __mul__
+
+
+class Product:
+    """Factors multiplied record by record, for the records asked about (``product[ids]``)."""
+
+    __array_ufunc__ = None
+
+    def __init__(self, a: np.ndarray | Coverage | Product, b: np.ndarray | Coverage | Product):
+        self.a, self.b = a, b
+
+    def __getitem__(self, ids: np.ndarray) -> np.ndarray:
+        return self.a[ids] * self.b[ids]
+
+    def __mul__(self, other: np.ndarray | Coverage | Product) -> Product:
+        return Product(self, other)
+
+    __rmul__ = __mul__
 
 
 def intent_factor(strong: np.ndarray, cue: np.ndarray) -> np.ndarray:

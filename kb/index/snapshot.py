@@ -25,10 +25,10 @@ from whoosh import query as wq
 from kb import dedupe
 from kb.index.parse import FUZZY_PREFIX, ParsedQuery, QueryReader
 from kb.index.postings import Postings, remember
-from kb.index.ranking import coverage, intent_factor, top_k
+from kb.index.ranking import Coverage, intent_factor, top_k
 from kb.index.schema import _TOKEN_RE, EXACT_FIELD, STOP_WORDS, TEXT_FIELDS, stem_words
 from kb.index.store import DAMAGE_ERRORS, IndexMeta, damaged
-from kb.index.walk import NotModelled, walk
+from kb.index.walk import NotModelled, Scored, score, walk
 from kb.index.whoosh_internals import deleted_docnums
 from kb.model import FACETS, IndexDamaged, IndexMissing, Passage, passage_from_record
 from kb.query import is_plain as is_plain_query
@@ -148,7 +148,7 @@ class Snapshot:
     def warm(self) -> None:
         """Builds (and saves) what the first search of this generation would otherwise build."""
         if self.size:
-            _ = self.duplicate_groups, self._facet_tables, self.doc_order
+            _ = self.duplicate_groups, self._facet_tables, self._facet_rows, self.doc_order
 
     # ---- masks ---------------------------------------------------------------------------
 
@@ -206,6 +206,63 @@ class Snapshot:
         return {name: (arrays[f"facet_values_{name}"].tolist(), arrays[f"facet_docs_{name}"],
                        arrays[f"facet_idx_{name}"]) for name in FACETS}
 
+    @cached_property
+    def _facet_rows(self) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+        """Every record's facet values, record by record: (row start of each record and the end,
+        value codes, first code of each facet). Record n's codes are ``codes[start[n]:start[n + 1]]``;
+        facet f's value i has code ``first[f] + i``. Counting a small match set reads its own rows
+        instead of every posting of every facet."""
+        first, offset = {}, 0
+        for name in FACETS:
+            first[name] = offset
+            offset += len(self._facet_tables[name][0])
+        if not self.size:
+            return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int32), first
+        arrays = self._kept(["facet_rows_start", "facet_rows_codes"], lambda: self._read_facet_rows(first))
+        return arrays["facet_rows_start"], arrays["facet_rows_codes"], first
+
+    def _read_facet_rows(self, first: dict[str, int]) -> dict[str, np.ndarray]:
+        docs = [self._facet_tables[name][1] for name in FACETS]
+        codes = [self._facet_tables[name][2].astype(np.int64) + first[name] for name in FACETS]
+        all_docs = np.concatenate(docs) if docs else np.zeros(0, dtype=np.int64)
+        all_codes = np.concatenate(codes) if codes else np.zeros(0, dtype=np.int64)
+        start = np.zeros(self.size + 1, dtype=np.int64)
+        np.cumsum(np.bincount(all_docs, minlength=self.size), out=start[1:])
+        order = np.argsort(all_docs, kind="stable")
+        return {"facet_rows_start": start, "facet_rows_codes": all_codes[order].astype(np.int32)}
+
+    def facet_counts(self, scopes: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """How many records of ``scopes[name]`` carry each value of facet ``name`` (in the order of
+        ``facet_table(name)``'s values). Facets given the same scope array are counted together.
+
+        A scope of a few records is counted from those records' rows of values (``_facet_rows``);
+        a large one from the facet's postings (one ``bincount`` over them), whichever reads less.
+        """
+        out: dict[str, np.ndarray] = {}
+        groups: dict[int, list[str]] = {}
+        for name, scope in scopes.items():
+            groups.setdefault(id(scope), []).append(name)
+        for names in groups.values():
+            scope = scopes[names[0]]
+            found = int(np.count_nonzero(scope))
+            postings = sum(len(self._facet_tables[name][1]) for name in names)
+            start, codes, first = self._facet_rows
+            per_record = len(codes) / max(1, self.size)
+            if found * per_record * 4 < postings:
+                ids = np.flatnonzero(scope)
+                lengths = start[ids + 1] - start[ids]
+                rows = np.repeat(start[ids] - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+                counted = np.bincount(codes[rows], minlength=sum(len(self._facet_tables[f][0]) for f in FACETS))
+                for name in names:
+                    values = self._facet_tables[name][0]
+                    out[name] = counted[first[name]:first[name] + len(values)]
+            else:
+                for name in names:
+                    values, docs, idx = self._facet_tables[name]
+                    out[name] = (np.bincount(idx[scope[docs]], minlength=len(values)) if len(values)
+                                 else np.zeros(0, int))
+        return out
+
     def _read_facet_tables(self) -> dict[str, np.ndarray]:
         out = {}
         reader = self._searcher.reader()
@@ -260,15 +317,15 @@ class Snapshot:
         """What Whoosh's own matchers find for a query part the walk does not model."""
         return np.fromiter(self._searcher.docs_for_query(q), dtype=np.int64)
 
-    def scores(self, parsed: ParsedQuery) -> np.ndarray | None:
-        """The query's score for every record (0 where it does not match), or None when part of
-        the query needs Whoosh's own ranking. Cached per query, like matches."""
+    def scores(self, parsed: ParsedQuery) -> Scored | None:
+        """The records the query matches with their scores, or None when part of the query needs
+        Whoosh's own ranking. Cached per query, like matches."""
         key = _score_key(parsed.query)
         if key not in self._score_cache:
             ranked = None
             if self.postings.bm25 is not None and not parsed.browse:
                 try:
-                    ranked = walk(parsed.query, self, scored=True)[1]
+                    ranked = score(parsed.query, self)
                 except NotModelled:
                     ranked = None
             remember(self._score_cache, key, ranked, SCORE_CACHE_SIZE)
@@ -310,15 +367,15 @@ class Snapshot:
             self._intent_cache[key] = factor if (strong | cue).any() else None
         return self._intent_cache[key]
 
-    def coverage_boost(self, parsed: ParsedQuery) -> np.ndarray | None:
+    def coverage_boost(self, parsed: ParsedQuery) -> Coverage | None:
         """For a query of several parts any of which may match (words widened to any word): a
-        factor per record, the share of the query's weight it matches (kb.index.ranking.coverage).
-        None for other queries."""
+        factor per record, the share of the query's weight it matches (kb.index.ranking.Coverage,
+        computed only for the records it is asked about). None for other queries."""
         q = parsed.query
         if parsed.browse or not isinstance(q, wq.Or) or len(q.subqueries) < 2:
             return None
         live = max(1, int(np.count_nonzero(self.live)))
-        return coverage([self._evaluate(part) & self.live for part in q.subqueries], live)
+        return Coverage([self._evaluate(part) & self.live for part in q.subqueries], live)
 
     def _words_mask(self, fieldname: str, words: str) -> np.ndarray:
         stems = [t.text for t in self._stem(words)]
@@ -344,8 +401,11 @@ class Snapshot:
         ranked = self.scores(parsed)
         if ranked is None:
             return self._whoosh_top(parsed, allowed, offset=offset, want=want)
-        candidates = np.flatnonzero(allowed)
-        scores = ranked[candidates]
+        found = ranked.within(allowed)
+        candidates, scores = found.ids, found.scores
+        if len(candidates) < np.count_nonzero(allowed):  # allowed records the query does not score: 0
+            candidates = np.flatnonzero(allowed)
+            scores = ranked.at(candidates)
         if boost is not None:
             scores = scores * boost[candidates]
         candidates, scores = top_k(candidates, scores, want)
