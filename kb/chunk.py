@@ -15,6 +15,10 @@ The chunker works in four steps, each a small function:
 
 Every chunk is a slice of ``doc.text``: ``doc.text[c.char_start:c.char_end] == c.text``. The
 chunker never rewrites text, so highlights and citations can point back into the document.
+
+Steps 1 and 2 live in ``kb.chunk_lines``, the boilerplate rules in ``kb.boilerplate`` and sentence spans
+in ``kb.sentences``; ``split_sentences``, ``BoilerplateRule`` and ``BOILERPLATE_RULES`` stay importable
+from here.
 """
 
 from __future__ import annotations
@@ -25,211 +29,38 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from kb.model import Chunk, Document
-
-# --------------------------------------------------------------------------------------------
-# Boilerplate: one readable list. Patterns recur across health websites, so they are written
-# for the genre, not for one file. Scopes:
-#   "heading": a heading that opens a boilerplate section; everything under it is flagged.
-#   "line":    a line that is boilerplate on its own (a cross-link in the middle of a section);
-#              it never counts as a heading and always becomes its own chunk.
-#   "text":    a sentence; a short paragraph containing it is flagged whole, a long one only
-#              loses that sentence to a separate boilerplate chunk.
-# Matching is case-insensitive; heading rules see the heading without trailing punctuation.
-
-
-@dataclass(frozen=True, slots=True)
-class BoilerplateRule:
-    scope: str
-    reason: str
-    pattern: str
-
-
-BOILERPLATE_RULES: tuple[BoilerplateRule, ...] = (
-    # Section headings
-    BoilerplateRule("heading", "disclaimer", r"^(?:medical |legal |important |site )?disclaimers?$"),
-    BoilerplateRule("heading", "call to action", r"^(?:find|get|seek) (?:help|treatment|support)\b"),
-    BoilerplateRule("heading", "call to action", r"^(?:contact us|get in touch|how we can help)\b"),
-    BoilerplateRule(
-        "heading",
-        "cross-link",
-        r"^(?:(?:related|recommended|popular|more|further) (?:articles|posts|reading|stories|resources|links)|"
-        r"you may also like|see also)$",
-    ),
-    BoilerplateRule("heading", "table of contents", r"^(?:table of contents|contents|in this article|on this page)$"),
-    # Lines that are boilerplate wherever they sit
-    BoilerplateRule(
-        "line",
-        "cross-link",
-        r"^(?:must read|read more|read next|read also|also read|related(?: articles?| posts?| reading)?|"
-        r"see also|recommended(?: reading)?|you may also like|don['’]t miss)\s*[:\-–—>|»]",
-    ),
-    BoilerplateRule("line", "cross-link", r"^(?:read more|continue reading|keep reading|learn more)\W*$"),
-    BoilerplateRule(
-        "line",
-        "promotion",
-        r"^(?:advertisement|sponsored(?: content)?|share (?:this|on)\b.*|subscribe\b.*newsletter.*|"
-        r"sign up\b.*newsletter.*)$",
-    ),
-    # Sentences
-    BoilerplateRule("text", "click here", r"\bclick here\b"),
-    BoilerplateRule(
-        "text",
-        "call to action",
-        r"\bcontact (?:us|our (?:[\w-]+ ){0,4}(?:team|staff|specialists?|experts?|advisors?|counselors?))\b",
-    ),
-    BoilerplateRule("text", "call to action", r"\bcall (?:us )?(?:now|today)\b|\bgive us a call\b"),
-    BoilerplateRule("text", "call to action", r"\b(?:we|our team) invites? you to\b|\breach out to us\b"),
-    BoilerplateRule("text", "call to action", r"\bwe(?:['’]re| are) here (?:and ready )?to help\b"),
-    BoilerplateRule(
-        "text",
-        "call to action",
-        r"\b(?:start|begin) your (?:journey|road|path) to recovery\b|\bverify your insurance\b",
-    ),
-    BoilerplateRule("text", "disclaimer", r"^(?:medical |legal )?disclaimer\s*:"),
-    BoilerplateRule(
-        "text", "disclaimer", r"\b(?:intended )?for (?:general )?(?:educational|informational) purposes only\b"
-    ),
-    BoilerplateRule(
-        "text",
-        "disclaimer",
-        r"\bnot (?:intended (?:to be |as )?)?(?:a substitute|a replacement) for professional medical advice\b",
-    ),
-    BoilerplateRule("text", "promotion", r"\bfor more (?:information|details|tips)\b[^.]{0,40}\bvisit\b"),
+from kb.boilerplate import _HEADING_RULES, _LINE_RULES, _TEXT_RULES, BOILERPLATE_RULES, BoilerplateRule
+from kb.chunk_lines import (
+    _BLANK,
+    _CLOSERS,
+    _HEADING_KINDS,
+    _HR,
+    _LEADING_NUMBER_RE,
+    _LIST,
+    _LISTCONT,
+    _TABLE,
+    _TEXT,
+    _TITLE,
+    _TOC,
+    _UNDERLINE,
+    _ends_sentence,
+    _Line,
+    _mark_headings,
+    _mostly_in,
+    _normalise,
+    _scan,
 )
-
-
-@dataclass(frozen=True, slots=True)
-class _CompiledRules:
-    """One scope's rules: a combined pattern to reject most text in one search, then each rule."""
-
-    any: re.Pattern[str]
-    each: tuple[tuple[re.Pattern[str], str], ...]
-
-    def reason(self, text: str) -> str:
-        if not self.any.search(text):
-            return ""
-        for pattern, reason in self.each:
-            if pattern.search(text):
-                return reason
-        return ""
-
-
-def _compile(scope: str) -> _CompiledRules:
-    rules = [r for r in BOILERPLATE_RULES if r.scope == scope]
-    return _CompiledRules(
-        any=re.compile("|".join(f"(?:{r.pattern})" for r in rules), re.IGNORECASE),
-        each=tuple((re.compile(r.pattern, re.IGNORECASE), r.reason) for r in rules),
-    )
-
-
-_HEADING_RULES = _compile("heading")
-_LINE_RULES = _compile("line")
-_TEXT_RULES = _compile("text")
+from kb.model import Chunk, Document
+from kb.sentences import _append_stripped, split_sentences
 
 # A paragraph with a boilerplate sentence is flagged whole when it is this short (sentences) or
 # the boilerplate is at least this share of its words; otherwise only the sentence is cut out.
 _SHORT_PARAGRAPH_SENTENCES = 3
 _BOILERPLATE_SHARE = 0.4
 
-# A list or table of at least this many entries, most of them repeating later headings, is a
-# table of contents.
-_TOC_MIN_ENTRIES = 3
-_TOC_MATCH_SHARE = 2 / 3
-
-
-def _wordset(words: str) -> frozenset[str]:
-    """A set written as a readable, whitespace-separated block of words."""
-    return frozenset(words.split())
-
-
-# --------------------------------------------------------------------------------------------
-# Headings in plain text
-
-#: A plain-text heading is at most this long; FAQ questions may be a little longer.
-_HEADING_MAX_WORDS = 12
-_HEADING_MAX_CHARS = 100
-_QUESTION_MAX_WORDS = 16
-_QUESTION_MAX_CHARS = 120
-_TITLE_MAX_CHARS = 120
-
-#: A line ending in one of these words is a sentence running on (a lead-in without its colon, a
-#: hard-wrapped line), not a heading.
-_NOT_HEADING_LAST_WORDS = _wordset(
-    """a an the of and or nor but to with by as at from in on into than that which who whose
-    is are was were be been include includes including such like following your their its this
-    these those if when because while"""
-)
-
-# --------------------------------------------------------------------------------------------
-# Sentences
-
-#: Lowercase tokens ending in "." that do not end a sentence. Units such as "mg." need no entry:
-#: a sentence never starts in lowercase ("5 mg. twice daily"), and "80 mg. Patients ..." is a
-#: real sentence end. Dotted initialisms (e.g., i.e., U.S., a.m., b.i.d.) are caught by pattern.
-_ABBREVIATIONS = _wordset(
-    """dr. mr. mrs. ms. prof. st. jr. sr. vs. approx. ca. cf. al. inc. ltd. co. corp. dept. ed.
-    eds. rev. est. avg. jan. feb. mar. apr. jun. jul. aug. sep. sept. oct. nov. dec. mt. ft.
-    distr."""
-)
-#: Abbreviations only before a number: "No. 6", "Fig. 2", but "No. Stopping it abruptly ...".
-_NUMBER_ABBREVIATIONS = _wordset("""no. nos. fig. figs. vol. vols. p. pp. ref. refs. tab.""")
-#: A quotation is not cut into sentences, unless its opening quote is this far back (a stray
-#: quote mark must not glue the rest of a document into one sentence).
-_MAX_QUOTE_CHARS = 600
-_INITIALISM = re.compile(r"(?:[a-z]\.){2,}")
-#: A sentence ends at . ! ? … (plus closing quotes/brackets) before whitespace and a capital,
-#: a digit or an opening quote/bracket. Decimals ("2.5 mg") have no whitespace after the dot.
-_SENTENCE_END = re.compile(r"""[.!?…]+["'”’)\]]*(?=\s+["'“‘(\[]*[A-Z0-9])""")
-_CLOSERS = "\"'”’)]*_"
-
 #: Where to cut a run-on "sentence" of more than 2*max_words (label text flattened from tables
 #: or inline bullet lists), in order of preference.
 _RUNON_CUTS = (re.compile(r"\s(?=•)"), re.compile(r"(?<=;)\s"), re.compile(r"(?<=,)\s"), re.compile(r"\s"))
-
-# --------------------------------------------------------------------------------------------
-# Line classification
-
-_BLANK, _TEXT, _ATX, _HEADING, _TITLE, _UNDERLINE, _HR, _CODE, _LIST, _LISTCONT, _TABLE, _TOC = (
-    "blank",
-    "text",
-    "atx",
-    "heading",
-    "title",
-    "underline",
-    "hr",
-    "code",
-    "list",
-    "listcont",
-    "table",
-    "toc",
-)
-_HEADING_KINDS = (_ATX, _HEADING)
-_PLAIN_HEADING_LEVEL = 7  # plain-text headings nest below any Markdown heading, flat among themselves
-
-_ATX_RE = re.compile(r"^(#{1,6})[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
-_FENCE_RE = re.compile(r"^(```|~~~)")
-_HR_RE = re.compile(r"^([-*_])(?:[ \t]*\1){2,}[ \t]*$")
-_UNDERLINE_RE = re.compile(r"^(={3,}|-{3,})[ \t]*$")
-_LIST_RE = re.compile(r"^(?:[-*+•◦▪‣]\s+|•\s*|\d{1,3}[.)]\s+)\S")
-_BOLD_LINE_RE = re.compile(r"^(\*\*|__)([^*_].*?)\1$")
-_LINK_RE = re.compile(r"\[([^\]]*)\]\([^)]*\)")
-_NON_WORD_RE = re.compile(r"[^\w]+")
-_LEADING_NUMBER_RE = re.compile(r"^\s*(?:\d+(?:\.\d+)*[.)]?|[-*+•◦▪‣])\s+")
-
-
-@dataclass(slots=True)
-class _Line:
-    start: int  # offset of the first non-space character
-    end: int  # offset after the last non-space character
-    text: str  # the stripped line
-    indent: int
-    kind: str
-    level: int = 0
-    heading: str = ""  # the heading's text without markup
-    candidate: bool = False  # could be a plain-text heading, judged on the line alone
-    standalone: bool = False  # a boilerplate line that must be its own paragraph
-    line_reason: str = ""
 
 
 @dataclass(slots=True)
@@ -298,247 +129,6 @@ def chunk_document(doc: Document, *, min_words: int = 40, max_words: int = 150) 
     return chunks
 
 
-def split_sentences(text: str, start: int = 0, end: int | None = None) -> list[tuple[int, int]]:
-    """Sentence spans (stripped, absolute offsets) of text[start:end].
-
-    A regex pass with abbreviation and quotation checks. On the seed articles it finds the same
-    sentences as pysbd and runs ~200x faster, which matters: chunking runs on every passage.
-    """
-    end = len(text) if end is None else end
-    spans: list[tuple[int, int]] = []
-    begin = start
-    for match in _SENTENCE_END.finditer(text, start, end):
-        if match.group()[0] == "." and _is_abbreviation(text, begin, match.start(), match.end()):
-            continue
-        if _inside_quote(text, begin, match.end()):
-            continue
-        _append_stripped(text, begin, match.end(), spans)
-        begin = match.end()
-    _append_stripped(text, begin, end, spans)
-    return spans
-
-
-# --------------------------------------------------------------------------------------------
-# Step 1: lines
-
-
-def _scan(text: str, markdown: bool) -> list[_Line]:
-    """Classify every line on its own; context (headings, continuations) comes later."""
-    lines: list[_Line] = []
-    pos = 0
-    fence = ""
-    for raw in text.split("\n"):
-        stripped = raw.strip()
-        indent = len(raw) - len(raw.lstrip())
-        start = pos + indent
-        line = _Line(start=start, end=start + len(stripped), text=stripped, indent=indent, kind=_TEXT)
-        pos += len(raw) + 1
-        if fence:
-            line.kind = _CODE
-            if stripped.startswith(fence):
-                fence = ""
-        elif (m := _FENCE_RE.match(stripped)) and indent < 4:
-            line.kind, fence = _CODE, m.group(1)
-        else:
-            _classify(line, lines, markdown)
-        lines.append(line)
-    return lines
-
-
-def _classify(line: _Line, previous: list[_Line], markdown: bool) -> None:
-    text = line.text
-    if not text:
-        line.kind = _BLANK
-        return
-    prev = previous[-1] if previous else None
-    if _UNDERLINE_RE.match(text) and prev is not None and prev.kind == _TEXT and _setext_title(prev.text):
-        prev.kind, prev.level, prev.heading = _ATX, 1 if text[0] == "=" else 2, prev.text
-        line.kind = _UNDERLINE
-    elif _HR_RE.match(text):
-        line.kind = _HR
-    elif (m := _ATX_RE.match(text)) and line.indent < 4 and m.group(2):
-        line.kind, line.level, line.heading = _ATX, len(m.group(1)), _strip_markup(m.group(2))
-    elif _LIST_RE.match(text):
-        line.kind = _LIST
-    elif _is_table_row(text):
-        line.kind = _TABLE
-    elif line.indent >= 2 and _last_nonblank_kind(previous) in (_LIST, _LISTCONT):
-        line.kind = _LISTCONT
-    else:
-        line.line_reason = _LINE_RULES.reason(text)
-        line.standalone = bool(line.line_reason)
-        line.candidate = not line.standalone and _heading_candidate(line, markdown)
-
-
-def _setext_title(text: str) -> bool:
-    return len(text) <= _TITLE_MAX_CHARS and text[-1] not in ".,;:"
-
-
-def _is_table_row(text: str) -> bool:
-    return len(text) > 1 and (text[0] == "|" or text[-1] == "|" or text.count("|") >= 2)
-
-
-def _last_nonblank_kind(lines: list[_Line]) -> str:
-    for line in reversed(lines):
-        if line.kind != _BLANK:
-            return line.kind
-    return _BLANK
-
-
-def _heading_candidate(line: _Line, markdown: bool) -> bool:
-    """Could this line alone be a heading? (Whether it opens a section is decided in context.)"""
-    text = line.text
-    if markdown:
-        m = _BOLD_LINE_RE.match(text)
-        if not m:
-            return False
-        text = m.group(2).strip()
-        line.heading = text
-    else:
-        line.heading = text
-    return bool(text) and _reads_like_heading(text)
-
-
-def _reads_like_heading(text: str) -> bool:
-    """Short, capitalised, not ending like a sentence; a question may be a little longer (FAQ)."""
-    first = text.lstrip("\"'“‘(")[:1]
-    if not first or not (first.isupper() or first.isdigit()):
-        return False
-    words = text.split()
-    if text.rstrip(_CLOSERS).endswith("?"):
-        return len(words) <= _QUESTION_MAX_WORDS and len(text) <= _QUESTION_MAX_CHARS
-    if text[-1] in ".,;:!" or len(words) > _HEADING_MAX_WORDS or len(text) > _HEADING_MAX_CHARS:
-        return False
-    return words[-1].lower().strip("\"'”’)") not in _NOT_HEADING_LAST_WORDS
-
-
-# --------------------------------------------------------------------------------------------
-# Step 2: headings, title, table of contents
-
-
-def _mark_headings(lines: list[_Line], title: str, markdown: bool) -> None:
-    """Turn candidate lines into headings where the context agrees, then find title and TOC."""
-    _resolve_candidates(lines)
-    _mark_title(lines, title, markdown)
-    _mark_toc_runs(lines)
-
-
-def _resolve_candidates(lines: list[_Line]) -> None:
-    """A candidate is a heading if it starts fresh (not the tail of a wrapped sentence) and is
-    followed by body text, a list, a table or another heading (the last makes chains such as
-    "People May Ask" + its questions work)."""
-    fresh = _fresh_starts(lines)
-    n = len(lines)
-    for i in range(n - 1, -1, -1):
-        line = lines[i]
-        if not (line.candidate and fresh[i]):
-            continue
-        j, blank = i + 1, False
-        while j < n and lines[j].kind == _BLANK:
-            j, blank = j + 1, True
-        if j == n:
-            continue
-        nxt = lines[j]
-        if nxt.kind == _TEXT:
-            ok = blank or nxt.standalone or _starts_capitalised(nxt.text)
-        else:
-            ok = nxt.kind in (_LIST, _TABLE, _CODE, _ATX, _HEADING)
-        if ok:
-            line.kind, line.level = _HEADING, _PLAIN_HEADING_LEVEL
-
-
-def _fresh_starts(lines: list[_Line]) -> list[bool]:
-    """Whether each line starts a new block rather than continuing the previous line's sentence."""
-    fresh = [False] * len(lines)
-    for i, line in enumerate(lines):
-        if i == 0:
-            fresh[i] = True
-            continue
-        prev = lines[i - 1]
-        fresh[i] = (
-            prev.kind != _TEXT
-            or prev.standalone
-            or line.standalone
-            or _ends_sentence(prev.text)
-            or (prev.candidate and fresh[i - 1])
-        )
-    return fresh
-
-
-def _starts_capitalised(text: str) -> bool:
-    first = text.lstrip("\"'“‘([*_")[:1]
-    return bool(first) and (first.isupper() or first.isdigit())
-
-
-def _ends_sentence(text: str) -> bool:
-    stripped = text.rstrip(_CLOSERS)
-    return bool(stripped) and stripped[-1] in ".!?:;…"
-
-
-def _mark_title(lines: list[_Line], title: str, markdown: bool) -> None:
-    """The first line is the document's title (not a section, not a passage) when it is a
-    heading-like line that equals the title, has no body of its own, or is the only H1."""
-    first = next((i for i, ln in enumerate(lines) if ln.kind != _BLANK), None)
-    if first is None:
-        return
-    line = lines[first]
-    text = line.heading if line.kind in _HEADING_KINDS else line.text
-    if _HEADING_RULES.reason(text.rstrip(" :.?!")):  # "Contents", "Disclaimer": never the title
-        return
-    same = _normalise(text) == _normalise(title) and bool(title.strip())
-    if line.kind == _TEXT and not markdown and same and _setext_title(line.text):
-        line.kind = _TITLE
-        return
-    if line.kind not in _HEADING_KINDS:
-        return
-    nxt = next((ln for ln in lines[first + 1 :] if ln.kind not in (_BLANK, _UNDERLINE)), None)
-    no_body = nxt is None or nxt.kind in _HEADING_KINDS
-    only_h1 = (
-        line.kind == _ATX
-        and line.level == 1
-        and not any(ln.kind == _ATX and ln.level == 1 for ln in lines[first + 1 :])
-    )
-    if same or no_body or only_h1:
-        line.kind = _TITLE
-
-
-def _mark_toc_runs(lines: list[_Line]) -> None:
-    """A run of heading lines with no body, repeating later headings, is a table of contents
-    written without bullets; it becomes a TOC block instead of a row of empty sections."""
-    runs: list[list[int]] = []
-    current: list[int] = []
-    for i, line in enumerate(lines):
-        if line.kind in _HEADING_KINDS:
-            current.append(i)
-        elif line.kind != _BLANK:
-            if len(current) > _TOC_MIN_ENTRIES:
-                runs.append(current)
-            current = []
-    for run in runs:
-        entries = run[:-1]  # the last heading of the run opens the first real section
-        texts = [_normalise(lines[i].heading) for i in entries]
-        later = {_normalise(ln.heading) for ln in lines[run[-1] :] if ln.kind in _HEADING_KINDS}
-        if _mostly_in(texts, later):
-            for i in entries:
-                lines[i].kind = _TOC
-
-
-def _mostly_in(texts: list[str], headings: set[str]) -> bool:
-    texts = [t for t in texts if t]
-    if len(texts) < _TOC_MIN_ENTRIES:
-        return False
-    return sum(t in headings for t in texts) >= _TOC_MATCH_SHARE * len(texts)
-
-
-def _normalise(text: str) -> str:
-    """Compare headings and TOC entries: no links, numbering, punctuation or case."""
-    text = _LINK_RE.sub(r"\1", text)
-    text = _LEADING_NUMBER_RE.sub("", text)
-    return _NON_WORD_RE.sub(" ", text).strip().lower()
-
-
-def _strip_markup(text: str) -> str:
-    return text.strip().strip("*_`").strip()
 
 
 # --------------------------------------------------------------------------------------------
@@ -886,44 +476,8 @@ def _nearest_cut(cumulative: list[int], target: float, lowest: int) -> int:
     return best
 
 
-# --------------------------------------------------------------------------------------------
-# Small helpers
-
-
-def _is_abbreviation(text: str, begin: int, dot: int, after: int) -> bool:
-    """Is the token ending at text[dot] == "." an abbreviation rather than a sentence end?"""
-    k = dot
-    while k > begin and not text[k - 1].isspace():
-        k -= 1
-    token = text[k : dot + 1].lower().lstrip("\"'“‘([")
-    if token in _ABBREVIATIONS or _INITIALISM.fullmatch(token):
-        return True
-    if token in _NUMBER_ABBREVIATIONS:
-        following = text[after : after + 8].lstrip()
-        return following[:1].isdigit()
-    return False
-
-
-def _inside_quote(text: str, begin: int, end: int) -> bool:
-    """Does the sentence so far open a quotation it has not closed (a quoted passage of several
-    sentences stays one sentence)?"""
-    opened = text.rfind("“", begin, end)
-    if opened != -1 and end - opened <= _MAX_QUOTE_CHARS:
-        return text.count("“", begin, end) > text.count("”", begin, end)
-    straight = text.rfind('"', begin, end)
-    if straight != -1 and end - straight <= _MAX_QUOTE_CHARS:
-        return text.count('"', begin, end) % 2 == 1
-    return False
-
-
-def _append_stripped(text: str, start: int, end: int, spans: list[tuple[int, int]]) -> None:
-    while start < end and text[start].isspace():
-        start += 1
-    while end > start and text[end - 1].isspace():
-        end -= 1
-    if start < end:
-        spans.append((start, end))
-
-
 def _count_words(text: str, start: int, end: int) -> int:
     return len(text[start:end].split())
+
+
+__all__ = ["BOILERPLATE_RULES", "BoilerplateRule", "chunk_document", "split_sentences"]
