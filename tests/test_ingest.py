@@ -467,8 +467,9 @@ def test_a_new_drug_from_a_vocabulary_folder_without_code(tmp_path):
 def test_the_settings_fingerprint_covers_every_module_that_shapes_passages():
     """Found by walking imports, also those inside functions (readers -> readers_openfda, ingest -> tag)."""
     modules = ingest_mod.passage_modules()
-    for shaping in ("kb.readers", "kb.readers_openfda", "kb.readers_pdf", "kb.chunk", "kb.tag", "kb.vocabulary",
-                    "kb.provenance", "kb.model", "kb.ingest", "kb.ingest_workers"):
+    for shaping in ("kb.readers", "kb.readers_openfda", "kb.readers_pdf", "kb.chunk", "kb.chunk_lines",
+                    "kb.sentences", "kb.boilerplate", "kb.tag", "kb.vocabulary", "kb.vocab_yaml", "kb.vocab_fields",
+                    "kb.vocab_match", "kb.provenance", "kb.model", "kb.ingest", "kb.ingest_workers"):
         assert shaping in modules
     assert not [m for m in modules if m.startswith("kb.index") or m in ("kb.search", "kb.page", "kb.cli", "kb")]
 
