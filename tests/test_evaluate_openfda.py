@@ -76,14 +76,17 @@ def openfda_index(openfda_zip: Path, tmp_path_factory: pytest.TempPathFactory) -
 #   (main before it, on the same judgments: 0.593 / 0.710; the FTS5 peer: see docs/search.md);
 #   held-out set (27 questions on 26 other labels, written before the tuning, never tuned to):
 #   MRR@10 0.816, Recall@10 0.825 (main before it: 0.779 / 0.788).
-# A freshly ingested index orders tied passages differently (ties break by document number): the labels
-# set gave MRR@10 0.824 there, five tied questions apart; the floors sit below the worse of the two.
+# Ties now break in reading order (documents by title, passages by position), not by document number,
+# so a freshly ingested index ranks as the incremental one did: labels set MRR@10 0.849, Recall@10 0.884;
+# held-out 0.827 / 0.825 (it gave 0.824 on the labels set before, five tied questions apart).
+# Drug and routes (kb eval --labels): 321 of 332 labels carry their drug on >= 95% of their passages
+# (96.7%), every route found for 311 of 318.
 # Floors a little below; whoever improves a figure raises its floor.
-LABELS_COVERED_FLOOR = 0.04  # share of labels with their generic drug on >= 95% of their passages
+LABELS_COVERED_FLOOR = 0.95  # share of labels with their generic drug on >= 95% of their passages
 ROUTES_FOUND_FLOOR = 0.95  # share of labels (with routes) whose every route is a route tag somewhere
-MRR_FLOOR = 0.80
+MRR_FLOOR = 0.83
 RECALL_FLOOR = 0.87
-HELDOUT_MRR_FLOOR = 0.77
+HELDOUT_MRR_FLOOR = 0.80
 HELDOUT_RECALL_FLOOR = 0.80
 
 @pytest.mark.slow

@@ -94,14 +94,20 @@ def intent_factor(strong: np.ndarray, cue: np.ndarray) -> np.ndarray:
     return np.where(strong, INTENT_BOOST, 1.0) * np.where(cue, INTENT_CUE_BOOST, 1.0)
 
 
-def top_k(candidates: np.ndarray, scores: np.ndarray, want: int | None) -> tuple[np.ndarray, np.ndarray]:
+def top_k(
+    candidates: np.ndarray, scores: np.ndarray, want: int | None, order: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The best ``want`` (all: None) of ``candidates`` (ascending document numbers) by score, best
-    first, ties in document order (as Whoosh breaks them)."""
+    first. Ties go by ``order`` (a rank per document number), else by document number as Whoosh
+    breaks them. Document numbers depend on how the index was built (which worker wrote which
+    segment, what merged); a rank from the passages themselves makes the order the same on any
+    build of the same passages."""
     if want is not None and want < len(candidates):
         # the best ``want`` without sorting everything: every candidate scoring at least the
         # want-th best score (ties included), then an exact order over those alone
         threshold = np.partition(scores, len(scores) - want)[len(scores) - want]
         keep = scores >= threshold
         candidates, scores = candidates[keep], scores[keep]
-    order = np.lexsort((candidates, -scores))[:want]
-    return candidates[order], scores[order]
+    tiebreak = candidates if order is None else order[candidates]
+    best = np.lexsort((tiebreak, -scores))[:want]
+    return candidates[best], scores[best]

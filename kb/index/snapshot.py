@@ -389,8 +389,9 @@ class Snapshot:
         self, parsed: ParsedQuery, allowed: np.ndarray, *, offset: int, limit: int | None,
         boost: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Document numbers and scores of the best matches within ``allowed``, best first (ties
-        in document order, as Whoosh breaks them). ``boost`` multiplies each record's score (the
+        """Document numbers and scores of the best matches within ``allowed``, best first, ties in
+        reading order (documents by title, passages by position: ``doc_order``), so the same
+        passages rank the same on any build of the index. ``boost`` multiplies each record's score (the
         intent of a question); the base scores stay Whoosh's BM25F."""
         want = None if limit is None else offset + limit
         if want == 0 or not allowed.any():
@@ -408,7 +409,7 @@ class Snapshot:
             scores = ranked.at(candidates)
         if boost is not None:
             scores = scores * boost[candidates]
-        candidates, scores = top_k(candidates, scores, want)
+        candidates, scores = top_k(candidates, scores, want, self.doc_order)
         return candidates[offset:], scores[offset:]
 
     def _whoosh_top(
