@@ -46,7 +46,7 @@ from kb.vocabulary import (
 )
 
 #: Bump whenever a code change could change the tags of unchanged text with an unchanged vocabulary.
-TAGGER_VERSION = "3"
+TAGGER_VERSION = "4"
 
 __all__ = [
     "SENTENCE_BREAK",
@@ -273,6 +273,9 @@ class Tagger:
                              for r in c.meaning.by_kind.get("role", ()) if r in FINDING_CUE_ROLES]
                 weak_cues = [(c.start, c.end, r) for c in live
                              for r in c.meaning.by_kind.get("role_weak", ()) if r in FINDING_CUE_ROLES]
+                if sentence.entities and (role_cues or weak_cues):
+                    role_cues = _outside_names(role_cues, sentence.entities)
+                    weak_cues = _outside_names(weak_cues, sentence.entities)
                 hedged = any(r == "negated" for _, _, r in role_cues)
                 interaction = any("interaction" in c.meaning.by_kind.get("role", ()) for c in cues)
                 excipients = heading.inactive or any("inactive" in c.meaning.by_kind for c in cues)
@@ -281,6 +284,7 @@ class Tagger:
                 hedged = interaction = False
                 excipients = heading.inactive
             inherited = lead_in_cues if sentence.item else []
+            others = sorted([*sentence.entities, *sentence.drugs], key=_START) if sentence.drugs else sentence.entities
             for hit in sentence.entities:
                 kinds = hit.meaning.by_kind
                 # under an overdose heading, routes are those of the treatment ("intravenous fluids", "glucagon
@@ -299,7 +303,8 @@ class Tagger:
                 if "side_effect" not in kinds and "condition" not in kinds and "finding" not in kinds:
                     continue
                 role = self._finding_role(hit, text, role_cues, weak_cues, heading,
-                                          lead_in_roles if sentence.item else [], hedged)
+                                          lead_in_roles if sentence.item else [], hedged,
+                                          others)
                 if role in EFFECT_ROLES:
                     value = (hit.values("side_effect") or hit.values("condition") or hit.values("finding"))[0]
                     severity = self._severity(value, hit, text, severity_cues, inherited, heading,
@@ -381,16 +386,21 @@ class Tagger:
 
     def _finding_role(self, hit: _Hit, text: str, role_cues: list[tuple[int, int, str]],
                       weak_cues: list[tuple[int, int, str]], heading: _Heading, lead_in: list[str],
-                      hedged: bool) -> str:
-        """A mention's role: negated or hedged; else the nearest cue before it in its sentence; else its list's
-        lead-in; else the nearest cue after it in its clause; else the heading's; else the nearest weak cue; else
-        the term's default. An adverse role in a sentence, list or section about stopping the drug or too much of
-        it is a withdrawal or overdose sign."""
+                      hedged: bool, others: Sequence[_Hit] = ()) -> str:
+        """A mention's role: negated or hedged; else the nearest cue before it in its sentence that reaches it;
+        else its list's lead-in; else the nearest cue after it in its clause (a list of mentions, "A, B and C
+        were reported", is one clause; a general verb right after the list, "dizziness or sleeplessness
+        occurs", counts); else the heading's; else the nearest weak cue; else the term's default. An adverse
+        role in a sentence, list or section about stopping the drug or too much of it is a withdrawal or
+        overdose sign."""
         if hit.negated or hedged:
             return "negated"  # NegEx, or a hedge: "reported as often with placebo"
-        role = _nearest(hit, role_cues, after=False) or _pick(lead_in)
+        before = [c for c in role_cues if c[1] <= hit.start and _reaches(text, c, hit, others)]
+        role = _nearest(hit, before, after=False) or _pick(lead_in)
         if not role:
-            in_clause = [c for c in role_cues if c[1] <= hit.start or not _CLAUSE_BREAK.search(text, hit.end, c[0])]
+            in_clause = [c for c in role_cues if c[0] >= hit.end and _list_gap(text, hit.end, c[0], others)]
+            in_clause += [c for c in weak_cues if c[0] >= hit.end
+                          and _list_gap(text, hit.end, c[0], others, adjacent=True)]
             role = (_nearest(hit, in_clause, before=False)
                     or _pick([r for r in heading.roles if r in FINDING_CUE_ROLES]) or _nearest(hit, weak_cues))
         if not role:
@@ -507,6 +517,70 @@ def _negate(hits: list[_Hit], scope: _Scope) -> None:
         if first.negated and not second.negated:
             gap = scope.lowered[min(first.end, second.end):max(first.start, second.start)]
             second.negated = bool(_LIST_JOIN.match(gap))
+
+
+#: Roles whose cues name the patient's state ("patients with", "history of", "known", "used to treat"): they reach
+#: the noun phrase after them, a list of them included, but not the predicate of another subject ("people with
+#: epilepsy can have more frequent seizures": the seizures are not the patients' history) or another clause.
+NARROW_ROLES = frozenset({"history", "indication"})
+_PREDICATE = re.compile(r"\x00\s+(?:(?:also|often|sometimes|then|rarely)\s+)?(?:can|may|might|could|would|will|shall|"
+                        r"should|must|is|are|was|were|has|have|had|does|did)\b|,\s+(?:\w+\s+)?(?:can|may|might|could|"
+                        r"would|will|should|must)\b|[;:]|\b(?:but|although|because|whereas|while)\b", re.IGNORECASE)
+#: What may lie between a mention (or its list) and a general verb after it that gives its role: "dizziness or
+#: sleeplessness occurs", "nausea has occurred"; not a relative clause ("cough that occurs with asthma").
+_AUXILIARIES = re.compile(r"\s*(?:(?:has|have|had|been|was|were|is|are|also|may|can|might|could|sometimes|often|"
+                          r"rarely)\s+)*", re.IGNORECASE)
+_LIST_GLUE = re.compile(r"(?:\s*(?:,|;)?\s*(?:and/or|and|or|nor|as well as|e\.g\.,?|such as|including)?\s*\x00)+")
+
+
+def _outside_names(cues: list[tuple[int, int, str]], entities: Sequence[_Hit]) -> list[tuple[int, int, str]]:
+    """Role cues that are not part of a name: "disorders such as" inside "extrapyramidal disorders such as
+    dystonia", "impairment" inside "memory impairment" name no role of the mentions around them. A cue that is
+    the whole of a name keeps its role unless it is a patient-state role ("withdrawal symptoms such as anxiety"
+    still cues withdrawal; "memory impairment, confusion" cues no history)."""
+    out = []
+    for cue in cues:
+        start, end, role = cue
+        clash = False
+        for e in entities:
+            if e.start < end and start < e.end:
+                clash = (e.start, e.end) != (start, end) or role in NARROW_ROLES
+                if clash:
+                    break
+        if not clash:
+            out.append(cue)
+    return out
+
+
+def _masked(text: str, start: int, end: int, hits: Sequence[_Hit]) -> str:
+    """text[start:end] with every mention inside it replaced by one NUL ("A (B)" by one), so that what remains
+    is what connects the mentions."""
+    pieces, at = [], start
+    for e in hits:
+        if e.start >= at and e.end <= end:
+            pieces.append(text[at:e.start])
+            pieces.append("\x00")
+            at = e.end
+    pieces.append(text[at:end])
+    return "".join(pieces).replace("(\x00)", "\x00").replace("( \x00 )", "\x00")
+
+
+def _reaches(text: str, cue: tuple[int, int, str], hit: _Hit, others: Sequence[_Hit]) -> bool:
+    """Whether a cue before a mention gives it its role: a cue of the patient's state only within its own clause
+    and not into the predicate of a mention after it; any other cue across its sentence."""
+    if cue[2] not in NARROW_ROLES:
+        return True
+    return not _PREDICATE.search(_masked(text, cue[1], hit.start, others))
+
+
+def _list_gap(text: str, start: int, end: int, others: Sequence[_Hit], *, adjacent: bool = False) -> bool:
+    """Whether a mention and a cue after it are in one clause, a list of mentions between them counting as part
+    of it ("decreased blood pressure, syncope, and prolonged erection were reported"); ``adjacent``: with at
+    most auxiliaries between the list and the cue ("dizziness or sleeplessness occurs")."""
+    gap = _LIST_GLUE.sub("", _masked(text, start, end, others))
+    if adjacent:
+        return _AUXILIARIES.fullmatch(gap) is not None
+    return not _CLAUSE_BREAK.search(gap)
 
 
 def _same_clause(text: str, a: _Hit | Match, b: _Hit | Match) -> bool:
