@@ -66,11 +66,17 @@ _CLAUSE_BREAK = re.compile(r"[,;:()\[\]|\u2022\u25aa]|\s[-\u2013\u2014]+\s|[\u20
 _WORD = re.compile(r"\w+")
 _BULLET = re.compile(r"\s*(?:[-*\u2022\u25aa]|\d{1,2}[.)])\s")
 _LIST_JOIN = re.compile(r"\s*,?\s*(?:(?:and|or|nor|and/or)\s+)?$")
+#: Right after a disease name: the name says who was treated or studied ("the low back pain trials").
+_POPULATION = re.compile(r"[ \t]+(?:patients?|[Tt]rials?|[Ss]tudies|[Ss]tudy|subjects|populations?)\b")
+#: Right before a substance mention: the drug's own class named as other drugs of it ("with other NSAIDs").
+_OTHER = re.compile(r"\bother\s+(?:\w+\s+)?$", re.IGNORECASE)
 _HEADING_NUMBER = re.compile(r"^\s*\d+(?:\.\d+)*\.?\s+")
 #: A sentence after a list that speaks of the list's items ("if you have any of these symptoms", "before the
 #: symptoms become ... fatal"): its severity cues grade every item of the list.
 _BACK_REFERENCE = re.compile(r"\b(?:any of these|these|those|such|the)\s+(?:\w+\s+)?(?:symptoms|signs|reactions|"
                              r"effects|side effects|problems)\b", re.IGNORECASE)
+#: Words for adverse effects in general: a sentence that grades them without naming one.
+_EFFECT_NOUN = re.compile(r"\b(?:reactions?|effects?|events?|symptoms?)\b", re.IGNORECASE)
 #: How many sentences after a list can still speak of it.
 _FOLLOW_UPS = 2
 
@@ -197,11 +203,16 @@ class Tagger:
         main = self._main_drugs(title, named, meta)
         routes = {r for r in (self.vocabulary.canonical_route(str(x)) for x in _listed(meta.get("routes"))) if r}
         own = self._own_classes(main)
-        for tagged in out:
+        for tagged, (text, _) in zip(out, passages, strict=True):
             tags = tagged.tags
-            if own & set(tags["substance"]):  # "PDE5 inhibitors" in Viagra's label: what it is, not a partner
-                tags["substance"] = [v for v in tags["substance"] if v not in own]
-                tagged.mentions = [m for m in tagged.mentions if not (m.facet == "substance" and m.value in own)]
+            if own & set(tags["substance"]):
+                # "PDE5 inhibitors" in Viagra's label: what it is, not a partner; but "other PDE5 inhibitors",
+                # "other NSAIDs" are other drugs of its class, taken with it
+                tagged.mentions = [m for m in tagged.mentions if not (
+                    m.facet == "substance" and m.value in own and not _OTHER.search(text[max(0, m.start - 40):m.start]))
+                ]
+                kept = {m.value for m in tagged.mentions if m.facet == "substance"}
+                tags["substance"] = [v for v in tags["substance"] if v not in own or v in kept]
             tags["drug"] = sorted(set(tags["drug"]) | main)
             tags["route"] = sorted(set(tags["route"]) | routes)
             if tagged.partners - main and "interactions" not in tags["topic"]:
@@ -350,8 +361,11 @@ class Tagger:
                 previous_roles = [r for _, _, r in role_cues]
         if not effects and "adverse_effect" in heading.roles[:1]:
             # "Some of these reactions can be serious" under a side-effects heading: the cue grades the section's
-            # effects, named elsewhere
+            # effects, named elsewhere, in a sentence that speaks of them ("Severe Symptomatology - 3 mg" grades
+            # the illness being dosed)
             for sentence in sentences:
+                if not _EFFECT_NOUN.search(text, sentence.start, sentence.end):
+                    continue
                 for cue in sentence.cues:
                     for severity in [] if cue.negated else cue.values("severity"):
                         tags["severity"].add(severity)
@@ -395,6 +409,8 @@ class Tagger:
         overdose sign."""
         if hit.negated or hedged:
             return "negated"  # NegEx, or a hedge: "reported as often with placebo"
+        if _POPULATION.match(text, hit.end):
+            return "indication"  # "in the low back pain trials", "epilepsy patients": who was treated
         before = [c for c in role_cues if c[1] <= hit.start and _reaches(text, c, hit, others)]
         role = _nearest(hit, before, after=False) or _pick(lead_in)
         if not role:

@@ -253,34 +253,40 @@ def gold_eval() -> TagEvaluation:
 # prevention cues, routes under overdose headings, openFDA subsection titles), measured 2026-12-03:
 #   topic P 0.985 R 0.935; severity P 0.878 R 0.935; route P 0.947 R 0.947; side_effect P 0.936 R 0.809;
 #   condition P 0.948 R 0.637; substance P 1.000 R 0.808; drug P 0.988 R 0.968; 168 of 315 checks pass whole.
+# Raised after the third pass (roles from a cue's reach and from lists, plain names for MeSH concepts,
+# interaction cues, other drugs of the document's own class, severity of unnamed effects), measured 2026-12-03:
+#   topic P 0.985 R 0.940; severity P 0.915 R 0.935; route P 0.947 R 0.947; side_effect P 0.941 R 0.871;
+#   condition P 0.954 R 0.731; substance P 1.000 R 0.889; drug P 0.988 R 0.968; 196 of 315 checks pass whole.
 # The floors sit a little below; whoever improves the tagger raises them (never lower one to land a change).
 FLOORS: dict[str, tuple[float, float]] = {  # facet -> (precision, recall)
-    "topic": (0.96, 0.91),
-    "severity": (0.85, 0.91),
-    "route": (0.92, 0.92),
-    "side_effect": (0.91, 0.78),
-    "condition": (0.92, 0.61),
-    "substance": (0.97, 0.78),
-    "drug": (0.96, 0.94),
+    "topic": (0.97, 0.92),
+    "severity": (0.90, 0.92),
+    "route": (0.93, 0.93),
+    "side_effect": (0.92, 0.85),
+    "condition": (0.94, 0.71),
+    "substance": (0.98, 0.87),
+    "drug": (0.97, 0.95),
 }
-PASSED_FLOOR = 0.51  # share of checks that pass whole
+PASSED_FLOOR = 0.61  # share of checks that pass whole
 
 # The held-out set (tests/data/tags/holdout.jsonl: 76 checks on six documents the development set does not
 # use, written before any tuning against it). Measured 2026-12-03, before the second pass -> after:
 #   topic P 1.000 R 0.882 -> same; severity P 0.840 R 0.875 -> P 0.875; route P 0.800 R 0.889 -> P 1.000;
 #   side_effect P 0.923 R 0.905 -> P 0.948; condition P 0.902 R 0.885 -> P 0.907 R 0.942;
 #   substance P 1.000 R 0.833 -> same; drug P 1.000 R 0.970 -> same; 39 -> 41 of 76 checks pass whole.
+# After the third pass: side_effect P 0.950 R 0.940; condition P 0.942 R 0.942; substance R 0.917; the rest
+# the same; 45 of 76 checks pass whole.
 HOLDOUT = GOLD.parent / "holdout.jsonl"
 HOLDOUT_FLOORS: dict[str, tuple[float, float]] = {
-    "topic": (0.97, 0.85),
-    "severity": (0.84, 0.84),
-    "route": (0.97, 0.86),
-    "side_effect": (0.92, 0.88),
-    "condition": (0.88, 0.91),
-    "substance": (0.97, 0.80),
-    "drug": (0.97, 0.94),
+    "topic": (0.97, 0.86),
+    "severity": (0.86, 0.86),
+    "route": (0.97, 0.87),
+    "side_effect": (0.93, 0.92),
+    "condition": (0.92, 0.92),
+    "substance": (0.97, 0.90),
+    "drug": (0.97, 0.95),
 }
-HOLDOUT_PASSED_FLOOR = 0.50
+HOLDOUT_PASSED_FLOOR = 0.57
 
 
 def _below_floors(ev: TagEvaluation, floors: dict[str, tuple[float, float]] = FLOORS,
