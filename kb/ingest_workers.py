@@ -17,8 +17,8 @@ third of all the work, and more cores than two made an ingest no faster (issue 1
 A commit is a barrier: every worker finishes the jobs it was given and hands over its segment, and
 only then is the table of contents written (Whoosh removes the files of any segment it does not
 list, so no worker may be writing one at that moment). Memory stays bounded: each worker holds at
-most its own segment's postings (Whoosh's pool, ``limitmb``), the ingest's process at most a few
-jobs per worker.
+most its own segment's postings (kb.index.bulk begins a new segment past ``MAX_POSTINGS``), the
+ingest's process at most a few jobs per worker.
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ class WorkerPool:
     """
 
     def __init__(self, writer: IndexWriter, recipe: Recipe, procs: int, on_outcome: Callable[[Outcome], None],
-                 *, commit_every: int, limitmb: int = 128):
+                 *, commit_every: int):
         self._writer = writer
         # A job holds at most a tenth of a worker's share of a batch, so that commits come about as
         # often as ``commit_every`` asks even when the documents are small.
@@ -200,10 +200,10 @@ class WorkerPool:
         self._job: list[Work] = []
         self._job_size = 0
         self._records = 0  # records written by the workers since the last flush
-        self._segments: dict[int, Any] = {}  # worker -> the segment it handed over at a flush
+        self._segments: dict[int, list[Any]] = {}  # worker -> the segments it handed over at a flush
         for number in range(procs):
             jobs = ctx.Queue(QUEUED_PER_WORKER + 1)
-            worker = _Worker(number, writer.store_dir, recipe, jobs, self._results, limitmb, os.getpid())
+            worker = _Worker(number, writer.store_dir, recipe, jobs, self._results, os.getpid())
             worker.daemon = True
             worker.start()
             self._workers.append(worker)
@@ -229,8 +229,8 @@ class WorkerPool:
         while len(self._segments) < len(self._workers):
             self._handle(self._get(finishing=False))
         for number in sorted(self._segments):
-            if self._segments[number] is not None:
-                self._writer.add_segment(self._segments[number])
+            for segment in self._segments[number]:
+                self._writer.add_segment(segment)
         self._segments.clear()
         self._records = 0
 
@@ -323,15 +323,13 @@ class _Worker(multiprocessing.Process):
     parent turns into one line.
     """
 
-    def __init__(self, number: int, store_dir: Path, recipe: Recipe, jobs: Any, results: Any, limitmb: int,
-                 parent: int):
+    def __init__(self, number: int, store_dir: Path, recipe: Recipe, jobs: Any, results: Any, parent: int):
         super().__init__(name=f"kb-ingest-worker-{number}")
         self.number = number
         self.store_dir = store_dir
         self.recipe = recipe
         self.jobs = jobs
         self.results = results
-        self.limitmb = limitmb
         self.parent = parent
 
     def run(self) -> None:
@@ -360,15 +358,15 @@ class _Worker(multiprocessing.Process):
                     builder.cancel()
                 return
             if job == _FLUSH:
-                segment = builder.finish() if builder is not None else None
+                segments = builder.finish() if builder is not None else []
                 builder = None
-                self.results.put(("segment", self.number, segment))
+                self.results.put(("segment", self.number, segments))
                 continue
             outcomes = []
             for outcome, doc, passages in self.prepared(job):
                 if doc is not None:
                     if builder is None:
-                        builder = SegmentBuilder(self.store_dir, limitmb=self.limitmb)
+                        builder = SegmentBuilder(self.store_dir)
                     builder.add_document(doc, passages, self.recipe.settings)
                 outcomes.append(outcome)
             self.results.put(("done", self.number, outcomes))

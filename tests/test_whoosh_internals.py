@@ -150,17 +150,25 @@ def test_8_a_segment_writer_has_the_methods_kb_commits_with():
     assert "self._tempstorage.destroy()" in inspect.getsource(SegmentWriter._finish)
 
 
-def test_8_segments_written_apart_commit_together_and_are_searchable(tmp_path):
-    from kb.index import SegmentBuilder, open_writer
+@pytest.mark.parametrize("bulk", [True, False], ids=["bulk", "whoosh-writer"])
+def test_8_segments_written_apart_commit_together_and_are_searchable(tmp_path, bulk):
+    from kb.index import open_writer
+    from kb.index.writer import SegmentBuilder, WhooshSegmentBuilder
 
+    def finished(builder):  # the bulk builder hands over a list of segments, Whoosh's writer one or None
+        out = builder.finish()
+        return out if bulk else [] if out is None else [out]
+
+    make = SegmentBuilder if bulk else WhooshSegmentBuilder
     root = tmp_path / "index"
     writer, meta, _ = open_writer(root, rebuild=True, settings={})
-    builders = [SegmentBuilder(writer.store_dir), SegmentBuilder(writer.store_dir)]  # as two worker processes
+    builders = [make(writer.store_dir), make(writer.store_dir)]  # as two worker processes
     for d in range(40):
         build_into(builders[d % 2], D(f"Doc {d}", [P(f"baclofen pump note {d}.")], doc_id=f"doc{d}"), d)
     for builder in builders:
-        writer.add_segment(builder.finish())
-    assert SegmentBuilder(writer.store_dir).finish() is None  # nothing added: no segment
+        for segment in finished(builder):
+            writer.add_segment(segment)
+    assert finished(make(writer.store_dir)) == []  # nothing added: no segment
     writer.commit()
     meta.write(root)
     with KnowledgeBase.open(root) as kb:
@@ -212,3 +220,50 @@ def test_only_the_index_package_imports_whoosh():
     assert len(files) > 20
     offenders = [p.name for p in files if p.exists() and importing.search(p.read_text(encoding="utf-8"))]
     assert offenders == []
+
+
+def test_11_posting_blocks_filled_a_block_at_a_time_equal_postings_added_one_by_one():
+    """kb.index.bulk fills the postings writer's block buffer directly; the bytes written (postings
+    file and term info) must be those of ``add_posting`` called once per posting."""
+    from whoosh.codec.whoosh3 import W3Codec, W3PostingsWriter
+    from whoosh.filedb.filestore import RamStorage
+    from whoosh.formats import Frequency
+    from whoosh.system import pack_uint
+
+    assert "self._ids" in inspect.getsource(W3PostingsWriter._new_block)
+    for name in ("_ids", "_weights", "_values", "_maxweight", "_minlength", "_maxlength"):
+        assert f"self.{name}" in inspect.getsource(W3PostingsWriter._write_block) + inspect.getsource(
+            W3PostingsWriter._new_block), name
+    assert W3Codec()._inlinelimit == 1 and W3Codec()._blocklimit == 128
+    schema_fields = {"text": Positions(), "facet": Frequency()}
+    for fieldname, fmt in schema_fields.items():
+        field = type("F", (), {"format": fmt})()
+        rng = np.random.default_rng(11)
+        for count in (1, 127, 128, 129, 300):
+            docs = sorted(rng.choice(5000, size=count, replace=False).tolist())
+            flat, expected_lengths = [], [0] * 5000
+            for d in docs:
+                n = int(rng.integers(1, 4))
+                expected_lengths[d] = int(rng.integers(0, 40))
+                flat += [d, n * 1.0, fmt.encode([1, 5, 9][:n]) if fieldname == "text" else pack_uint(n)]
+            written = []
+            for fast in (False, True):
+                for lengths in (None, expected_lengths):
+                    storage = RamStorage()
+                    codec = W3Codec()
+                    segment = codec.new_segment(storage, "T")
+                    segment.segid = "fixed"
+                    fw = codec.field_writer(storage, segment)
+                    fw.start_field(fieldname, field)
+                    fw.start_term(b"word")
+                    if fast:
+                        wi.write_posting_blocks(fw, list(flat), None if lengths is None else lengths)
+                    else:
+                        for i in range(0, len(flat), 3):
+                            fw.add(flat[i], flat[i + 1], flat[i + 2], 0 if lengths is None else lengths[flat[i]])
+                    fw.finish_term()
+                    fw.finish_field()
+                    fw.close()
+                    written.append(tuple(storage.open_file(name).read() for name in sorted(storage.list())))
+            assert written[0] == written[2] and written[1] == written[3], (fieldname, count)
+            assert written[0] != written[1]  # the lengths reach the block headers

@@ -39,6 +39,13 @@ Assumptions, by number (the tests use the same numbers):
 10. The query parser's fuzzy, wildcard and prefix nodes are ``FuzzyTermPlugin.FuzzyTermNode``,
     ``WildcardPlugin.WildcardNode`` and ``PrefixPlugin.PrefixNode`` with a settable ``fieldname``;
     groups are ``syntax.GroupNode`` (kb.index.parse routes them to the unstemmed field).
+11. A field writer (``W3FieldWriter``) writes a term's postings with the postings writer in
+    ``_postwriter`` (``W3PostingsWriter``), which buffers a block in ``_ids`` (array "I"),
+    ``_weights`` (array "f"), ``_values`` (the non-empty encoded values), ``_maxweight``,
+    ``_minlength`` and ``_maxlength``, writes it with ``_write_block()`` and its last one at
+    ``finish_postings`` (called by the field writer's ``finish_term``), a block every
+    ``_blocklimit`` postings; a term is never inlined (``_inlinelimit`` 1). kb.index.bulk fills
+    the buffer a block at a time (``write_posting_blocks``) instead of a call per posting.
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+from array import array
 from collections.abc import Sequence
 from typing import Any
 
@@ -83,6 +91,15 @@ class LengthCachingPerDocReader(W3PerDocReader):
         if docnum < len(lengths) and lengths[docnum]:
             return lengths[docnum]
         return default
+
+    def field_lengths(self, fieldname: str, count: int) -> list[int] | None:
+        """What ``doc_field_length(docnum, fieldname, 0)`` gives for each of the first ``count``
+        documents, as one list; None when it is 0 for all of them."""
+        self.doc_field_length(0, fieldname)  # fills the cache
+        lengths = self.__dict__["_kb_lengths"][fieldname][:count]
+        if not any(lengths):
+            return None
+        return lengths + [0] * (count - len(lengths))
 
 
 class ViewFile:
@@ -221,6 +238,44 @@ class SegmentBuilder:
     def cancel(self) -> None:
         self._w._close_segment()
 
+
+
+def posting_block_lengths(perdoc: Any, fieldname: str, count: int) -> list[int] | None:
+    """The field length Whoosh's writer gives the postings writer with each posting of a field
+    (``doc_field_length`` of the codec's per-document reader: none at all with kb's codec, see
+    assumption 2), one per document; None when every length is 0."""
+    if isinstance(perdoc, LengthCachingPerDocReader):
+        return perdoc.field_lengths(fieldname, count)
+    lengths = [perdoc.doc_field_length(d, fieldname) or 0 for d in range(count)]
+    return lengths if any(lengths) else None
+
+
+def write_posting_blocks(fieldwriter: Any, flat: list, lengths: list[int] | None) -> None:
+    """A term's postings, ``flat`` = [docnum, weight, encoded value, docnum, ...] in document order,
+    written between the field writer's ``start_term`` and ``finish_term`` (assumption 11): the same
+    blocks ``add_posting`` called once per posting would write, a block per call."""
+    pw = fieldwriter._postwriter
+    limit = pw._blocklimit
+    ids, weights, values = flat[0::3], flat[1::3], flat[2::3]
+    n = len(ids)
+    for start in range(0, n, limit):
+        end = min(start + limit, n)
+        block_ids = ids[start:end]
+        block_weights = weights[start:end]
+        pw._ids = array("I", block_ids)
+        pw._weights = array("f", block_weights)
+        pw._values = [v for v in values[start:end] if v]
+        top = max(block_weights)
+        pw._maxweight = top if top > 0 else 0
+        if lengths is None:
+            pw._minlength, pw._maxlength = None, 0
+        else:
+            present = [lengths[d] for d in block_ids if lengths[d]]
+            pw._minlength = min(present) if present else None
+            pw._maxlength = max(present) if present else 0
+        if end < n:
+            pw._write_block()
+        # the last block is written by finish_postings, as Whoosh's writer leaves it
 
 
 def segment_postings(

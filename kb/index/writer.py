@@ -21,6 +21,7 @@ from whoosh.reading import SegmentReader
 from whoosh.writing import NO_MERGE
 
 from kb import dedupe
+from kb.index.bulk import BulkSegmentBuilder
 from kb.index.schema import build_schema
 from kb.index.store import (
     DAMAGE_ERRORS,
@@ -83,9 +84,10 @@ LOCK_WAIT_SECONDS = 15.0
 class IndexWriter:
     """Adds and deletes documents with their passages; ``commit`` makes them visible at once.
 
-    In a parallel ingest, worker processes write the new documents into segments of their own
-    (``SegmentBuilder``) and this writer commits them (``add_segment``) together with its own
-    changes: each commit is still one atomic table-of-contents write.
+    New documents are written into segments of their own in bulk (``SegmentBuilder``, in this
+    process or, in a parallel ingest, in worker processes, which hand theirs over with
+    ``add_segment``); Whoosh's writer deletes replaced documents, merges small segments and commits
+    them all together: each commit is still one atomic table-of-contents write.
     """
 
     def __init__(self, store_dir: Path, *, create: bool, limitmb: int = 128):
@@ -108,6 +110,7 @@ class IndexWriter:
                 raise damaged(store_dir.parent, exc) from exc
         self._limitmb = limitmb
         self._writer: Any = None
+        self._builder: SegmentBuilder | None = None  # this process's new documents
         self.pending = 0
 
     def _w(self) -> Any:
@@ -132,9 +135,10 @@ class IndexWriter:
         self.pending += 1
 
     def add_document(self, doc: Document, passages: Sequence[Passage], settings: str) -> None:
-        w = self._w()
-        w.delete_by_term("doc_id", doc.doc_id)
-        write_document(w, doc, passages, settings)
+        self._w().delete_by_term("doc_id", doc.doc_id)  # an earlier version, in the committed index
+        if self._builder is None:
+            self._builder = SegmentBuilder(self.store_dir)
+        self._builder.add_document(doc, passages, settings)
         self.pending += 1 + len(passages)
 
     def add_segment(self, segment: Any) -> None:
@@ -148,6 +152,10 @@ class IndexWriter:
         them at every batch made a long ingest's memory grow by about 85 MB a batch. Otherwise
         only small or mostly deleted segments are merged (``merge_small_segments``).
         """
+        if self._builder is not None:
+            for segment in self._builder.finish():
+                self.add_segment(segment)
+            self._builder = None
         if self._writer is not None:
             self._writer.commit(mergetype=merge_small_segments if merge else NO_MERGE)
             self._writer = None
@@ -157,6 +165,9 @@ class IndexWriter:
         self.pending = 0
 
     def cancel(self) -> None:
+        if self._builder is not None:
+            self._builder.cancel()
+            self._builder = None
         if self._writer is not None:
             self._writer.cancel()
             self._writer = None
@@ -164,8 +175,9 @@ class IndexWriter:
 
 
 def write_document(w: Any, doc: Document, passages: Sequence[Passage], settings: str) -> None:
-    """The records of a document and its passages, added to a Whoosh writer (the ingest's own or a
-    worker's ``SegmentBuilder``); replacing an earlier version is the caller's job."""
+    """The records of a document and its passages, added to a segment (``kb.index.bulk``, or a
+    Whoosh writer: both take the same ``add_document``); replacing an earlier version is the
+    caller's job."""
     w.add_document(
         kind="d",
         doc_id=doc.doc_id,
@@ -197,9 +209,18 @@ def write_document(w: Any, doc: Document, passages: Sequence[Passage], settings:
         )
 
 
-class SegmentBuilder(_SegmentBuilder):
-    """New documents written to a segment of their own, in a worker process of a parallel ingest
-    (kb.ingest_workers); ``finish`` hands the segment over for ``IndexWriter.add_segment``."""
+class SegmentBuilder(BulkSegmentBuilder):
+    """New documents written in bulk to segments of their own (kb.index.bulk), by the ingest's
+    writer or in a worker process of a parallel ingest (kb.ingest_workers); ``finish`` hands the
+    segments over for ``IndexWriter.add_segment``."""
+
+    def __init__(self, store_dir: Path, **kwargs: Any):
+        super().__init__(store_dir, write_document, **kwargs)
+
+
+class WhooshSegmentBuilder(_SegmentBuilder):
+    """The same segment written by Whoosh's own writer (``SegmentWriter``): what the bulk writer
+    is checked against (tests/test_bulk.py)."""
 
     def __init__(self, store_dir: Path, *, limitmb: int = 128):
         super().__init__(store_dir, write_document, limitmb=limitmb)
