@@ -11,26 +11,50 @@ for unsupported/empty files, and the caller's doc_id, title and source.
 
 Document.text is what every offset in kb points into, so the only normalisation done to text is
 here: newlines become "\\n". Nothing downstream may change the text again.
+
+Decoding lives in ``kb.decoding``, titles in ``kb.titles``, and tables (files of many documents) in
+``kb.readers_tables``; their public names stay importable from here.
 """
 
 from __future__ import annotations
 
-import codecs
-import csv
 import hashlib
 import io
 import json
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import charset_normalizer
-
 from kb import limits
+from kb.decoding import (
+    _read_bytes,
+    decode_text,
+    normalise_newlines,
+    text_encoding,
+)
 from kb.model import Document, UnreadableFile
+from kb.readers_tables import (
+    _COLLECTION_READERS,
+    _TABLE_READERS,
+    CollectionReader,
+    Row,
+    TableColumns,
+    TableReader,
+    collection_reader,
+    complete,
+    is_table,
+    read_delimited,
+    read_jsonl,
+    read_openfda,
+    read_rows,
+    row_document,
+    table_reader,
+    unique_key,
+)
+from kb.titles import _clean_title, guess_title, prettify_stem
 
 Reader = Callable[[Path, bytes], Document]
 
@@ -39,20 +63,6 @@ _READERS: dict[str, Reader] = {}
 
 #: The sidecar a folder may hold: {file name: {"title": ..., "source": ...}}.
 METADATA_FILE = "kb-metadata.json"
-
-#: Legacy encodings to prefer when charset_normalizer finds several equally plausible ones:
-#: our documents are English, where Windows-1252 is by far the most common non-UTF-8 encoding
-#: (charset_normalizer on its own often answers cp1250 or cp775 for the same bytes).
-_PREFERRED_LEGACY = ("cp1252",)
-
-#: Share of control characters above which decoded "text" is really a binary file.
-_MAX_CONTROL_SHARE = 0.05
-_CONTROL_CHARS = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f\ufffd]")
-
-_TITLE_MAX_CHARS = 120
-_MD_H1 = re.compile(r"^ {0,3}#\s+(.+?)\s*#*\s*$", re.MULTILINE)
-_MD_HEADING_MARKS = re.compile(r"^ {0,3}#{1,6}\s+|\s+#+\s*$")
-_MD_EMPHASIS = re.compile(r"\*\*|__|`")
 
 
 def reader(*suffixes: str) -> Callable[[Reader], Reader]:
@@ -78,283 +88,6 @@ def supported_suffixes() -> tuple[str, ...]:
 def is_supported(path: Path) -> bool:
     """True if a registered reader handles this file's suffix."""
     return path.suffix.lower() in _READERS or is_table(path)
-
-
-# --------------------------------------------------------------------------------------------
-# Tables: files in which each row is a document (JSONL, CSV, TSV)
-
-
-@dataclass(frozen=True, slots=True)
-class TableColumns:
-    """Which columns of a table hold a row's text, title, identity and publisher.
-
-    ``id`` None means: the column "id", else "doc_id", else the row's number. Every other column
-    is kept as the document's metadata.
-    """
-
-    text: str = "text"
-    title: str = "title"
-    id: str | None = None
-    source: str = "source"
-
-    def key(self) -> str:
-        return f"{self.text}|{self.title}|{self.id}|{self.source}"
-
-
-@dataclass(slots=True)
-class Row:
-    """One row of a table: a document to be, or the reason it cannot be one."""
-
-    key: str  # its identity within the file; the document's path is "<file>#<key>"
-    title: str = ""
-    text: str = ""
-    source: str = ""
-    meta: dict[str, Any] = field(default_factory=dict)
-    sha256: str = ""
-    error: str = ""  # why this row is skipped ("" for a good row)
-    format: str = ""  # the document's format when it is not the table's ("markdown" for an openFDA label)
-    #: (function, args) that make the rest of the row (text, title, hash, error) from its source record,
-    #: when reading was asked to leave that to whoever indexes the row (``read_rows(defer=True)``,
-    #: ``complete``): a parallel ingest does it in its worker processes. None: the row is complete.
-    pending: tuple[Callable[..., Row], tuple[Any, ...]] | None = None
-
-
-TableReader = Callable[[Path, Any, TableColumns], Iterator[dict[str, Any] | str]]
-_TABLE_READERS: dict[str, TableReader] = {}
-
-
-def table_reader(*suffixes: str) -> Callable[[TableReader], TableReader]:
-    """Register a reader of rows (dicts) for table suffixes; ``read_rows`` does the rest."""
-
-    def register(func: TableReader) -> TableReader:
-        for suffix in suffixes:
-            _TABLE_READERS[suffix.lower()] = func
-        return func
-
-    return register
-
-
-def is_table(path: Path) -> bool:
-    """True for a file that holds many documents: a table, or a collection such as openFDA labels."""
-    return path.suffix.lower() in _TABLE_READERS or path.suffix.lower() in _COLLECTION_READERS
-
-
-#: Files of many documents that are not tables (a zip or JSON of openFDA labels): suffix -> a function
-#: that yields their Rows, reading the file itself (it may be binary); with ``defer=True`` it may
-#: leave the costly part of each row to ``complete`` (``Row.pending``).
-CollectionReader = Callable[..., Iterator[Row]]
-_COLLECTION_READERS: dict[str, CollectionReader] = {}
-
-
-def collection_reader(*suffixes: str) -> Callable[[CollectionReader], CollectionReader]:
-    """Register a reader of a file holding many documents; ``read_rows`` hands it the path."""
-
-    def register(func: CollectionReader) -> CollectionReader:
-        for suffix in suffixes:
-            _COLLECTION_READERS[suffix.lower()] = func
-        return func
-
-    return register
-
-
-@collection_reader(".json", ".zip")
-def read_openfda(path: Path, *, defer: bool = False) -> Iterator[Row]:
-    """openFDA drug labels (a bulk-download zip, an API response, one label): one document per label."""
-    from kb import readers_openfda
-
-    return readers_openfda.read_labels(path, defer=defer)
-
-
-def read_rows(path: Path, columns: TableColumns = TableColumns(), *, defer: bool = False) -> Iterator[Row]:
-    """The rows of a table file as documents-to-be, read as a stream (a table may be larger than
-    memory). A bad row is yielded with its ``error``; a file that cannot be read at all raises
-    UnreadableFile. With ``defer`` a collection's rows may come with only their key, the rest left
-    to ``complete``, so that a parallel ingest can do that part in its workers."""
-    collection = _COLLECTION_READERS.get(path.suffix.lower())
-    if collection is not None:
-        yield from collection(path, defer=defer)
-        return
-    seen: dict[str, int] = {}
-    with _open_table(path) as stream:
-        for number, record in enumerate(_TABLE_READERS[path.suffix.lower()](path, stream, columns), start=1):
-            if isinstance(record, str):  # the reader's word on a row it could not parse
-                yield Row(key=f"row{number}", error=record)
-            elif any(isinstance(v, str) and _UNDECODABLE.search(v) for v in record.values()):
-                yield Row(key=f"row{number}", error=f"row {number} has bytes that are not {stream.encoding}")
-            else:
-                yield _row(record, number, columns, seen)
-
-
-_HEAD_BYTES = 1 << 20
-_UNDECODABLE = re.compile("[\udc80-\udcff]")
-
-
-def _open_table(path: Path) -> Any:
-    """A text stream over a table, its encoding judged from the first megabyte by the rule every text
-    file is judged by (``text_encoding``)."""
-    try:
-        with path.open("rb") as f:
-            head = f.read(_HEAD_BYTES)
-    except OSError:
-        _read_bytes(path)  # raises UnreadableFile with the reason in words
-        raise
-    if not head.strip():
-        raise UnreadableFile(str(path), "the file is empty")
-    encoding, bom = text_encoding(path, head, whole=len(head) < _HEAD_BYTES)
-    raw = path.open("rb")
-    raw.seek(bom)
-    # Bytes the encoding cannot read become lone surrogates, so that only their row is skipped.
-    return io.TextIOWrapper(raw, encoding=encoding, errors="surrogateescape", newline="")
-
-
-def unique_key(key: str, seen: dict[str, int]) -> str:
-    """A row's key, made unique within its file: a key given again becomes ``key~2``, ``key~3`` (a
-    table's repeated id, an openFDA file's repeated set id), so every row stays a document of its own."""
-    seen[key] = seen.get(key, 0) + 1
-    return key if seen[key] == 1 else f"{key}~{seen[key]}"
-
-
-def _row(record: dict[str, Any], number: int, columns: TableColumns, seen: dict[str, int]) -> Row:
-    id_column = columns.id or next((c for c in ("id", "doc_id") if c in record), None)
-    key = str(record.get(id_column, "")).strip() if id_column else ""
-    key = unique_key(key or f"row{number}", seen)
-    body = record.get(columns.text)
-    if body is None:
-        return Row(key=key, error=f"no '{columns.text}' column (columns: {', '.join(map(str, record))})")
-    body = normalise_newlines(str(body))
-    if not body.strip():
-        return Row(key=key, error=f"'{columns.text}' is empty")
-    taken = {columns.text, columns.title, columns.source}
-    meta = _row_provenance({k: v for k, v in record.items() if k not in taken})
-    canonical = json.dumps(record, sort_keys=True, ensure_ascii=False, default=str)
-    return Row(
-        key=key,
-        title=_clean_title(str(record.get(columns.title) or "")) or key,
-        text=body,
-        source=str(record.get(columns.source) or ""),
-        meta=meta,
-        sha256=hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
-    )
-
-
-def _row_provenance(meta: dict[str, Any]) -> dict[str, Any]:
-    """A row's ``date`` column as ISO (kb.provenance.iso_date); one that is not a date is kept as
-    ``date_given`` so ``meta["date"]`` is always ISO. A ``url`` column is kept as it is."""
-    if "date" in meta:
-        from kb.provenance import iso_date
-
-        given = meta.pop("date")
-        if iso := iso_date(given):
-            meta["date"] = iso
-        elif given not in (None, ""):
-            meta["date_given"] = given
-    return meta
-
-
-def complete(row: Row) -> Row:
-    """A row with its text, title, hash (or error) made: ``row`` itself when it already has them."""
-    if row.pending is None:
-        return row
-    make, args = row.pending
-    return make(row.key, *args)
-
-
-def row_document(path: Path, row: Row, *, doc_id: str, fmt: str) -> Document:
-    return Document(doc_id=doc_id, path=f"{path}#{row.key}", title=row.title, source=row.source, text=row.text,
-                    format=row.format or fmt, sha256=row.sha256, meta=row.meta)
-
-
-@table_reader(".jsonl", ".ndjson")
-def read_jsonl(path: Path, stream: Any, columns: TableColumns) -> Iterator[dict[str, Any] | str]:
-    """One JSON object a line; blank lines are passed over."""
-    for number, line in enumerate(stream, start=1):
-        if not line.strip():
-            continue
-        if len(line) > limits.MAX_CELL_CHARS:
-            yield f"line {number} is {len(line):,} characters, over kb's limit of {limits.MAX_CELL_CHARS:,}"
-            continue
-        if limits.json_depth_exceeded(line):
-            yield f"line {number} nests deeper than {limits.MAX_JSON_DEPTH} levels"
-            continue
-        try:
-            record = json.loads(line)
-        except (ValueError, RecursionError) as exc:
-            yield f"line {number} is not valid JSON ({getattr(exc, 'msg', exc)})"
-            continue
-        yield record if isinstance(record, dict) else f"line {number} is not a JSON object"
-
-
-@table_reader(".csv", ".tsv")
-def read_delimited(path: Path, stream: Any, columns: TableColumns) -> Iterator[dict[str, Any] | str]:
-    """A header row, then one document a row (tab-separated for .tsv). A row that cannot be parsed
-    (a cell over ``limits.MAX_CELL_CHARS``, a quote left open) is named and skipped; the rest of the
-    table is read (``_delimited_records``)."""
-    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    records = _delimited_records(stream, delimiter)
-    header = next(records, None)
-    if header is None or isinstance(header, str):
-        if header:
-            yield f"the header row cannot be parsed ({header})"
-        return
-    for record in records:
-        if isinstance(record, str) or not record:
-            if record:
-                yield record
-            continue
-        row: dict[Any, Any] = {name: record[i] if i < len(record) else None for i, name in enumerate(header)}
-        if len(record) > len(header):
-            row[None] = record[len(header):]  # as csv.DictReader keeps extra cells
-        yield row
-
-
-def _delimited_records(stream: Any, delimiter: str) -> Iterator[list[str] | str]:
-    """csv.reader's records, strict about quotes, each line read once; a record that fails is
-    yielded as a message naming its lines, and reading goes on after it.
-
-    Lenient CSV parsing merged two rows silently when a quote was left open, and one cell over
-    csv's field limit (131,072 characters by default) stopped the table: the rows after it were
-    never added and, on a re-ingest, removed from the index. Here the parser is strict, its limit
-    is ``MAX_CELL_CHARS``, and after a cell over it the quote parity of the lines read tells whether
-    that quoted cell runs on: those lines are passed over before parsing resumes. After a quote
-    error, parsing resumes at the next line.
-    """
-    state = {"quotes": 0, "line": 0}
-
-    def lines() -> Iterator[str]:
-        for line in stream:
-            state["line"] += 1
-            state["quotes"] += line.count('"')
-            yield line
-
-    source = lines()
-    old_limit = csv.field_size_limit(limits.MAX_CELL_CHARS)
-    try:
-        reader = csv.reader(source, delimiter=delimiter, strict=True)
-        first = 1
-        while True:
-            state["quotes"] = 0
-            try:
-                record = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                reason = str(exc)
-                if "field larger than field limit" in reason:
-                    reason = f"a cell is over kb's limit of {limits.MAX_CELL_CHARS:,} characters"
-                    while state["quotes"] % 2 and next(source, None) is not None:
-                        pass  # the rest of a quoted cell that runs on
-                elif "unexpected end of data" in reason or "expected after" in reason:
-                    reason = f"a quote is left open ({exc}); the rows it ran into are skipped with it"
-                last = state["line"]
-                where = f"line {first}" if last <= first else f"lines {first}-{last}"
-                yield f"{where} cannot be read: {reason}"
-                first = state["line"] + 1
-                continue
-            first = state["line"] + 1
-            yield record
-    finally:
-        csv.field_size_limit(old_limit)
-
 
 # --------------------------------------------------------------------------------------------
 # read_document: the one entry point
@@ -405,165 +138,6 @@ def sidecar_provenance(entry: dict[str, Any]) -> dict[str, str]:
     if date := iso_date(entry.get("date") or ""):
         out["date"] = date
     return out
-
-
-def _read_bytes(path: Path) -> bytes:
-    """The file's bytes; an OSError becomes an UnreadableFile with the reason in words."""
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise UnreadableFile(str(path), "the file does not exist (moved or deleted?)") from None
-    except IsADirectoryError:
-        raise UnreadableFile(str(path), "this is a folder, not a file") from None
-    except PermissionError:
-        raise UnreadableFile(str(path), "permission denied: kb may not read this file") from None
-    except OSError as exc:
-        raise UnreadableFile(str(path), f"the file cannot be opened ({exc.strerror or exc})") from None
-
-
-# --------------------------------------------------------------------------------------------
-# Decoding
-
-
-def decode_text(path: Path, raw: bytes) -> str:
-    """Bytes -> text with "\\n" newlines, in the encoding ``text_encoding`` judges.
-
-    Raises UnreadableFile for binary content and for bytes no text encoding fits.
-    """
-    encoding, bom = text_encoding(path, raw)
-    text = raw[bom:].decode(encoding)
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if _looks_binary(text):
-        raise UnreadableFile(str(path), "this looks like a binary file (mostly non-text characters)")
-    return normalise_newlines(text)
-
-
-def text_encoding(path: Path, head: bytes, *, whole: bool = True) -> tuple[str, int]:
-    """The encoding of a text file and the length of its byte-order mark, judged from its bytes: all
-    of them (``whole``), or the first part of a stream (a table), where a character cut at the end
-    is not an error. The one rule for every text kb reads: a BOM names the encoding for sure; NUL
-    bytes mean UTF-16 without a BOM, else a binary file; then UTF-8; then the legacy encoding
-    charset_normalizer finds likeliest.
-
-    Raises UnreadableFile for binary content and for bytes no text encoding fits.
-    """
-    for bom, encoding in _BOMS:
-        if head.startswith(bom):
-            if _decodes(head[len(bom):], encoding, whole):
-                return encoding, len(bom)
-            break
-    if b"\x00" in head:
-        encoding = _utf16_without_bom(head, whole)
-        if encoding is None:
-            raise UnreadableFile(str(path), "this looks like a binary file (it contains NUL bytes)")
-        return encoding, 0
-    if _decodes(head, "utf-8", whole):
-        return "utf-8", 0
-    legacy = _legacy_encoding(head)
-    if legacy is None:
-        raise UnreadableFile(str(path), "the bytes cannot be decoded: not UTF-8, and no known text encoding fits")
-    return legacy, 0
-
-
-def normalise_newlines(text: str) -> str:
-    """ "\\r\\n" and lone "\\r" become "\\n": the only change kb ever makes to a document's text."""
-    return text.replace("\r\n", "\n").replace("\r", "\n")
-
-
-_BOMS: tuple[tuple[bytes, str], ...] = (
-    (codecs.BOM_UTF32_LE, "utf-32-le"),  # before UTF-16 LE: its BOM starts the same way
-    (codecs.BOM_UTF32_BE, "utf-32-be"),
-    (codecs.BOM_UTF8, "utf-8"),
-    (codecs.BOM_UTF16_LE, "utf-16-le"),
-    (codecs.BOM_UTF16_BE, "utf-16-be"),
-)
-
-
-def _decodes(raw: bytes, encoding: str, whole: bool) -> bool:
-    try:
-        codecs.getincrementaldecoder(encoding)().decode(raw, final=whole)
-    except UnicodeDecodeError:
-        return False
-    return True
-
-
-def _utf16_without_bom(raw: bytes, whole: bool) -> str | None:
-    """UTF-16 without a BOM shows as NUL in every other byte of ASCII text; anything else is binary."""
-    if len(raw) < 4 or len(raw) % 2:
-        return None
-    for encoding, zeros in (("utf-16-le", raw[1::2]), ("utf-16-be", raw[0::2])):
-        if zeros.count(0) >= 0.9 * len(zeros):
-            return encoding if _decodes(raw, encoding, whole) else None
-    return None
-
-
-def _legacy_encoding(raw: bytes) -> str | None:
-    """Ask charset_normalizer; among its equally good guesses prefer Windows-1252."""
-    matches = charset_normalizer.from_bytes(raw)
-    best = matches.best()
-    if best is None:
-        return None
-    for match in matches:
-        if match.chaos > best.chaos:
-            continue
-        for encoding in _PREFERRED_LEGACY:
-            if encoding in match.could_be_from_charset:
-                try:
-                    raw.decode(encoding)
-                    return encoding
-                except UnicodeDecodeError:
-                    break
-    return best.encoding
-
-
-def _looks_binary(text: str) -> bool:
-    """Decoded bytes that are mostly control characters are not a document."""
-    sample = text[:65536]
-    if not sample:
-        return False
-    return len(_CONTROL_CHARS.findall(sample)) > _MAX_CONTROL_SHARE * len(sample)
-
-
-# --------------------------------------------------------------------------------------------
-# Titles
-
-
-def guess_title(text: str, path: Path, *, markdown: bool = False) -> str:
-    """The document's title when the caller gives none.
-
-    Markdown: the first "# " heading. Otherwise the first non-empty line if it reads like a
-    title (short, not ending like a sentence); else the file name made readable.
-    """
-    if markdown:
-        match = _MD_H1.search(text)
-        if match:
-            return _clean_title(match.group(1))
-    for line in text.split("\n"):
-        line = line.strip()
-        if not line:
-            continue
-        if markdown:
-            line = _clean_title(line)
-        if line and len(line) <= _TITLE_MAX_CHARS and line[-1] not in ".,;:":
-            return line
-        break
-    return prettify_stem(path)
-
-
-def prettify_stem(path: Path) -> str:
-    """'baclofen_side-effects.txt' -> 'Baclofen side effects'."""
-    words = re.sub(r"[_\-.]+", " ", path.stem).split()
-    if not words:
-        return path.name
-    text = " ".join(words)
-    return text[0].upper() + text[1:]
-
-
-def _clean_title(title: str) -> str:
-    """Drop Markdown heading marks, bold and code marks ("## **Uses**" -> "Uses"); a single
-    "*" or "_" is left alone, as it is as often part of a name as emphasis."""
-    return _MD_EMPHASIS.sub("", _MD_HEADING_MARKS.sub("", title)).strip()
 
 
 # --------------------------------------------------------------------------------------------
@@ -838,3 +412,35 @@ def _validate_metadata(where: str, data: object) -> dict[str, dict]:
             raise UnreadableFile(where, f'"date" of "{name}" is not a date kb can read ("{entry["date"]}"); '
                                         'write it as yyyy-mm-dd, yyyy-mm or yyyy')
     return data
+
+
+__all__ = [
+    "METADATA_FILE",
+    "CollectionReader",
+    "Reader",
+    "Row",
+    "TableColumns",
+    "TableReader",
+    "collection_reader",
+    "complete",
+    "decode_text",
+    "guess_title",
+    "is_supported",
+    "is_table",
+    "iter_files",
+    "load_metadata",
+    "normalise_newlines",
+    "prettify_stem",
+    "read_delimited",
+    "read_document",
+    "read_jsonl",
+    "read_openfda",
+    "read_rows",
+    "reader",
+    "row_document",
+    "sidecar_provenance",
+    "supported_suffixes",
+    "table_reader",
+    "text_encoding",
+    "unique_key",
+]

@@ -406,7 +406,7 @@ def test_a_second_ingest_at_the_same_time_is_told_to_wait(corpus, tmp_path, monk
 
 
 def test_tables_in_legacy_encodings_and_with_a_bad_tail(tmp_path, monkeypatch):
-    import kb.readers
+    import kb.readers_tables
 
     table = tmp_path / "notes.csv"
     table.write_bytes("id,title,text\nn1,Caf\xe9,Baclofen and caf\xe9 patients.\n".encode("cp1252"))
@@ -415,7 +415,7 @@ def test_tables_in_legacy_encodings_and_with_a_bad_tail(tmp_path, monkeypatch):
     rows = tmp_path / "rows.jsonl"
     good = json.dumps({"id": "g", "text": "Baclofen pump refills are monthly."}) + "\n"
     rows.write_bytes(good.encode() * 1 + b'{"id": "h", "text": "\xff\xfe broken"}\n')
-    monkeypatch.setattr(kb.readers, "_HEAD_BYTES", 16)  # the encoding is judged on a head; the tail is bad
+    monkeypatch.setattr(kb.readers_tables, "_HEAD_BYTES", 16)  # the encoding is judged on a head; the tail is bad
     report = ingest([rows], index=tmp_path / "index")
     assert report.added == [f"{rows.resolve()}#g"]
     assert report.skipped == [(f"{rows.resolve()}#row2", "row 2 has bytes that are not utf-8")]
@@ -467,7 +467,8 @@ def test_a_new_drug_from_a_vocabulary_folder_without_code(tmp_path):
 def test_the_settings_fingerprint_covers_every_module_that_shapes_passages():
     """Found by walking imports, also those inside functions (readers -> readers_openfda, ingest -> tag)."""
     modules = ingest_mod.passage_modules()
-    for shaping in ("kb.readers", "kb.readers_openfda", "kb.readers_pdf", "kb.chunk", "kb.chunk_lines",
+    for shaping in ("kb.readers", "kb.readers_tables", "kb.decoding", "kb.titles", "kb.readers_openfda",
+                    "kb.openfda_markdown", "kb.readers_pdf", "kb.chunk", "kb.chunk_lines",
                     "kb.sentences", "kb.boilerplate", "kb.tag", "kb.vocabulary", "kb.vocab_yaml", "kb.vocab_fields",
                     "kb.vocab_match", "kb.provenance", "kb.model", "kb.ingest", "kb.ingest_workers"):
         assert shaping in modules
