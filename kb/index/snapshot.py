@@ -6,6 +6,12 @@ store (``kb-cache-<generation>.npz``) for the next process. Search code combines
 masks, so counting facets over every match is one ``bincount`` per field. Matching and scoring are
 one walk of the query tree (kb.index.walk) over the postings (kb.index.postings); parsing is
 kb.index.parse; the arithmetic of ranking is kb.index.ranking.
+
+Why one module of some 600 lines: ``Snapshot`` is the one object a generation is read through (search, the
+page, compare and export use nothing else), and its methods share that generation's lazily built arrays
+and caches. The jobs it could be cut along already live apart (matching and scoring in walk, postings and
+ranking; parsing in parse); what stays is the arrays and the questions asked of them, and cutting the class
+would spread one generation's state over several modules.
 """
 
 from __future__ import annotations
