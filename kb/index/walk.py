@@ -20,6 +20,7 @@ asked for, such a part raises ``NotModelled`` and the whole query is ranked by W
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -99,6 +100,18 @@ class _Walk:
         self.scored = scored
         self.n = src.size
 
+    def _fold(self, subqueries: Sequence[Any], masks: np.ufunc, scores: np.ufunc
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+        """The parts' masks and scores combined in place, part by part (``masks``: np.logical_or or
+        np.logical_and; ``scores``: np.add or np.maximum)."""
+        mask, score = self.node(subqueries[0])
+        for sub in subqueries[1:]:
+            sub_mask, sub_score = self.node(sub)
+            masks(mask, sub_mask, out=mask)
+            if score is not None:
+                scores(score, sub_score, out=score)
+        return mask, score
+
     def _zeros(self) -> tuple[np.ndarray, np.ndarray | None]:
         return np.zeros(self.n, dtype=bool), (np.zeros(self.n) if self.scored else None)
 
@@ -156,23 +169,13 @@ class _Walk:
                 score *= q.boost
             return mask, score
         if isinstance(q, wq.DisjunctionMax) and q.subqueries:
-            mask, score = self.node(q.subqueries[0])
-            for sub in q.subqueries[1:]:
-                sub_mask, sub_score = self.node(sub)
-                mask |= sub_mask
-                if score is not None:
-                    np.maximum(score, sub_score, out=score)
+            mask, score = self._fold(q.subqueries, np.logical_or, np.maximum)  # the best part's score
             if score is not None:
                 score *= q.boost
             return mask, score
         if isinstance(q, wq.And) and q.subqueries:
             # every part, a Not included (Whoosh intersects with its inverse matcher, which scores 1)
-            mask, score = self.node(q.subqueries[0])
-            for sub in q.subqueries[1:]:
-                sub_mask, sub_score = self.node(sub)
-                mask &= sub_mask
-                if score is not None:
-                    score += sub_score
+            mask, score = self._fold(q.subqueries, np.logical_and, np.add)
             if score is not None:
                 score *= mask
                 score *= q.boost
