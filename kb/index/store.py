@@ -45,10 +45,7 @@ class IndexMeta:
     def read(cls, root: Path) -> IndexMeta:
         meta_path = root / META_FILE
         if not meta_path.exists():
-            raise IndexMissing(
-                f"No index at {root}. Run `kb ingest` to build one "
-                "(with no paths it ingests the bundled sample corpus)."
-            )
+            raise IndexMissing.at(root)
         try:
             data = json.loads(meta_path.read_text(encoding="utf-8"))
             meta = cls(store=data["store"], schema_version=int(data["schema_version"]),
