@@ -409,9 +409,9 @@ def _print_table(results: Any, out: TextIO) -> None:
         print(f"     id {p.passage_id}" + ("  (boilerplate)" if p.boilerplate else ""), file=out)
         for line in textwrap.wrap(hit.highlight, width=100):
             print(f"     {line}", file=out)
-        if hit.duplicates:
-            sources = ", ".join(hit.duplicate_sources) or "the same source"
-            print(f"     also stated by {len(hit.duplicates)} other passage(s): {sources}", file=out)
+        if hit.duplicates:  # their ids, for `kb show`
+            ids = ", ".join(hit.duplicates[:3]) + (", ..." if len(hit.duplicates) > 3 else "")
+            print(f"     also stated by {hit.also_stated()}: {ids}", file=out)
         tags = "; ".join(f"{k}: {', '.join(v)}" for k, v in p.tags.items() if v)
         if tags:
             print(f"     [{tags}]", file=out)

@@ -86,9 +86,28 @@ class Hit:
     score: float
     highlight: str  # a fragment of the passage with matches between ** and **
     spans: tuple[tuple[int, int], ...]  # character spans of matches in passage.text
-    #: Other matching passages that say the same thing (kb.dedupe), and their sources.
+    #: Other matching passages that say the same thing (kb.dedupe), the publishers they name, and how many of
+    #: them name none.
     duplicates: tuple[str, ...] = ()
     duplicate_sources: tuple[str, ...] = ()
+    duplicate_unnamed: int = 0
+
+    def also_stated(self) -> str:
+        """Where else this hit's statement stands, for the CLI's line and the page's label: "2 other passages
+        (Drug Facts, Health Library)", "1 other passage (publisher not named)", "3 other passages (Drug Facts,
+        and 2 with no publisher named)"; "" without duplicates. Search lists at most
+        ``kb.search.MAX_DUPLICATES_LISTED`` of them: a full list says "N+"."""
+        from kb.search import MAX_DUPLICATES_LISTED
+
+        n = len(self.duplicates)
+        if not n:
+            return ""
+        count = f"{n:,}+" if n >= MAX_DUPLICATES_LISTED else f"{n:,}"
+        named = ", ".join(self.duplicate_sources)
+        if self.duplicate_unnamed:
+            unnamed = f"and {self.duplicate_unnamed:,} with no publisher named" if named else "publisher not named"
+            named = f"{named}, {unnamed}" if named else unnamed
+        return f"{count} other {'passage' if n == 1 else 'passages'}" + (f" ({named})" if named else "")
 
     def to_dict(self) -> dict[str, Any]:
         """``HIT_FIELDS``: plain values, tag facets as lists."""

@@ -278,7 +278,8 @@ class KnowledgeBase:
             hits.append(Hit(passage=passage, rank=offset + i + 1, score=float(score),
                             highlight=fragment(passage.text, spans), spans=spans,
                             duplicates=tuple(p.passage_id for p in others),
-                            duplicate_sources=tuple(sorted({p.source for p in others if p.source}))))
+                            duplicate_sources=tuple(sorted({p.source for p in others if p.source})),
+                            duplicate_unnamed=sum(not p.source for p in others)))
         return hits
 
     @staticmethod

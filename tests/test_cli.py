@@ -163,7 +163,17 @@ def test_collapsed_table_names_the_other_sources(make_index):
     code, out = run("search", "spasticity", "--index", index, "--collapse-duplicates")
     assert code == 0
     assert "1-1 of 2 passages (1 distinct statements)" in out
-    assert "also stated by 1 other passage(s): Site" in out
+    assert "also stated by 1 other passage (Site " in out
+
+
+def test_table_says_when_the_other_passage_names_no_publisher(make_index):
+    text = "Baclofen is a muscle relaxant that is used to treat spasticity caused by multiple sclerosis."
+    index = str(make_index([D("A", [P(text)], source="Site A"), D("B", [P(text)], source="")]))
+    code, out = run("search", "spasticity", "--index", index)
+    assert code == 0
+    lines = sorted(x.strip() for x in out.splitlines() if "also stated by" in x)
+    assert lines == ["also stated by 1 other passage (Site A): doc0-0",
+                     "also stated by 1 other passage (publisher not named): doc1-0"]
 
 
 def test_ingest_lists_the_first_documents_and_counts_the_rest(tmp_path):

@@ -55,7 +55,7 @@ FIRST = (
     "  1. Baclofen facts > Side Effects  [Example Health, passage 1]  score 0.54\n"
     "     id doc0-0\n"
     "     **Dizziness** is common with baclofen, and so is drowsiness in the first weeks of treatment.\n"
-    "     also stated by 1 other passage(s): Leaflet Library\n"
+    "     also stated by 1 other passage (Leaflet Library): doc1-0\n"
     "     [topic: side_effects; severity: mild; side_effect: dizziness, drowsiness; drug: baclofen]\n"
 )
 SECOND = (
@@ -63,7 +63,7 @@ SECOND = (
     "  2. Baclofen leaflet  [Leaflet Library, passage 1]  score 0.54\n"
     "     id doc1-0\n"
     "     **Dizziness** is common with baclofen, and so is drowsiness in the first weeks of the treatment.\n"
-    "     also stated by 1 other passage(s): Example Health\n"
+    "     also stated by 1 other passage (Example Health): doc0-0\n"
     "     [topic: side_effects; side_effect: dizziness, drowsiness; drug: baclofen]\n"
 )
 DOSAGE = (

@@ -326,6 +326,11 @@ def test_a_hit_says_who_else_states_it() -> None:
     assert page.duplicates_label(replace(hit, duplicates=("a-1",))) == "Also stated by 1 other passage"
     many = replace(hit, duplicates=tuple(f"p{i}" for i in range(MAX_DUPLICATES_LISTED)), duplicate_sources=("S",))
     assert page.duplicates_label(many) == f"Also stated by {MAX_DUPLICATES_LISTED}+ other passages (S)"
+    unnamed = replace(hit, duplicates=("a-1",), duplicate_unnamed=1)
+    assert page.duplicates_label(unnamed) == "Also stated by 1 other passage (publisher not named)"
+    mixed = replace(two, duplicates=("a-1", "b-2", "c-3"), duplicate_unnamed=1)
+    assert page.duplicates_label(mixed) == ("Also stated by 3 other passages "
+                                            "(Drug Facts, Health Library, and 1 with no publisher named)")
 
 
 def test_a_passage_card_escapes_everything_and_marks_what_it_is_asked_to() -> None:

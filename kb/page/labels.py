@@ -103,19 +103,9 @@ def notes_to_show(results: Results) -> list[str]:
 
 
 def duplicates_label(hit: Hit) -> str:
-    """``Also stated by 2 other passages (Source A, Source B)``; empty when the hit has no duplicates.
-
-    The library lists at most ``kb.search.MAX_DUPLICATES_LISTED`` of them: a full list says "N+".
-    """
-    from kb.search import MAX_DUPLICATES_LISTED
-
-    n = len(hit.duplicates)
-    if not n:
-        return ""
-    count = f"{n:,}+" if n >= MAX_DUPLICATES_LISTED else f"{n:,}"
-    noun = "passage" if n == 1 else "passages"
-    sources = f" ({', '.join(hit.duplicate_sources)})" if hit.duplicate_sources else ""
-    return f"Also stated by {count} other {noun}{sources}"
+    """``Also stated by 2 other passages (Source A, Source B)``; empty when the hit has no duplicates
+    (the wording is ``Hit.also_stated``, the CLI's too)."""
+    return f"Also stated by {hit.also_stated()}" if hit.duplicates else ""
 
 
 #: Overview chart titles by facet.
