@@ -119,6 +119,7 @@ def server(browser: object, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 @pytest.fixture()
 def page(browser) -> Iterator[object]:
     context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+    context.add_init_script(COUNT_RUNS)
     tab = context.new_page()
     tab.set_default_timeout(WAIT_MS)
     from playwright.sync_api import expect
@@ -153,9 +154,28 @@ def search(index: Path, query: str = "", filters=None, **kw):
         return kb.search(query, filters, **kw)
 
 
-def settle(tab) -> None:
-    """Waits until the script is idle (after the change that triggered a rerun has been picked up)."""
-    tab.wait_for_timeout(150)
+#: Counts the app's script runs in the page (``window.kbRuns``): every time Streamlit marks the app as running.
+COUNT_RUNS = """
+window.kbRuns = 0;
+new MutationObserver(records => {
+    for (const r of records) {
+        if (r.target.getAttribute('data-test-script-state') === 'running') { window.kbRuns += 1; }
+    }
+}).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state']});
+"""
+
+
+def runs(tab) -> int:
+    """How many script runs the page has started; take it before an action, give it to ``settle``."""
+    return tab.evaluate("() => window.kbRuns")
+
+
+def settle(tab, after: int | None = None) -> None:
+    """Waits until the script is idle; with ``after`` (``runs(tab)`` taken before an action), until a run the
+    action started has begun and the script is idle again: a widget's change reaches the server first, so
+    until then the page still says it is idle."""
+    if after is not None:
+        tab.wait_for_function("n => window.kbRuns > n", arg=after)
     tab.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', state="attached")
 
 
@@ -202,11 +222,12 @@ def test_search_filter_and_download_csv(server, page, tmp_path: Path) -> None:
     expect(page.locator(".kb-hit mark.kb-hl").first).to_be_visible()
     assert "q=seizures" in page.url
 
+    before = runs(page)
     count = pick_facet(page, "topic", "withdrawal")
     expected = search(server.index, "seizures", {"topic": ["withdrawal"]}, limit=None)
     assert count == expected.total > expected.statements == len(expected.hits)
     expect(summary(page)).to_contain_text(f"{count} passages, {expected.statements} distinct statements")
-    settle(page)
+    settle(page, before)
     expect(page.locator(".kb-hit")).to_have_count(min(expected.statements, 10))
     assert "topic=withdrawal" in page.url
 
@@ -250,16 +271,19 @@ def test_a_selected_value_survives_count_changes(server, page) -> None:
 
     page.goto(server.url)
     expect(page.locator(".kb-hit").first).to_be_visible()
+    started = runs(page)
     before = pick_facet(page, "topic", "withdrawal")
-    settle(page)
+    settle(page, started)
+    started = runs(page)
     run_query(page, "seizures")
     expected = search(server.index, "seizures", {"topic": ["withdrawal"]}, limit=0).total
     assert 0 < expected != before, "the new query must change the label's count"
     expect(summary(page)).to_contain_text(f"{expected} passages")
-    settle(page)
+    settle(page, started)
     page.locator(".st-key-w_sort [role='combobox']").click()
+    started = runs(page)
     page.get_by_role("option", name="Source", exact=True).click()
-    settle(page)
+    settle(page, started)
     expect(page.locator(".st-key-w_sort input")).to_have_value("Source")
     expect(summary(page)).to_contain_text(f"{expected} passages")
     assert chips(page, "topic") == [f"withdrawal ({expected})"]
@@ -307,8 +331,9 @@ def test_a_kept_passage_is_still_there_after_a_reload(server, page) -> None:
     page.get_by_role("tab", name="Selection").click()
     note = page.locator(f".st-key-w_note_{pid} input")
     note.fill("compare with the FDA label")
+    started = runs(page)
     note.press("Enter")
-    settle(page)
+    settle(page, started)
     assert store.load().get(pid).note == "compare with the FDA label"
 
     assert params(page)["tab"] == ["Selection"]
@@ -343,7 +368,7 @@ def test_readme_screenshot(server, page, tmp_path: Path) -> None:
     expect(summary(page)).to_contain_text(f"{expected.total} passages, {expected.statements} distinct statements")
     expect(page.locator("[class*='st-key-w_dup_'] summary").first).to_contain_text("Also stated by 2 other passages")
     settle(page)
-    page.wait_for_timeout(500)
+    page.wait_for_function("() => document.fonts.status === 'loaded'")  # the text drawn in its own font
     shot = tmp_path / "screenshot.png"
     page.screenshot(path=str(shot))
     assert shot.stat().st_size > 10_000
@@ -368,23 +393,27 @@ def test_the_tab_is_in_the_address_and_back_undoes_a_filter(server, page) -> Non
     expect(page.locator(".kb-hit").first).to_be_visible()
     before = search(server.index, "seizures", limit=0).total
     expect(summary(page)).to_contain_text(f"{before} passages")
+    started = runs(page)
     pick_facet(page, "topic", "withdrawal")
-    settle(page)
+    settle(page, started)
     narrowed = search(server.index, "seizures", {"topic": ["withdrawal"]}, limit=0).total
     expect(summary(page)).to_contain_text(f"{narrowed} passages")
     assert params(page)["topic"] == ["withdrawal"]
 
+    started = runs(page)
     page.go_back()  # the browser's Back undoes the filter
-    settle(page)
+    settle(page, started)
     expect(summary(page)).to_contain_text(f"{before} passages")
     assert "topic" not in params(page) and chips(page, "topic") == []
+    started = runs(page)
     page.go_forward()  # and Forward brings it back
-    settle(page)
+    settle(page, started)
     expect(summary(page)).to_contain_text(f"{narrowed} passages")
     assert chips(page, "topic") == [f"withdrawal ({narrowed})"]
 
+    started = runs(page)
     page.get_by_role("tab", name="Compare sources").click()
-    settle(page)
+    settle(page, started)
     assert params(page)["tab"] == ["Compare sources"] and params(page)["topic"] == ["withdrawal"]
     page.reload()  # a shared address opens on the same tab, with the same search
     expect(page.get_by_role("tab", name="Compare sources")).to_have_attribute("aria-selected", "true")
@@ -401,8 +430,9 @@ def test_paging_goes_back_to_the_top(server, page) -> None:
     pager.scroll_into_view_if_needed()
     main = page.locator('[data-testid="stMain"]')
     assert main.evaluate("el => el.scrollTop") > 200  # the pager is below the fold
+    started = runs(page)
     pager.get_by_role("button", name="Page 2", exact=True).click()
-    settle(page)
+    settle(page, started)
     expect(page.locator(".kb-hit").first).not_to_have_attribute("data-passage", first_page)
     page.wait_for_function("() => document.querySelector('[data-testid=stMain]').scrollTop < 50")
     assert params(page)["page"] == ["2"]
@@ -433,6 +463,7 @@ def test_a_note_typed_without_enter_is_in_the_first_export(server, page) -> None
 
 
 def test_a_click_on_an_overview_bar_applies_its_filter(server, page) -> None:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
     from playwright.sync_api import expect
 
     page.goto(server.url + "/?tab=Overview")
@@ -444,7 +475,12 @@ def test_a_click_on_an_overview_bar_applies_its_filter(server, page) -> None:
     box = chart.locator("canvas, svg").first.bounding_box()
     # the largest topic is the first bar, drawn from the axis at about a third of the width
     for y in range(22, 60, 6):
+        started = runs(page)
         page.mouse.click(box["x"] + box["width"] * 0.45, box["y"] + y)
+        try:  # a click beside the bars starts no run
+            page.wait_for_function("n => window.kbRuns > n", arg=started, timeout=5_000)
+        except PlaywrightTimeout:
+            continue
         settle(page)
         if "topic" in params(page):
             break
