@@ -50,6 +50,7 @@ from kb.readers_tables import (
     read_jsonl,
     read_openfda,
     read_rows,
+    registrar,
     row_document,
     table_reader,
     unique_key,
@@ -67,17 +68,7 @@ METADATA_FILE = "kb-metadata.json"
 
 def reader(*suffixes: str) -> Callable[[Reader], Reader]:
     """Register a reader for file suffixes (".txt"); suffixes are matched case-insensitively."""
-
-    for suffix in suffixes:
-        if not suffix.startswith(".") or len(suffix) < 2:
-            raise ValueError(f"a suffix must be a dot and a name, like '.txt': {suffix!r}")
-
-    def register(func: Reader) -> Reader:
-        for suffix in suffixes:
-            _READERS[suffix.lower()] = func
-        return func
-
-    return register
+    return registrar(_READERS, suffixes)
 
 
 def supported_suffixes() -> tuple[str, ...]:

@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from kb import limits
 from kb.decoding import _read_bytes, normalise_newlines, text_encoding
@@ -59,18 +59,28 @@ class Row:
 
 
 TableReader = Callable[[Path, Any, TableColumns], Iterator[dict[str, Any] | str]]
+F = TypeVar("F", bound=Callable[..., Any])
 _TABLE_READERS: dict[str, TableReader] = {}
+
+
+def registrar(registry: dict[str, F], suffixes: tuple[str, ...]) -> Callable[[F], F]:
+    """A decorator that files a function in ``registry`` under each of ``suffixes`` (".txt", matched
+    case-insensitively): the one way the readers, table readers and collection readers are registered."""
+    for suffix in suffixes:
+        if not suffix.startswith(".") or len(suffix) < 2:
+            raise ValueError(f"a suffix must be a dot and a name, like '.txt': {suffix!r}")
+
+    def register(func: F) -> F:
+        for suffix in suffixes:
+            registry[suffix.lower()] = func
+        return func
+
+    return register
 
 
 def table_reader(*suffixes: str) -> Callable[[TableReader], TableReader]:
     """Register a reader of rows (dicts) for table suffixes; ``read_rows`` does the rest."""
-
-    def register(func: TableReader) -> TableReader:
-        for suffix in suffixes:
-            _TABLE_READERS[suffix.lower()] = func
-        return func
-
-    return register
+    return registrar(_TABLE_READERS, suffixes)
 
 
 def is_table(path: Path) -> bool:
@@ -87,13 +97,7 @@ _COLLECTION_READERS: dict[str, CollectionReader] = {}
 
 def collection_reader(*suffixes: str) -> Callable[[CollectionReader], CollectionReader]:
     """Register a reader of a file holding many documents; ``read_rows`` hands it the path."""
-
-    def register(func: CollectionReader) -> CollectionReader:
-        for suffix in suffixes:
-            _COLLECTION_READERS[suffix.lower()] = func
-        return func
-
-    return register
+    return registrar(_COLLECTION_READERS, suffixes)
 
 
 @collection_reader(".json", ".zip")
