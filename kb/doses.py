@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from kb.tag import SENTENCE_BREAK
+from kb.sentences import split_sentences
 
 #: Kinds of dose, in the order tables show them.
 KINDS: tuple[str, ...] = ("starting", "usual", "maintenance", "maximum", "unspecified")
@@ -181,15 +181,7 @@ _INCREMENT = re.compile(
 
 def sentences(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence of ``text``, surrounding whitespace left out."""
-    out, cursor = [], 0
-    for m in [*SENTENCE_BREAK.finditer(text), None]:
-        end = m.start() + len(m.group().rstrip()) if m else len(text)
-        start = cursor + (len(text[cursor:end]) - len(text[cursor:end].lstrip()))
-        end = start + len(text[start:end].rstrip())
-        if end > start:
-            out.append((start, end))
-        cursor = m.end() if m else len(text)
-    return out
+    return split_sentences(text, lines=True)
 
 
 def find_routes(text: str) -> list[tuple[int, int, str]]:

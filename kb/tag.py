@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from kb.model import SEVERITIES, TAG_FACETS, TOPICS, Mention
+from kb.sentences import split_sentences
 from kb.vocabulary import (
     VOCAB_DIR,
     Match,
@@ -49,7 +50,6 @@ from kb.vocabulary import (
 TAGGER_VERSION = "4"
 
 __all__ = [
-    "SENTENCE_BREAK",
     "TAGGER_VERSION",
     "VOCAB_DIR",
     "Tagged",
@@ -59,9 +59,6 @@ __all__ = [
 ]
 
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
-#: A sentence ends at a full stop before anything but a lowercase letter, a blank line, or a line
-#: break before anything but a lowercase letter (list items are sentences of their own); kb.doses too.
-SENTENCE_BREAK = re.compile(r"[.!?]+[\"'\u201d)\]]*\s+(?=[^\sa-z])|\n\s*\n|\n\s*(?=[^\sa-z])")
 _CLAUSE_BREAK = re.compile(r"[,;:()\[\]|\u2022\u25aa]|\s[-\u2013\u2014]+\s|[\u2013\u2014]")
 _WORD = re.compile(r"\w+")
 _BULLET = re.compile(r"\s*(?:[-*\u2022\u25aa]|\d{1,2}[.)])\s")
@@ -467,7 +464,7 @@ class Tagger:
         """Every vocabulary phrase in ``text``, grouped by sentence, the negated ones marked."""
         lowered = lower_same_length(text)
         found = self.vocabulary.find(text, lowered)
-        starts = [0, *(m.end() for m in SENTENCE_BREAK.finditer(text))]
+        starts = [0, *(start for start, _ in split_sentences(text, lines=True)[1:])]
         sentences = []
         for start, end in zip(starts, [*starts[1:], len(text)], strict=True):
             piece = text[start:end].strip()
