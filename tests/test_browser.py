@@ -154,29 +154,33 @@ def search(index: Path, query: str = "", filters=None, **kw):
         return kb.search(query, filters, **kw)
 
 
-#: Counts the app's script runs in the page (``window.kbRuns``): every time Streamlit marks the app as running.
+#: Counts the app's finished script runs in the page (``window.kbRuns``): each time Streamlit marks the app as
+#: no longer running. (Counting starts would miss a run that replaces one still going: the app stays running.)
 COUNT_RUNS = """
 window.kbRuns = 0;
 new MutationObserver(records => {
     for (const r of records) {
-        if (r.target.getAttribute('data-test-script-state') === 'running') { window.kbRuns += 1; }
+        if (r.target.getAttribute('data-test-script-state') === 'notRunning') { window.kbRuns += 1; }
     }
 }).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-test-script-state']});
 """
+IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
 def runs(tab) -> int:
-    """How many script runs the page has started; take it before an action, give it to ``settle``."""
+    """How many script runs have finished, once the app is idle; take it before an action, give it to
+    ``settle``."""
+    tab.wait_for_selector(IDLE, state="attached")
     return tab.evaluate("() => window.kbRuns")
 
 
 def settle(tab, after: int | None = None) -> None:
     """Waits until the script is idle; with ``after`` (``runs(tab)`` taken before an action), until a run the
-    action started has begun and the script is idle again: a widget's change reaches the server first, so
-    until then the page still says it is idle."""
+    action started has finished: a widget's change reaches the server first, so until then the page still
+    says it is idle."""
     if after is not None:
         tab.wait_for_function("n => window.kbRuns > n", arg=after)
-    tab.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', state="attached")
+    tab.wait_for_selector(IDLE, state="attached")
 
 
 def summary(tab):
@@ -478,7 +482,7 @@ def test_a_click_on_an_overview_bar_applies_its_filter(server, page) -> None:
         started = runs(page)
         page.mouse.click(box["x"] + box["width"] * 0.45, box["y"] + y)
         try:  # a click beside the bars starts no run
-            page.wait_for_function("n => window.kbRuns > n", arg=started, timeout=5_000)
+            page.wait_for_function("n => window.kbRuns > n", arg=started, timeout=10_000)
         except PlaywrightTimeout:
             continue
         settle(page)
