@@ -20,15 +20,12 @@ from typing import Any
 from kb.evaluate.metrics import mean
 from kb.evaluate.sets import EvalError
 from kb.model import Passage
+from kb.vocab_fields import SALT_WORDS as VOCAB_SALT_WORDS
 
-#: Words that name a salt, hydrate or ester, not the drug: "WARFARIN SODIUM" is warfarin.
-SALT_WORDS = frozenset({
-    "hydrochloride", "hcl", "dihydrochloride", "hydrobromide", "bromide", "chloride", "sodium", "disodium",
-    "potassium", "calcium", "magnesium", "sulfate", "sulphate", "bisulfate", "mesylate", "dimesylate", "maleate",
-    "tartrate", "bitartrate", "citrate", "fumarate", "succinate", "besylate", "acetate", "phosphate",
-    "diphosphate", "nitrate", "valerate", "propionate", "dipropionate", "meglumine", "tromethamine", "hyclate",
-    "monohydrate", "dihydrate", "trihydrate", "sesquihydrate", "hemihydrate", "anhydrous", "hydrate",
-})
+#: Words that name a salt, hydrate or ester, not the drug: "WARFARIN SODIUM" is warfarin. kb's own list (the
+#: words ``kb.vocab_fields.strip_salt`` takes off a name, so the drug tags are named as the tagger names
+#: them) and two more that labels write.
+SALT_WORDS = VOCAB_SALT_WORDS | {"dimesylate", "hydrate"}
 
 #: Words of a dosage form that openFDA sometimes leaves in a generic name ("TIOTROPIUM BROMIDE INHALATION SPRAY").
 FORM_WORDS = frozenset({
