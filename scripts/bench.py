@@ -19,19 +19,15 @@ both engines search identical records. See scripts/benchlib/peer.py for what the
 from __future__ import annotations
 
 import argparse
-import contextlib
-import datetime as dt
 import io
 import json
 import os
-import platform
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,84 +37,14 @@ sys.path.insert(0, str(HERE))
 
 from benchlib import corpus as corpus_mod  # noqa: E402
 from benchlib import metrics, openfda, peer  # noqa: E402
+from benchlib.child import run_child  # noqa: E402
+from benchlib.page import PAGE_SIZE, find_app, page_reruns_apptest, page_reruns_library  # noqa: E402
+from benchlib.profiling import profile  # noqa: E402
 from benchlib.queries import BenchQuery, make_queries, synthetic_questions  # noqa: E402
+from benchlib.report import Row, git_commit, machine_header, render  # noqa: E402
+from benchlib.timing import forget_queries, timed  # noqa: E402
 
 MEDQUAD = ROOT.parent / "shared" / "corpora" / "medquad"
-APP_CANDIDATES = ("app.py", "kb/app.py", "streamlit_app.py", "kb/page.py")
-PAGE_SIZE = 20
-
-
-# --------------------------------------------------------------------------------------------
-# Rows of the table
-
-
-@dataclass(slots=True)
-class Row:
-    measure: str
-    unit: str  # "ms", "s", "MB", "passages/s", "score"
-    kb: list[float]
-    peer: list[float] = field(default_factory=list)
-    target: str = ""
-    check: Callable[[float, float, float], bool] | None = None  # (kb p50, kb p95, peer p50) -> met?
-    note: str = ""
-
-    def cells(self) -> list[str]:
-        kb50, kb95 = metrics.p50_p95(self.kb)
-        pe50, pe95 = metrics.p50_p95(self.peer)
-        single_kb, single_peer = len(self.kb) == 1, len(self.peer) == 1
-        ratio = kb50 / pe50 if self.peer and pe50 else float("nan")
-        verdict = ""
-        if self.check is not None and self.kb:
-            verdict = "PASS" if self.check(kb50, kb95, pe50) else "MISS"
-        label = self.measure + (f" (n={len(self.kb)})" if len(self.kb) > 1 else "")
-        return [
-            f"{label} [{self.unit}]",
-            fmt(kb50) if self.kb else "—",
-            "—" if single_kb or not self.kb else fmt(kb95),
-            fmt(pe50) if self.peer else "—",
-            "—" if single_peer or not self.peer else fmt(pe95),
-            "—" if ratio != ratio else f"{ratio:.2f}",
-            self.target or "—",
-            verdict or "—",
-        ]
-
-
-def fmt(v: float) -> str:
-    if v != v:
-        return "—"
-    a = abs(v)
-    if a >= 1000:
-        return f"{v:,.0f}"
-    if a >= 100:
-        return f"{v:.0f}"
-    if a >= 10:
-        return f"{v:.1f}"
-    if a >= 1:
-        return f"{v:.2f}"
-    return f"{v:.3f}"
-
-
-HEADER = ("measure", "kb p50", "kb p95", "peer p50", "peer p95", "kb/peer", "target", "PASS/MISS")
-
-
-def render(rows: Sequence[Row]) -> str:
-    lines = ["| " + " | ".join(HEADER) + " |", "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- |"]
-    lines += ["| " + " | ".join(r.cells()) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------------------------
-# Child processes
-
-
-def run_child(command: str, args: dict, *, timeout: float | None = None) -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(HERE), env.get("PYTHONPATH", "")) if p)
-    proc = subprocess.run([sys.executable, "-m", "benchlib.child", command, json.dumps(args)],
-                          capture_output=True, text=True, env=env, timeout=timeout, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"child '{command}' failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 # --------------------------------------------------------------------------------------------
@@ -289,18 +215,6 @@ def failed(notes: list[str], what: str, exc: BaseException) -> None:
     log(msg)
 
 
-def forget_queries(kb) -> None:
-    """Empties kb's per-snapshot caches of query results (matches, scores, phrases), so the next
-    search is timed as a new query rather than a repeat; term postings and facet tables stay warm."""
-    kb.snapshot().forget_queries()
-
-
-def timed(fn: Callable[[], object]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return (time.perf_counter() - t0) * 1000
-
-
 def add_filters(kb, queries: Sequence[BenchQuery], facets: Sequence[str], seed: int) -> list[BenchQuery]:
     """A filtered variant of each query, as a user clicking facet values in its results would make.
 
@@ -324,92 +238,6 @@ def add_filters(kb, queries: Sequence[BenchQuery], facets: Sequence[str], seed: 
                 break
         out.append(q.with_filters(chosen))
     return out
-
-
-def find_app() -> Path | None:
-    for rel in APP_CANDIDATES:
-        p = ROOT / rel
-        if p.is_file():
-            return p
-    return None
-
-
-def _by_key(elements, key: str):
-    for e in elements:
-        if getattr(e, "key", None) == key:
-            return e
-    return None
-
-
-def page_reruns_apptest(app: Path, index: Path, queries: Sequence[BenchQuery], n: int) -> tuple[list[float], str]:
-    """Times the page's rerun after a click on a facet value, for ``n`` different searches.
-
-    Untimed, each round clears the filters and types the next query (so the click's search is not
-    in the page's cache); timed, a facet multiselect gets its first option, and ``AppTest.run()``
-    reruns the script as Streamlit would after that click.
-    """
-    with contextlib.redirect_stdout(io.StringIO()):  # the page's own error printouts stay out of the report
-        return _page_reruns_apptest(app, index, queries, n)
-
-
-def _page_reruns_apptest(app: Path, index: Path, queries: Sequence[BenchQuery], n: int) -> tuple[list[float], str]:
-    import streamlit as st
-    from streamlit.testing.v1 import AppTest
-
-    st.cache_data.clear()  # the page's caches are process-wide: start as a fresh server would
-    os.environ["KB_INDEX"] = str(index)
-    at = AppTest.from_file(str(app), default_timeout=120)
-    at.run()
-
-    def check() -> None:
-        if at.exception:
-            raise RuntimeError(f"the page raised: {at.exception[0].message}")
-
-    check()
-    times: list[float] = []
-    for i in range(n):
-        clear = _by_key(at.button, "w_clear")
-        if clear is not None and not clear.disabled:
-            clear.click()
-            at.run()
-        box = _by_key(at.text_input, "w_query") or (at.text_input[0] if len(at.text_input) else None)
-        if box is not None:
-            box.set_value(queries[i % len(queries)].text)
-            at.run()
-        check()
-        boxes = [w for w in at.multiselect if w.options and not w.disabled]
-        if not boxes:
-            continue  # this query leaves no facet value to click
-        w = boxes[i % len(boxes)]
-        w.set_value([w.options[0]])
-        times.append(timed(at.run))
-        check()
-    if not times:
-        raise RuntimeError("no facet multiselect with options found on the page")
-    shown = app.relative_to(ROOT) if app.is_relative_to(ROOT) else app.name
-    return times, (f"AppTest rerun of {shown} after a facet value is selected "
-                   "(a new search each time, so not from the page's cache)")
-
-
-def page_reruns_library(kb, peer_db: peer.Peer | None, queries: Sequence[BenchQuery],
-                        n: int) -> tuple[list[float], list[float]]:
-    """The page's work on a rerun, without Streamlit: filtered search + facets, a page of hits as a frame."""
-    import pandas as pd
-
-    def peer_page(q: BenchQuery) -> pd.DataFrame:
-        assert peer_db is not None
-        res = peer_db.search(q.text, q.filters, limit=PAGE_SIZE, facets=True, rows=True)
-        tags = peer_db.facet_values([h.row["id"] for h in res.hits])
-        return pd.DataFrame([{**h.row, **tags.get(h.row["id"], {}), "score": h.score, "highlight": h.highlight}
-                             for h in res.hits])
-
-    kb_t, peer_t = [], []
-    for q in queries[:n]:
-        forget_queries(kb)
-        kb_t.append(timed(lambda q=q: kb.search(q.text, q.filters, limit=PAGE_SIZE, facet_size=50).to_frame()))
-        if peer_db is not None:
-            peer_t.append(timed(lambda q=q: peer_page(q)))
-    return kb_t, peer_t
 
 
 def relevance(kb, peer_db: peer.Peer, corpus: Corpus, limit: int | None) -> list[Row]:
@@ -473,42 +301,6 @@ def compare_procs(corpus: Corpus, workdir: Path, parallel: dict, procs: int | No
              f"{parallel['elapsed_s']:.1f} s, CPU {parallel['cpu_s']:.0f} s coordinating + "
              f"{parallel['children_cpu_s']:.0f} s in workers; Amdahl at 16 cores: {at16:.1f}x one core"]
     return rows, notes
-
-
-# --------------------------------------------------------------------------------------------
-# Header
-
-
-def git_commit() -> str:
-    try:
-        commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
-        commit += " (+ uncommitted changes)" if dirty else ""
-    except (OSError, subprocess.CalledProcessError):
-        commit = "unknown"
-    return commit
-
-
-def machine_header(corpus: Corpus, passages: int, args: argparse.Namespace, page_how: str, commit: str) -> str:
-    import psutil
-
-    ram = psutil.virtual_memory().total / 2**30
-    return "\n".join([
-        f"## {corpus.name} — {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}",
-        "",
-        f"- machine: {os.cpu_count()} cores, {ram:.0f} GB RAM, Python {platform.python_version()}, "
-        f"SQLite {__import__('sqlite3').sqlite_version}, {platform.system()} {platform.release()}",
-        f"- corpus: {corpus.name}, {corpus.records:,} records -> {passages:,} kb passages "
-        f"(kb read them as {corpus.input_format}); commit {commit}",
-        f"- queries: {args.queries} unfiltered + {args.queries} filtered, mixed kinds (1-3 terms, phrases, questions)",
-        f"- page rerun: {page_how}",
-        "- kb's per-snapshot cache of query matches is emptied before each timed library search (each is a new "
-        "query); term postings and facet tables stay warm, as in a long-running page",
-        "- peer: SQLite FTS5 (porter), bm25 weights text 1.0 / section 0.6 / title 0.25, indexing kb's own passages; "
-        "its ingest time is indexing only (kb's includes reading, chunking and tagging)",
-    ])
 
 
 # --------------------------------------------------------------------------------------------
@@ -764,88 +556,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if pdb:
         pdb.close()
     return 0
-
-
-PAGE_PROFILE_WRAPPER = """\
-import runpy, time
-from pyinstrument import Profiler
-
-_p = Profiler(interval=0.001)
-_p.start()
-try:
-    runpy.run_path({app!r}, run_name="__main__")
-finally:
-    _p.stop()
-    _p.last_session.save({out!r} + "/run-%d.pyisession" % time.monotonic_ns())
-"""
-
-
-def profile(args: argparse.Namespace, corpus: Corpus, kb, queries: Sequence[BenchQuery], workdir: Path) -> str:
-    """pyinstrument summaries of kb's ingest (a subset, in a child) and of search + facets (here)."""
-    from benchlib.profiling import format_summary
-    from pyinstrument import Profiler
-    from pyinstrument.session import Session
-
-    sub = workdir / f"profile-{corpus.jsonl.stem}-{args.profile_records}.jsonl"
-    if corpus.input_format != "openfda":  # the labels are profiled whole (one bulk file of 332)
-        with corpus.jsonl.open(encoding="utf-8") as f, sub.open("w", encoding="utf-8") as out:
-            for i, line in enumerate(f):
-                if i >= args.profile_records:
-                    break
-                out.write(line)
-    if corpus.input_format == "openfda":
-        inputs = [corpus.jsonl]
-    elif corpus.input_format == "txt":
-        folder = workdir / f"txt-{sub.stem}"
-        shutil.rmtree(folder, ignore_errors=True)
-        corpus_mod.write_txt_corpus(sub, folder)
-        inputs = [folder]
-    else:
-        inputs = [sub]
-    session_file = workdir / "ingest.pyisession"
-    pindex = workdir / "profile-index"
-    shutil.rmtree(pindex, ignore_errors=True)
-    r = run_child("ingest", {"paths": [str(p) for p in inputs], "index": str(pindex), "rebuild": True,
-                             "profile": str(session_file)})
-    parts = [f"Ingest profile: {args.profile_records} records -> {r['passages']} passages in "
-             f"{r['elapsed_s']:.1f} s ({r['passages'] / r['elapsed_s']:.0f} passages/s under the profiler)", "",
-             format_summary("kb ingest", Session.load(str(session_file)))]
-    profiler = Profiler(interval=0.0005)
-    profiler.start()
-    for q in queries:
-        forget_queries(kb)
-        kb.search(q.text, limit=10, facet_size=None)
-    profiler.stop()
-    parts += ["", format_summary(f"kb search + facets, {len(queries)} queries", profiler.last_session)]
-    from kb.results import write_csv
-
-    profiler = Profiler(interval=0.001)
-    profiler.start()
-    write_csv(kb.search("", limit=10_000), io.StringIO())
-    profiler.stop()
-    parts += ["", format_summary("kb CSV export of 10,000 rows (search + write_csv)", profiler.last_session)]
-    app = find_app()
-    if app is not None:  # AppTest runs the page in its own thread: a wrapper profiles each run there
-        sessions = workdir / "page-sessions"
-        shutil.rmtree(sessions, ignore_errors=True)
-        sessions.mkdir()
-        wrapper = workdir / "profiled_app.py"
-        wrapper.write_text(PAGE_PROFILE_WRAPPER.format(app=str(app), out=str(sessions)), encoding="utf-8")
-        try:
-            page_reruns_apptest(wrapper, kb.root, [q for q in queries if q.kind != "question"], 5)
-            files = sorted(sessions.glob("*.pyisession"))
-        except Exception as exc:
-            parts += ["", f"(page profile failed: {type(exc).__name__}: {exc})"]
-            files = []
-        if files:
-            combined = Session.load(str(files[0]))
-            for f in files[1:]:
-                combined = Session.combine(combined, Session.load(str(f)))
-            parts += ["", format_summary(f"page: {len(files)} AppTest runs (5 x type a query, click a facet value; "
-                                         "'compile' is the profiling wrapper's runpy, not the page)",
-                                         combined)]
-    shutil.rmtree(pindex, ignore_errors=True)
-    return "\n".join(parts)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ that of any process it waited for), read with ``resource.getrusage``.
 from __future__ import annotations
 
 import json
+import os
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -84,6 +86,18 @@ def cold_peer(args: dict) -> dict:
     res = p.search(args["query"], args.get("filters") or None, limit=10, facets=True)
     t2 = time.perf_counter()
     return {"import_s": t1 - t0, "open_search_s": t2 - t1, "total": res.total, **_maxrss_mb()}
+
+
+def run_child(command: str, args: dict, *, timeout: float | None = None) -> dict:
+    """The parent's side: runs ``command`` here in a fresh Python and returns its JSON result."""
+    env = dict(os.environ)
+    scripts = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (scripts, env.get("PYTHONPATH", "")) if p)
+    proc = subprocess.run([sys.executable, "-m", "benchlib.child", command, json.dumps(args)],
+                          capture_output=True, text=True, env=env, timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"child '{command}' failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 COMMANDS = {"ingest": ingest, "peer_build": peer_build, "cold_kb": cold_kb, "cold_peer": cold_peer}
