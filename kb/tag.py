@@ -19,7 +19,8 @@ mentions it finds *mean* in their sentence:
   mentions' roles) fill enough of its sentences; "interactions" needs an interaction mention, not just the
   word "interacts".
 - **Drugs**: every drug named, plus the document's subject drugs on every passage: ``meta["drug"]`` when a
-  reader knows it (an openFDA label), else the drugs the title names, else the drug named most often.
+  reader knows it (an openFDA label), else the drugs the title names, else the drug named most often. A title
+  that names a disease and no drug ("Tardive Dyskinesia") puts that condition on every passage.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ from kb.vocabulary import (
 )
 
 #: Bump whenever a code change could change the tags of unchanged text with an unchanged vocabulary.
-TAGGER_VERSION = "4"
+TAGGER_VERSION = "5"
 
 __all__ = [
     "TAGGER_VERSION",
@@ -63,6 +64,11 @@ _CLAUSE_BREAK = re.compile(r"[,;:()\[\]|\u2022\u25aa]|\s[-\u2013\u2014]+\s|[\u20
 _WORD = re.compile(r"\w+")
 _BULLET = re.compile(r"\s*(?:[-*\u2022\u25aa]|\d{1,2}[.)])\s")
 _LIST_JOIN = re.compile(r"\s*,?\s*(?:(?:and|or|nor|and/or)\s+)?$")
+#: Before a route verb: an instruction that forbids it, alone or in a list of verbs ("Do not crush, chew, snort,
+#: dissolve or inject"); "do not crush the tablets" forbids nothing about the tablets' route.
+_FORBIDDEN = re.compile(r"\b(?:do not|don't|never|must not|should not|cannot be)\s+(?:\w+\s*,\s*|\w+\s+or\s+)*$",
+                        re.IGNORECASE)
+_FORBID_TRIGGER = re.compile(r"\b(?:not|never|don't|cannot)\b", re.IGNORECASE)
 #: Right after a disease name: the name says who was treated or studied ("the low back pain trials").
 _POPULATION = re.compile(r"[ \t]+(?:patients?|[Tt]rials?|[Ss]tudies|[Ss]tudy|subjects|populations?)\b")
 #: Right before a substance mention: the drug's own class named as other drugs of it ("with other NSAIDs").
@@ -82,6 +88,8 @@ EFFECT_ROLES = frozenset({"adverse_effect", "withdrawal", "overdose"})
 CONDITION_ROLES = frozenset({"indication", "history"})
 #: Roles a cue in the text gives an effect or disease ("interaction" is for substances only).
 FINDING_CUE_ROLES = frozenset({"adverse_effect", "withdrawal", "overdose", "indication", "history", "negated"})
+#: A heading named for studies or trials: its indication role gives way to an adverse-reactions section above it.
+_STUDY_HEADING = re.compile(r"\b(?:studies|study|trials?)\b", re.IGNORECASE)
 #: Topics a mention's role is evidence for, besides the topic's own cue words.
 ROLE_TOPIC = {"adverse_effect": "side_effects", "withdrawal": "withdrawal", "overdose": "overdose",
               "indication": "indications", "interaction": "interactions"}
@@ -198,6 +206,7 @@ class Tagger:
             out.append(tagged)
             named.update(m.value for m in tagged.mentions if m.facet == "drug")
         main = self._main_drugs(title, named, meta)
+        about = self._subject_conditions(title, meta)
         routes = {r for r in (self.vocabulary.canonical_route(str(x)) for x in _listed(meta.get("routes"))) if r}
         own = self._own_classes(main)
         for tagged, (text, _) in zip(out, passages, strict=True):
@@ -211,6 +220,8 @@ class Tagger:
                 kept = {m.value for m in tagged.mentions if m.facet == "substance"}
                 tags["substance"] = [v for v in tags["substance"] if v not in own or v in kept]
             tags["drug"] = sorted(set(tags["drug"]) | main)
+            if about:
+                tags["condition"] = sorted(set(tags["condition"]) | about)
             tags["route"] = sorted(set(tags["route"]) | routes)
             if tagged.partners - main and "interactions" not in tags["topic"]:
                 # another drug named beside an interaction cue: "ritonavir-treated patients", "with lithium"
@@ -226,6 +237,19 @@ class Tagger:
                 out.update(v for m in self.vocabulary.find(klass)["entity"] for v in m.values("substance"))
         return out
 
+    def _subject_conditions(self, title: str, meta: Mapping[str, Any]) -> set[str]:
+        """The disease a document is about when its title names one and no drug ("Tardive Dyskinesia", "Gout"
+        as a health site's page title): every passage of it is about that disease, as every passage of a
+        label is about its drug."""
+        if not title or meta.get("drug"):
+            return set()
+        found = self.vocabulary.find(title)
+        if found["drug"]:
+            return set()
+        return {(m.values("condition") or m.values("finding") or m.values("side_effect"))[0] for m in found["entity"]
+                if not m.has("substance") and not m.has("route")
+                and (m.has("condition") or m.has("finding") or m.has("side_effect"))}
+
     def _main_drugs(self, title: str, named: Counter[str], meta: Mapping[str, Any]) -> set[str]:
         """The document's subject: the reader's ``meta["drug"]``, else drugs in the title, else the one named
         most often (the first named, on a tie)."""
@@ -240,12 +264,16 @@ class Tagger:
     def _heading(self, section: str) -> _Heading:
         """Topic, route, severity and role cues of a " > "-joined heading path (numbers like "5.3" dropped)."""
         heading = _Heading(set(), set(), set(), [])
+        study = False
         for level in reversed(section.split(" > ") if section else []):
             level = _HEADING_NUMBER.sub("", level)
             found = self.vocabulary.find(level)
             roles = [r for m in found["cue"] for r in m.values("role_heading")]
-            if roles and not heading.roles:
+            if roles and (not heading.roles or (study and not EFFECT_ROLES.isdisjoint(roles))):
+                # the deepest level with role cues gives the roles, but a subsection named for the studies ("6.1
+                # Clinical Studies") under an adverse-reactions section lists the studies' adverse reactions
                 heading.roles = roles
+                study = _STUDY_HEADING.search(level) is not None and set(roles) == {"indication"}
             for m in found["cue"]:
                 heading.inactive = heading.inactive or m.has("inactive")
                 heading.topics.update(m.values("topic"), m.values("topic_heading"))
@@ -296,8 +324,13 @@ class Tagger:
             for hit in sentence.entities:
                 kinds = hit.meaning.by_kind
                 # under an overdose heading, routes are those of the treatment ("intravenous fluids", "glucagon
-                # ... intravenously"), not the drug's
-                for route in () if "overdose" in heading.roles[:1] else kinds.get("route", ()):
+                # ... intravenously"), not the drug's; a route verb an instruction forbids is not its route
+                routes = kinds.get("route", ())
+                if routes and ("overdose" in heading.roles[:1] or (
+                        _FORBID_TRIGGER.search(text, max(sentence.start, hit.start - 80), hit.start)
+                        and _FORBIDDEN.search(text, max(sentence.start, hit.start - 80), hit.start))):
+                    routes = ()  # "Do not crush, chew, snort, dissolve or inject them": routes it must not take
+                for route in routes:
                     tags["route"].add(route)
                     mentions.append(Mention(hit.start, hit.end, "route", route))
                 substances = kinds.get("substance")
@@ -330,7 +363,10 @@ class Tagger:
                 if role in ROLE_TOPIC:
                     sentence_topics.add(ROLE_TOPIC[role])
                     topic_hits[ROLE_TOPIC[role]] += 1
+            body = bool(sentence.drugs) and _BODY_TRIGGER.search(text, sentence.start, sentence.end) is not None
             for hit in () if excipients else sentence.drugs:
+                if body and _body_chemical(text, sentence, hit):
+                    continue
                 for drug in hit.values("drug"):
                     tags["drug"].add(drug)
                     mentions.append(Mention(hit.start, hit.end, "drug", drug))
@@ -408,12 +444,9 @@ class Tagger:
             return "negated"  # NegEx, or a hedge: "reported as often with placebo"
         if _POPULATION.match(text, hit.end):
             return "indication"  # "in the low back pain trials", "epilepsy patients": who was treated
-        before = [c for c in role_cues if c[1] <= hit.start and _reaches(text, c, hit, others)]
-        role = _nearest(hit, before, after=False) or _pick(lead_in)
+        role = _pick(_first_reaching(text, hit, role_cues, others)) or _pick(lead_in)
         if not role:
-            in_clause = [c for c in role_cues if c[0] >= hit.end and _list_gap(text, hit.end, c[0], others)]
-            in_clause += [c for c in weak_cues if c[0] >= hit.end
-                          and _list_gap(text, hit.end, c[0], others, adjacent=True)]
+            in_clause = _first_after(text, hit, role_cues, others) + _first_after(text, hit, weak_cues, others, True)
             role = (_nearest(hit, in_clause, before=False)
                     or _pick([r for r in heading.roles if r in FINDING_CUE_ROLES]) or _nearest(hit, weak_cues))
         if not role:
@@ -546,6 +579,25 @@ _AUXILIARIES = re.compile(r"\s*(?:(?:has|have|had|been|was|were|is|are|also|may|
 _LIST_GLUE = re.compile(r"(?:\s*(?:,|;)?\s*(?:and/or|and|or|nor|as well as|e\.g\.,?|such as|including)?\s*\x00)+")
 
 
+#: What the body makes, releases or takes up: the substance named after it is the body's own chemical, not a
+#: medicine ("reduces the release of norepinephrine", "blocking the reuptake of serotonin and norepinephrine",
+#: "brain chemicals such as noradrenaline and dopamine").
+_BODY_CHEMICAL = re.compile(r"\b(?:release|reuptake|re-uptake|secretion|synthesis|production|uptake) of (?:the )?"
+                            r"(?:(?:\w+|\x00)(?:,? (?:and|or) |, ))*$|\b(?:chemicals?|messengers?|"
+                            r"neurotransmitters?|hormones?)(?: \w+)? (?:such as|like|called|including) "
+                            r"(?:(?:\w+|\x00)(?:,? (?:and|or) |, ))*$", re.IGNORECASE)
+
+
+_BODY_TRIGGER = re.compile(r"(?:release|uptake|secretion|synthesis|production|chemical|messenger|neurotransmitter|"
+                           r"hormone)", re.IGNORECASE)
+
+
+def _body_chemical(text: str, sentence: _Sentence, hit: _Hit) -> bool:
+    """Whether a drug name stands for the body's own chemical in its sentence (see ``_BODY_CHEMICAL``)."""
+    start = max(sentence.start, hit.start - 80)
+    return _BODY_CHEMICAL.search(_masked(text, start, hit.start, sentence.drugs)) is not None
+
+
 def _outside_names(cues: list[tuple[int, int, str]], entities: Sequence[_Hit]) -> list[tuple[int, int, str]]:
     """Role cues that are not part of a name: "disorders such as" inside "extrapyramidal disorders such as
     dystonia", "impairment" inside "memory impairment" name no role of the mentions around them. A cue that is
@@ -576,6 +628,30 @@ def _masked(text: str, start: int, end: int, hits: Sequence[_Hit]) -> str:
             at = e.end
     pieces.append(text[at:end])
     return "".join(pieces).replace("(\x00)", "\x00").replace("( \x00 )", "\x00")
+
+
+def _first_reaching(text: str, hit: _Hit, cues: list[tuple[int, int, str]], others: Sequence[_Hit]) -> list[str]:
+    """The roles of the nearest cues before a mention that reach it (nearest first: the reach is only worked out
+    until one does)."""
+    before = sorted((c for c in cues if c[1] <= hit.start), key=_END, reverse=True)
+    for i, cue in enumerate(before):
+        if _reaches(text, cue, hit, others):
+            return [c[2] for c in before[i:] if c[1] == cue[1] and _reaches(text, c, hit, others)]
+    return []
+
+
+def _first_after(text: str, hit: _Hit, cues: list[tuple[int, int, str]], others: Sequence[_Hit],
+                 adjacent: bool = False) -> list[tuple[int, int, str]]:
+    """The nearest cues after a mention in its clause (see ``_list_gap``), nearest first."""
+    after = sorted((c for c in cues if c[0] >= hit.end), key=_BEGIN)
+    for i, cue in enumerate(after):
+        if _list_gap(text, hit.end, cue[0], others, adjacent=adjacent):
+            return [c for c in after[i:] if c[0] == cue[0]]
+    return []
+
+
+_BEGIN = operator.itemgetter(0)
+_END = operator.itemgetter(1)
 
 
 def _reaches(text: str, cue: tuple[int, int, str], hit: _Hit, others: Sequence[_Hit]) -> bool:

@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kb.vocab_match import _TOKEN, phrase_key
+from kb.vocab_match import _TOKEN, lower_same_length, phrase_key
 
 #: Bump when the extraction from the field dictionaries changes (it invalidates the cache).
-FIELD_VERSION = "6"
+FIELD_VERSION = "7"
 #: Bump when the cached tables' layout changes (what is extracted is the same: no re-tagging).
 CACHE_FORMAT = "2"
 
@@ -64,16 +64,18 @@ class FieldTables:
     starts_exact: frozenset[str] = frozenset()
 
     def index(self) -> None:
-        """Key every name as the matcher probes it; short one-word names (AIDS, ALS) only in capitals."""
+        """Key every name as the matcher probes it (accents folded, as ``lower_same_length`` folds the text);
+        short one-word names that are abbreviations (AIDS, ALS: the concept has a longer name) only in capitals,
+        short names that are the concept's own name ("gout", "wart") in any case."""
         drugs, findings = self.drugs, self.findings
         self.drugs, self.findings, self.exact = {}, {}, {}
         for kind, table in (("drug", drugs), ("finding", findings)):
             target = self.drugs if kind == "drug" else self.findings
             for variant, value in table.items():
-                key = phrase_key(variant)
+                key = lower_same_length(phrase_key(variant))
                 if not key:
                     continue
-                if len(key) <= 4 and key.isalnum():
+                if len(key) <= 4 and key.isalnum() and not (kind == "finding" and key == value):
                     self.exact.setdefault(key.upper(), (kind, value if isinstance(value, str) else value[0]))
                 else:
                     target.setdefault(key, value)  # type: ignore[arg-type]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import operator
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -318,13 +319,32 @@ def _freeze(table: dict[str, set[Entry]]) -> dict[str, Meaning]:
     return out
 
 
+def _accent_table() -> dict[int, str]:
+    """Latin letters with diacritics -> the letter without them, one character for one ("é" -> "e"), so that
+    folding keeps every offset."""
+    out: dict[int, str] = {}
+    for code in range(0xC0, 0x250):
+        char = chr(code).lower()
+        base = unicodedata.normalize("NFD", char)[:1]
+        if len(char) == 1 and base != char and base.isascii() and base.isalpha():
+            out[ord(char)] = base
+    return out
+
+
+_ACCENTS = _accent_table()
+_ACCENTED = re.compile("[" + "".join(sorted(map(chr, _ACCENTS))) + "]")
+
+
 def lower_same_length(text: str) -> str:
-    """``text`` with curly apostrophes straightened, lowercased, every offset unchanged."""
+    """``text`` with curly apostrophes straightened, lowercased and its accents dropped ("Guillain-Barré" is
+    "guillain-barre"), every offset unchanged."""
     if "\u2019" in text or "\u2018" in text or "\u02bc" in text:
         text = text.translate(_QUOTES)
     lowered = text.lower()
     if len(lowered) != len(text):  # a few characters (e.g. "İ") lowercase to two: keep those as they are
         lowered = "".join(c.lower() if len(c.lower()) == 1 else c for c in text)
+    if not lowered.isascii() and _ACCENTED.search(lowered):
+        lowered = lowered.translate(_ACCENTS)
     return lowered
 
 

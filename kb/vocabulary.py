@@ -205,7 +205,7 @@ class Vocabulary:
             capitals = _is_capitals(key)
             for form in plurals(key) if plural else [key]:
                 table = exact if capitals else folded
-                table.setdefault(form if capitals else form.lower(), set()).add(entry)
+                table.setdefault(form if capitals else lower_same_length(form), set()).add(entry)
         _inherit(folded)
         return folded, exact
 

@@ -257,17 +257,21 @@ def gold_eval() -> TagEvaluation:
 # interaction cues, other drugs of the document's own class, severity of unnamed effects), measured 2026-12-03:
 #   topic P 0.985 R 0.940; severity P 0.915 R 0.935; route P 0.947 R 0.947; side_effect P 0.941 R 0.871;
 #   condition P 0.954 R 0.731; substance P 1.000 R 0.889; drug P 0.988 R 0.968; 196 of 315 checks pass whole.
+# Raised after the fourth pass (a studies subsection of adverse reactions, the disease a document's title names,
+# the body's own chemicals, forbidden route verbs, accents and short lowercase disease names), 2026-12-03:
+#   topic P 0.986 R 0.944; severity P 0.915 R 0.935; route P 0.973 R 0.947; side_effect P 0.941 R 0.871;
+#   condition P 0.957 R 0.772; substance P 1.000 R 0.889; drug P 1.000 R 0.977; 207 of 315 checks pass whole.
 # The floors sit a little below; whoever improves the tagger raises them (never lower one to land a change).
 FLOORS: dict[str, tuple[float, float]] = {  # facet -> (precision, recall)
-    "topic": (0.97, 0.92),
+    "topic": (0.97, 0.93),
     "severity": (0.90, 0.92),
-    "route": (0.93, 0.93),
+    "route": (0.96, 0.93),
     "side_effect": (0.92, 0.85),
-    "condition": (0.94, 0.71),
+    "condition": (0.94, 0.76),
     "substance": (0.98, 0.87),
-    "drug": (0.97, 0.95),
+    "drug": (0.98, 0.96),
 }
-PASSED_FLOOR = 0.61  # share of checks that pass whole
+PASSED_FLOOR = 0.65  # share of checks that pass whole
 
 # The held-out set (tests/data/tags/holdout.jsonl: 76 checks on six documents the development set does not
 # use, written before any tuning against it). Measured 2026-12-03, before the second pass -> after:
@@ -275,18 +279,19 @@ PASSED_FLOOR = 0.61  # share of checks that pass whole
 #   side_effect P 0.923 R 0.905 -> P 0.948; condition P 0.902 R 0.885 -> P 0.907 R 0.942;
 #   substance P 1.000 R 0.833 -> same; drug P 1.000 R 0.970 -> same; 39 -> 41 of 76 checks pass whole.
 # After the third pass: side_effect P 0.950 R 0.940; condition P 0.942 R 0.942; substance R 0.917; the rest
-# the same; 45 of 76 checks pass whole.
+# the same; 45 of 76 checks pass whole. After the fourth pass: severity P 0.880 R 0.917; condition P 0.943
+# R 0.962; drug R 0.985; the rest the same; 46 of 76 checks pass whole.
 HOLDOUT = GOLD.parent / "holdout.jsonl"
 HOLDOUT_FLOORS: dict[str, tuple[float, float]] = {
     "topic": (0.97, 0.86),
-    "severity": (0.86, 0.86),
+    "severity": (0.86, 0.90),
     "route": (0.97, 0.87),
     "side_effect": (0.93, 0.92),
-    "condition": (0.92, 0.92),
+    "condition": (0.92, 0.94),
     "substance": (0.97, 0.90),
-    "drug": (0.97, 0.95),
+    "drug": (0.97, 0.97),
 }
-HOLDOUT_PASSED_FLOOR = 0.57
+HOLDOUT_PASSED_FLOOR = 0.60
 
 
 def _below_floors(ev: TagEvaluation, floors: dict[str, tuple[float, float]] = FLOORS,

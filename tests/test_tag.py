@@ -668,3 +668,112 @@ def test_routes_under_an_overdose_heading_are_the_treatments(tagger):
 def test_oral_contraceptives_are_a_substance_not_a_route(tagger):
     tags = tag(tagger, "Coadministration with oral contraceptives increased exposure.", "Drug Interactions")
     assert tags["substance"] == ["oral contraceptives"] and tags["route"] == []
+
+
+# ------------------------------------------------------------------ third pass: reach of cues, names, subjects
+
+
+def _role_of(tagged, value):
+    return {m.role for m in tagged.mentions if m.value == value}
+
+
+def test_a_patient_state_cue_reaches_its_noun_phrase_not_a_later_predicate(tagger):
+    tagged = tagger.tag_passages("", [("People who stop abruptly can get withdrawal symptoms, and people with "
+                                       "epilepsy can have more frequent seizures.", "")])[0]
+    assert "epilepsy" in tagged.tags["condition"] and "seizure" in tagged.tags["side_effect"]
+    # a list after the cue is still its noun phrase
+    tags = tag(tagger, "Use with caution in patients with a history of seizures, asthma or glaucoma.")
+    assert {"epilepsy", "asthma", "glaucoma"} <= set(tags["condition"]) and tags["side_effect"] == []
+
+
+def test_a_cue_after_a_list_of_mentions_gives_the_whole_list_its_role(tagger):
+    tags = tag(tagger, "Decreased blood pressure, syncope, and headache were reported in healthy volunteers.",
+               "Use in Specific Populations")
+    assert {"hypotension", "syncope", "headache"} <= set(tags["side_effect"]) and tags["condition"] == []
+    # a general verb right after the list, as drug-facts text reads without its bullets
+    tags = tag(tagger, "dizziness or sleeplessness occurs symptoms do not improve within 7 days",
+               "Stop use and ask a doctor if")
+    assert {"dizziness", "insomnia"} <= set(tags["side_effect"])
+    # but not a relative clause on another mention
+    tags = tag(tagger, "glaucoma cough that occurs with too much phlegm", "Ask a doctor before use if you have")
+    assert "glaucoma" in tags["condition"] and "glaucoma" not in tags["side_effect"]
+
+
+def test_a_role_cue_inside_a_name_cues_nothing(tagger):
+    tags = tag(tagger, "Nervous system disorders: headache, dizziness, seizure and extrapyramidal disorders such as "
+                       "dystonia and tremor have been reported with this class of drugs.")
+    assert {"headache", "seizure", "dystonia", "tremor"} <= set(tags["side_effect"]) and tags["condition"] == []
+    tags = tag(tagger, "There have been rare postmarketing reports of memory impairment and confusion.")
+    assert {"memory loss", "confusion"} <= set(tags["side_effect"]) and tags["condition"] == []
+
+
+def test_a_disease_before_patients_or_trials_names_who_was_treated(tagger):
+    tagged = tagger.tag_passages("", [("In the low back pain trials, 13% of patients experienced sedation.",
+                                       "5.1 Sedation")])[0]
+    assert "back pain" in tagged.tags["condition"] and "back pain" not in tagged.tags["side_effect"]
+    assert "drowsiness" in tagged.tags["side_effect"]
+
+
+def test_other_drugs_of_its_own_class_are_substances_taken_with_it(tagger):
+    own = tagger.tag_document("Ibuprofen", [("Ibuprofen is an NSAID that relieves pain.", "")])[0]
+    assert own["substance"] == []
+    others = tagger.tag_document("Ibuprofen", [("The risk is higher if you take other NSAIDs.", "")])[0]
+    assert "nsaids" in others["substance"] and "interactions" in others["topic"]
+
+
+def test_the_bodys_own_chemicals_are_not_drugs(tagger):
+    for text in ("Lofexidine reduces the release of norepinephrine.",
+                 "It blocks the reuptake of serotonin and norepinephrine.",
+                 "It has little effect on brain chemicals such as noradrenaline and dopamine."):
+        assert "norepinephrine" not in tag(tagger, text)["drug"], text
+    assert "norepinephrine" in tag(tagger, "Hypotension may be treated with norepinephrine.")["drug"]
+
+
+def test_a_route_verb_an_instruction_forbids_is_not_a_route(tagger):
+    tags = tag(tagger, "Swallow the tablets whole. Do not crush, chew, snort, dissolve or inject them.")
+    assert tags["route"] == ["oral"]
+
+
+def test_a_document_titled_by_a_disease_carries_it_on_every_passage(tagger):
+    tagged = tagger.tag_document("Tardive Dyskinesia", [("Treatment is highly individualized.", ""),
+                                                        ("Tetrabenazine is usually effective.", "")])
+    assert all("tardive dyskinesia" in t["condition"] for t in tagged)
+    assert tagger.tag_document("Gabapentin", [("Treatment is highly individualized.", "")])[0]["condition"] == []
+
+
+def test_a_studies_subsection_of_adverse_reactions_lists_adverse_reactions(tagger):
+    tags = tag(tagger, "| Drowsiness | 31 (6) | 73 (13) |\n| Dizziness | 11 (2) | 43 (8) |",
+               "6 ADVERSE REACTIONS > 6.1 Clinical Studies")
+    assert {"drowsiness", "dizziness"} <= set(tags["side_effect"]) and tags["condition"] == []
+    # a studies section of its own is about what the drug treats
+    assert "hypertension" in tag(tagger, "Patients had hypertension.", "14 CLINICAL STUDIES")["condition"]
+
+
+def test_accented_names_and_short_lowercase_disease_names_match(tagger):
+    assert tag(tagger, "Guillain-Barré syndrome has been reported.")["side_effect"] == ["guillain-barre syndrome"]
+    assert "gout" in tag(tagger, "Colchicine is used to treat gout.")["condition"]
+
+
+def test_a_severity_cue_grades_unnamed_effects_only_in_a_sentence_about_effects(tagger):
+    assert tag(tagger, "Severe Symptomatology - 3 mg to 5 mg b.i.d.", "Boxed Warning")["severity"] == []
+    assert tag(tagger, "Some of these reactions can be serious.", "Boxed Warning")["severity"] == ["serious"]
+
+
+def test_an_excipient_list_after_a_numbered_colour_is_still_excipients(tagger):
+    tags = tag(tagger, "It contains the following inactive ingredients: FD&C Yellow No. 6 Aluminum Lake, magnesium "
+                       "stearate and microcrystalline cellulose.", "DESCRIPTION")
+    assert tags["drug"] == []
+
+
+@pytest.mark.parametrize(("text", "facet", "value"), [
+    ("Severe neurotoxicity may occur in patients with thyrotoxicosis.", "condition", "hyperthyroidism"),
+    ("It was studied in men with benign prostatic hyperplasia (BPH).", "condition", "benign prostatic hyperplasia"),
+    ("Prolactin may matter in a patient with a previously detected breast cancer.", "condition", "breast cancer"),
+    ("Dystonic symptoms include swallowing difficulty and difficulty breathing.", "side_effect", "dysphagia"),
+    ("Dystonic symptoms include swallowing difficulty and difficulty breathing.", "side_effect", "dyspnea"),
+    ("Overdose may cause vertigo, palpitations and visual disturbances.", "side_effect", "palpitations"),
+    ("Metformin can cause lactic acidosis.", "side_effect", "lactic acidosis"),
+    ("It is indicated for mitigation of opioid withdrawal symptoms.", "condition", "opioid withdrawal"),
+])
+def test_plain_names_for_field_dictionary_concepts(tagger, text, facet, value):
+    assert value in tag(tagger, text)[facet]
