@@ -222,48 +222,53 @@ def test_only_the_index_package_imports_whoosh():
     assert offenders == []
 
 
-def test_11_posting_blocks_filled_a_block_at_a_time_equal_postings_added_one_by_one():
-    """kb.index.bulk fills the postings writer's block buffer directly; the bytes written (postings
-    file and term info) must be those of ``add_posting`` called once per posting."""
+def test_11_a_term_written_in_one_call_is_the_bytes_whooshs_field_writer_writes():
+    """kb.index.bulk writes a term's postings in one call (``write_term``); the postings file and
+    the terms file must be the bytes Whoosh's field writer writes with ``add`` once per posting."""
     from whoosh.codec.whoosh3 import W3Codec, W3PostingsWriter
     from whoosh.filedb.filestore import RamStorage
-    from whoosh.formats import Frequency
+    from whoosh.formats import Existence, Frequency
     from whoosh.system import pack_uint
 
-    assert "self._ids" in inspect.getsource(W3PostingsWriter._new_block)
-    for name in ("_ids", "_weights", "_values", "_maxweight", "_minlength", "_maxlength"):
-        assert f"self.{name}" in inspect.getsource(W3PostingsWriter._write_block) + inspect.getsource(
-            W3PostingsWriter._new_block), name
-    assert W3Codec()._inlinelimit == 1 and W3Codec()._blocklimit == 128
-    schema_fields = {"text": Positions(), "facet": Frequency()}
-    for fieldname, fmt in schema_fields.items():
+    assert W3Codec()._inlinelimit == 1 and W3Codec()._blocklimit == 128 and W3Codec()._compression == 3
+    assert "WHOOSH3_HEADER_MAGIC" in inspect.getsource(W3PostingsWriter._write_block)
+    formats = {"text": Positions(), "facet": Frequency(), "kind": Existence()}
+    rng = np.random.default_rng(11)
+    for fieldname, fmt in formats.items():
         field = type("F", (), {"format": fmt})()
-        rng = np.random.default_rng(11)
-        for count in (1, 127, 128, 129, 300):
-            docs = sorted(rng.choice(5000, size=count, replace=False).tolist())
-            flat, expected_lengths = [], [0] * 5000
-            for d in docs:
-                n = int(rng.integers(1, 4))
-                expected_lengths[d] = int(rng.integers(0, 40))
-                flat += [d, n * 1.0, fmt.encode([1, 5, 9][:n]) if fieldname == "text" else pack_uint(n)]
+        for count in (1, 2, 127, 128, 129, 300):
+            terms = []
+            for word in (b"alpha", b"beta", b"gamma"):
+                docs = sorted(rng.choice(5000, size=count, replace=False).tolist())
+                flat = []
+                for d in docs:
+                    n = 1 if word == b"beta" else int(rng.integers(1, 4))  # beta: every weight 1.0
+                    value = (fmt.encode([1, 5, 9][:n]) if fieldname == "text" else b"" if fieldname == "kind"
+                             else pack_uint(n))
+                    flat += [d, n * (2.5 if word == b"gamma" and d % 7 == 0 else 1.0), value]
+                terms.append((word, flat))
+            lengths = rng.integers(0, 40, size=5000).tolist()
             written = []
             for fast in (False, True):
-                for lengths in (None, expected_lengths):
+                for lens in (None, lengths):
                     storage = RamStorage()
                     codec = W3Codec()
                     segment = codec.new_segment(storage, "T")
                     segment.segid = "fixed"
                     fw = codec.field_writer(storage, segment)
+                    fw.start_field("other", field)  # a second field: its number is in every key
+                    fw.finish_field()
                     fw.start_field(fieldname, field)
-                    fw.start_term(b"word")
-                    if fast:
-                        wi.write_posting_blocks(fw, list(flat), None if lengths is None else lengths)
-                    else:
-                        for i in range(0, len(flat), 3):
-                            fw.add(flat[i], flat[i + 1], flat[i + 2], 0 if lengths is None else lengths[flat[i]])
-                    fw.finish_term()
+                    for word, flat in terms:
+                        if fast:
+                            wi.write_term(fw, word, list(flat), lens)
+                        else:
+                            fw.start_term(word)
+                            for i in range(0, len(flat), 3):
+                                fw.add(flat[i], flat[i + 1], flat[i + 2], 0 if lens is None else lens[flat[i]])
+                            fw.finish_term()
                     fw.finish_field()
                     fw.close()
-                    written.append(tuple(storage.open_file(name).read() for name in sorted(storage.list())))
+                    written.append({name: storage.open_file(name).read() for name in storage.list()})
             assert written[0] == written[2] and written[1] == written[3], (fieldname, count)
             assert written[0] != written[1]  # the lengths reach the block headers

@@ -8,8 +8,8 @@ at a time, asking the per-document reader for a length each time. On an ingest's
 two thirds of the indexing time and most of a worker's CPU (docs/scaling.md).
 
 Here a segment's postings are gathered in memory by field and term, in document order as they
-arrive, so nothing needs sorting but each field's distinct terms. Each term's postings go to
-Whoosh's own codec a block (128 postings) at a time (``whoosh_internals.write_posting_blocks``),
+arrive, so nothing needs sorting but each field's distinct terms. Each term's postings are written
+in one call, in the blocks of 128 postings Whoosh's codec writes (``whoosh_internals.write_term``),
 and the per-document values (stored record, columns, field lengths) through the codec's per-document
 writer, as Whoosh's writer calls it. The files are byte for byte those Whoosh writes for the same
 records (tests/test_bulk.py compares them, and the search results on them).
@@ -23,10 +23,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from whoosh import fields
+from whoosh.analysis import IDTokenizer
 from whoosh.fields import UnknownFieldError
 from whoosh.filedb.filestore import FileStorage
+from whoosh.formats import Existence
 
-from kb.index.whoosh_internals import KbCodec, posting_block_lengths, write_posting_blocks
+from kb.index.whoosh_internals import KbCodec, posting_block_lengths, write_term
 
 #: Fields whose values repeat over records (a document's title over its passages, a section heading
 #: over documents): their terms are cached by value.
@@ -39,18 +42,37 @@ MAX_POSTINGS = 4_000_000
 
 
 class _Analyzed:
-    """A field's index terms per value, for values that repeat; bounded.
+    """A field's index terms for a value: what ``field.index(value)`` gives, with less work.
 
-    Each use gets its own copy of the encoded values: a block's values are pickled together, and
-    pickle writes an object it has seen as a reference to it, so shared ones would make blocks
-    other (smaller) bytes than Whoosh's writer makes.
+    An identifier (Whoosh's ``ID`` with its stock analyzer) is the value itself. The terms of
+    values that repeat (REPEATED_FIELDS) are cached, bounded; each use gets its own copy of the
+    encoded values: a block's values are pickled together, and pickle writes an object it has seen
+    as a reference to it, so shared ones would make blocks other (smaller) bytes than Whoosh's
+    writer makes.
     """
 
     def __init__(self) -> None:
         self._cache: dict[tuple[str, str], list[tuple]] = {}
+        self._kinds: dict[str, str] = {}
+
+    def _kind(self, fieldname: str, field: Any) -> str:
+        kind = self._kinds.get(fieldname)
+        if kind is None:
+            if (type(field) is fields.ID and type(field.analyzer) is IDTokenizer
+                    and type(field.format) is Existence):
+                kind = "id"
+            else:
+                kind = "repeated" if fieldname in REPEATED_FIELDS else "other"
+            self._kinds[fieldname] = kind
+        return kind
 
     def terms(self, fieldname: str, field: Any, value: Any) -> Any:
-        if fieldname not in REPEATED_FIELDS or not isinstance(value, str):
+        if not isinstance(value, str):
+            return field.index(value)
+        kind = self._kind(fieldname, field)
+        if kind == "id":  # IDTokenizer: the whole value, once; Existence: weight the boost, no value
+            return ((value.encode("utf-8"), 1, field.format.field_boost, b""),)
+        if kind == "other":
             return field.index(value)
         key = (fieldname, value)
         items = self._cache.get(key)
@@ -148,9 +170,7 @@ class BulkSegment:
                 writer.start_field(fieldname, field)
                 blocks = posting_block_lengths(lengths, fieldname, self.docnum)
                 for tbytes in sorted(terms):
-                    writer.start_term(tbytes)
-                    write_posting_blocks(writer, terms.pop(tbytes), blocks)
-                    writer.finish_term()
+                    write_term(writer, tbytes, terms.pop(tbytes), blocks)
                 writer.finish_field()
         finally:
             lengths.close()

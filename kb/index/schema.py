@@ -84,19 +84,55 @@ class StemmedText(fields.TEXT):
         if not isinstance(value, str) or kwargs.get("mode", "index") != "index":
             yield from super().index(value, **kwargs)
             return
-        positions, words = [], []
-        for pos, token in enumerate(_TOKEN_RE.findall(value)):
-            word = token.lower()
-            if len(word) >= 2 and word not in STOP_WORDS:
-                positions.append(pos)
-                words.append(word)
-        by_stem: dict[str, list[int]] = {}
-        for pos, stem in zip(positions, stem_words(words), strict=True):
-            by_stem.setdefault(stem, []).append(pos)
+        tokens = _TOKEN_RE.findall(value)
+        stems = _token_stems(tokens)
+        by_stem: dict[bytes, list[int]] = {}
+        for pos, token in enumerate(tokens):
+            stem = stems[token]
+            if stem is not None:
+                poslist = by_stem.get(stem)
+                if poslist is None:
+                    by_stem[stem] = [pos]
+                else:
+                    poslist.append(pos)
         boost = self.format.field_boost
         encode = self.format.encode
+        single = _ONE_POSITION
         for stem, poslist in by_stem.items():
-            yield stem.encode("utf-8"), len(poslist), len(poslist) * boost, encode(poslist)
+            if len(poslist) == 1 and poslist[0] < len(single):  # most words of a passage: encoded once
+                yield stem, 1, boost, _COUNT_ONE + single[poslist[0]]  # (a new object: see kb.index.bulk)
+            else:
+                yield stem, len(poslist), len(poslist) * boost, encode(poslist)
+
+
+#: ``Positions.encode([p])`` is ``_COUNT_ONE + _ONE_POSITION[p]`` (a count, then the pickled list).
+_COUNT_ONE = pack_uint(1)
+_ONE_POSITION = [fields.TEXT().format.encode([p])[len(_COUNT_ONE):] for p in range(2048)]
+#: Tokens as written -> their stem as index bytes, None for a stop word or a one-letter token.
+_TOKEN_STEMS: dict[str, bytes | None] = {}
+#: Tokens kept before the table starts again (a few tens of MB at most).
+TOKEN_STEMS_SIZE = 300_000
+
+
+def _token_stems(tokens: list[str]) -> dict[str, bytes | None]:
+    """The stem table, holding every one of ``tokens``: words repeat (a passage's words are mostly
+    ones seen before), so each distinct token is lowercased, checked and stemmed once per process."""
+    table = _TOKEN_STEMS
+    if len(table) > TOKEN_STEMS_SIZE:
+        table.clear()
+    missing = [t for t in dict.fromkeys(tokens) if t not in table]
+    if missing:
+        kept, words = [], []
+        for token in missing:
+            word = token.lower()
+            if len(word) >= 2 and word not in STOP_WORDS:
+                kept.append(token)
+                words.append(word)
+            else:
+                table[token] = None
+        for token, stem in zip(kept, stem_words(words), strict=True):
+            table[token] = stem.encode("utf-8")
+    return table
 
 
 class WordsField(fields.TEXT):

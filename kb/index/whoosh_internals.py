@@ -39,30 +39,36 @@ Assumptions, by number (the tests use the same numbers):
 10. The query parser's fuzzy, wildcard and prefix nodes are ``FuzzyTermPlugin.FuzzyTermNode``,
     ``WildcardPlugin.WildcardNode`` and ``PrefixPlugin.PrefixNode`` with a settable ``fieldname``;
     groups are ``syntax.GroupNode`` (kb.index.parse routes them to the unstemmed field).
-11. A field writer (``W3FieldWriter``) writes a term's postings with the postings writer in
-    ``_postwriter`` (``W3PostingsWriter``), which buffers a block in ``_ids`` (array "I"),
-    ``_weights`` (array "f"), ``_values`` (the non-empty encoded values), ``_maxweight``,
-    ``_minlength`` and ``_maxlength``, writes it with ``_write_block()`` and its last one at
-    ``finish_postings`` (called by the field writer's ``finish_term``), a block every
-    ``_blocklimit`` postings; a term is never inlined (``_inlinelimit`` 1). kb.index.bulk fills
-    the buffer a block at a time (``write_posting_blocks``) instead of a call per posting.
+11. A term's postings as ``W3FieldWriter`` writes them (``start_term``, ``add``, ``finish_term``
+    through its ``W3PostingsWriter``): in the postings file (``_postfile``), the header
+    ``WHOOSH3_HEADER_MAGIC`` and then blocks of up to ``_blocklimit`` postings, each a 4-byte
+    length (negative for the last), a pickled (protocol 2) header (count, last id, top weight,
+    compression, min and max length byte) and the pickled (ids as gaps, weights: None when all
+    1.0, one value when all equal, else all; values by the format's ``fixed_value_size``)
+    compressed with zlib at ``_compression``; in the terms file (``_tindex``, keyed by the
+    field's number ``_fieldid`` as 2 bytes and the term), ``W3TermInfo._struct`` and the extent;
+    never inlined (``_inlinelimit`` 1). kb.index.bulk writes a whole term in one call
+    (``write_term``); a test checks the bytes against Whoosh's writer's.
 """
 
 from __future__ import annotations
 
 import io
+import itertools
 import os
 import pickle
+import zlib
 from array import array
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from whoosh.codec.whoosh3 import LENGTHS_COLUMN, W3Codec, W3PerDocReader
+from whoosh.codec.whoosh3 import LENGTHS_COLUMN, WHOOSH3_HEADER_MAGIC, W3Codec, W3PerDocReader, W3TermInfo
 from whoosh.filedb import compound
 from whoosh.filedb.filestore import FileStorage
 from whoosh.filedb.structfile import BufferFile
-from whoosh.util.numeric import byte_to_length
+from whoosh.system import pack_int, pack_long, pack_ushort
+from whoosh.util.numeric import byte_to_length, length_to_byte
 from whoosh.writing import SegmentWriter
 
 #: The lengths column kb reads for a field (see assumption 2: Whoosh writes ``_<field>_len``).
@@ -250,32 +256,78 @@ def posting_block_lengths(perdoc: Any, fieldname: str, count: int) -> list[int] 
     return lengths if any(lengths) else None
 
 
-def write_posting_blocks(fieldwriter: Any, flat: list, lengths: list[int] | None) -> None:
+def write_term(fieldwriter: Any, btext: bytes, flat: list, lengths: list[int] | None) -> None:
     """A term's postings, ``flat`` = [docnum, weight, encoded value, docnum, ...] in document order,
-    written between the field writer's ``start_term`` and ``finish_term`` (assumption 11): the same
-    blocks ``add_posting`` called once per posting would write, a block per call."""
+    written in a field (after the field writer's ``start_field``) as ``start_term``, one
+    ``add`` per posting and ``finish_term`` write them (assumption 11): the same bytes in the
+    postings file, the same term info in the terms file, with one call per term.
+
+    ``lengths`` is the field length of each document the writer would be given with each posting
+    (``posting_block_lengths``), None when there are none.
+    """
     pw = fieldwriter._postwriter
     limit = pw._blocklimit
+    comp = pw._compression
+    fixed = fieldwriter._format.fixed_value_size()
+    postfile = fieldwriter._postfile
     ids, weights, values = flat[0::3], flat[1::3], flat[2::3]
     n = len(ids)
+    start_offset = postfile.tell()
+    out = [WHOOSH3_HEADER_MAGIC]
+    total_weight: Any = 0
+    min_length: Any = None
+    max_length: Any = 0
+    max_weight: Any = 0
     for start in range(0, n, limit):
         end = min(start + limit, n)
         block_ids = ids[start:end]
-        block_weights = weights[start:end]
-        pw._ids = array("I", block_ids)
-        pw._weights = array("f", block_weights)
-        pw._values = [v for v in values[start:end] if v]
-        top = max(block_weights)
-        pw._maxweight = top if top > 0 else 0
+        block_weights = array("f", weights[start:end])
+        total_weight += sum(block_weights)
+        top = max(weights[start:end])
+        top = top if top > 0 else 0
         if lengths is None:
-            pw._minlength, pw._maxlength = None, 0
+            low, high = None, 0
         else:
             present = [lengths[d] for d in block_ids if lengths[d]]
-            pw._minlength = min(present) if present else None
-            pw._maxlength = max(present) if present else 0
-        if end < n:
-            pw._write_block()
-        # the last block is written by finish_postings, as Whoosh's writer leaves it
+            low, high = (min(present), max(present)) if present else (None, 0)
+        if min_length is None:
+            min_length = low
+        elif low is not None:
+            min_length = min(min_length, low)
+        max_length = max(max_length, high)
+        max_weight = max(max_weight, top)
+        # W3PostingsWriter._mini_ids, _mini_weights and _mini_values
+        deltas = [block_ids[0]]
+        deltas += [b - a for a, b in itertools.pairwise(block_ids)]
+        if all(w == 1.0 for w in block_weights):
+            mini_weights: Any = None
+        elif all(w == block_weights[0] for w in block_weights):
+            mini_weights = block_weights[0]
+        else:
+            mini_weights = tuple(block_weights)
+        block_values = [v for v in values[start:end] if v]
+        if fixed is None or fixed < 0:
+            mini_values: Any = tuple(block_values)
+        elif fixed == 0:
+            mini_values = None
+        else:
+            mini_values = b"".join(block_values)
+        data = pickle.dumps((tuple(deltas), mini_weights, mini_values), 2)
+        if comp:
+            data = zlib.compress(data, comp)
+        info = pickle.dumps((len(block_ids), block_ids[-1], top, comp, length_to_byte(low),
+                             length_to_byte(high)), 2)
+        size = len(info) + len(data)
+        out.append(pack_int(-size if end == n else size))
+        out.append(info)
+        out.append(data)
+    postfile.write(b"".join(out))
+    length = postfile.tell() - start_offset
+    # W3TermInfo.to_bytes of a term that is not inlined
+    terminfo = _TERMINFO.pack(0, total_weight, n, 0 if min_length is None else length_to_byte(min_length),
+                              length_to_byte(max_length), max_weight, ids[0], ids[-1])
+    fieldwriter._tindex.add(pack_ushort(fieldwriter._fieldid) + btext,
+                            terminfo + pack_long(start_offset) + pack_int(length))
 
 
 def segment_postings(
@@ -352,6 +404,9 @@ def deleted_docnums(reader: Any) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     return np.fromiter(reader._perdoc.deleted_docs(), dtype=np.int64)
 
+
+#: The fixed part of a term's entry in the terms file (``W3TermInfo``).
+_TERMINFO = W3TermInfo._struct
 
 #: Whoosh's quantised field length of each one-byte code (assumption 2).
 LENGTH_TABLE = np.array([byte_to_length(b) for b in range(256)], dtype=np.float64)
