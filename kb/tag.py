@@ -37,6 +37,17 @@ from pathlib import Path
 from typing import Any
 
 from kb.model import SEVERITIES, TAG_FACETS, TOPICS, Mention
+from kb.roles import (
+    BODY_TRIGGER,
+    CLAUSE_BREAK,
+    body_chemical,
+    first_after,
+    first_reaching,
+    nearest_role,
+    outside_names,
+    pick_role,
+    same_clause,
+)
 from kb.sentences import split_sentences
 from kb.vocabulary import (
     VOCAB_DIR,
@@ -60,7 +71,6 @@ __all__ = [
 ]
 
 _RANK = {s: i for i, s in enumerate(SEVERITIES)}
-_CLAUSE_BREAK = re.compile(r"[,;:()\[\]|\u2022\u25aa]|\s[-\u2013\u2014]+\s|[\u2013\u2014]")
 _WORD = re.compile(r"\w+")
 _BULLET = re.compile(r"\s*(?:[-*\u2022\u25aa]|\d{1,2}[.)])\s")
 _LIST_JOIN = re.compile(r"\s*,?\s*(?:(?:and|or|nor|and/or)\s+)?$")
@@ -149,7 +159,7 @@ class _Scope:
     def reaches(self, start: int, end: int) -> bool:
         if end - start > 40 * (self.window + 1):
             return False
-        if _CLAUSE_BREAK.search(self.text, start, end) or any(start <= t < end for t in self.terminations):
+        if CLAUSE_BREAK.search(self.text, start, end) or any(start <= t < end for t in self.terminations):
             return False
         return len(_WORD.findall(self.lowered, start, end)) <= self.window
 
@@ -310,8 +320,8 @@ class Tagger:
                 weak_cues = [(c.start, c.end, r) for c in live
                              for r in c.meaning.by_kind.get("role_weak", ()) if r in FINDING_CUE_ROLES]
                 if sentence.entities and (role_cues or weak_cues):
-                    role_cues = _outside_names(role_cues, sentence.entities)
-                    weak_cues = _outside_names(weak_cues, sentence.entities)
+                    role_cues = outside_names(role_cues, sentence.entities)
+                    weak_cues = outside_names(weak_cues, sentence.entities)
                 hedged = any(r == "negated" for _, _, r in role_cues)
                 interaction = any("interaction" in c.meaning.by_kind.get("role", ()) for c in cues)
                 excipients = heading.inactive or any("inactive" in c.meaning.by_kind for c in cues)
@@ -363,9 +373,9 @@ class Tagger:
                 if role in ROLE_TOPIC:
                     sentence_topics.add(ROLE_TOPIC[role])
                     topic_hits[ROLE_TOPIC[role]] += 1
-            body = bool(sentence.drugs) and _BODY_TRIGGER.search(text, sentence.start, sentence.end) is not None
+            body = bool(sentence.drugs) and BODY_TRIGGER.search(text, sentence.start, sentence.end) is not None
             for hit in () if excipients else sentence.drugs:
-                if body and _body_chemical(text, sentence, hit):
+                if body and body_chemical(text, sentence, hit):
                     continue
                 for drug in hit.values("drug"):
                     tags["drug"].add(drug)
@@ -444,11 +454,11 @@ class Tagger:
             return "negated"  # NegEx, or a hedge: "reported as often with placebo"
         if _POPULATION.match(text, hit.end):
             return "indication"  # "in the low back pain trials", "epilepsy patients": who was treated
-        role = _pick(_first_reaching(text, hit, role_cues, others)) or _pick(lead_in)
+        role = pick_role(first_reaching(text, hit, role_cues, others)) or pick_role(lead_in)
         if not role:
-            in_clause = _first_after(text, hit, role_cues, others) + _first_after(text, hit, weak_cues, others, True)
-            role = (_nearest(hit, in_clause, before=False)
-                    or _pick([r for r in heading.roles if r in FINDING_CUE_ROLES]) or _nearest(hit, weak_cues))
+            in_clause = first_after(text, hit, role_cues, others) + first_after(text, hit, weak_cues, others, True)
+            role = (nearest_role(hit, in_clause, before=False)
+                    or pick_role([r for r in heading.roles if r in FINDING_CUE_ROLES]) or nearest_role(hit, weak_cues))
         if not role:
             if hit.has("side_effect"):
                 role = "adverse_effect"
@@ -485,7 +495,7 @@ class Tagger:
         below the effect's default. A list item also takes the grade of the sentences after the list that speak
         of its items ("... before the symptoms become more extreme and possibly become fatal")."""
         default = self.vocabulary.severity_of(effect)
-        own = [c for c in cues if _same_clause(text, c, hit)]
+        own = [c for c in cues if same_clause(text, c, hit)]
         chosen = own or cues or inherited
         levels = {v for c in chosen for v in c.values("severity")} or heading.severities
         levels = levels | {v for c in follow_ups for v in c.values("severity")}
@@ -563,140 +573,6 @@ def _negate(hits: list[_Hit], scope: _Scope) -> None:
         if first.negated and not second.negated:
             gap = scope.lowered[min(first.end, second.end):max(first.start, second.start)]
             second.negated = bool(_LIST_JOIN.match(gap))
-
-
-#: Roles whose cues name the patient's state ("patients with", "history of", "known", "used to treat"): they reach
-#: the noun phrase after them, a list of them included, but not the predicate of another subject ("people with
-#: epilepsy can have more frequent seizures": the seizures are not the patients' history) or another clause.
-NARROW_ROLES = frozenset({"history", "indication"})
-_PREDICATE = re.compile(r"\x00\s+(?:(?:also|often|sometimes|then|rarely)\s+)?(?:can|may|might|could|would|will|shall|"
-                        r"should|must|is|are|was|were|has|have|had|does|did)\b|,\s+(?:\w+\s+)?(?:can|may|might|could|"
-                        r"would|will|should|must)\b|[;:]|\b(?:but|although|because|whereas|while)\b", re.IGNORECASE)
-#: What may lie between a mention (or its list) and a general verb after it that gives its role: "dizziness or
-#: sleeplessness occurs", "nausea has occurred"; not a relative clause ("cough that occurs with asthma").
-_AUXILIARIES = re.compile(r"\s*(?:(?:has|have|had|been|was|were|is|are|also|may|can|might|could|sometimes|often|"
-                          r"rarely)\s+)*", re.IGNORECASE)
-_LIST_GLUE = re.compile(r"(?:\s*(?:,|;)?\s*(?:and/or|and|or|nor|as well as|e\.g\.,?|such as|including)?\s*\x00)+")
-
-
-#: What the body makes, releases or takes up: the substance named after it is the body's own chemical, not a
-#: medicine ("reduces the release of norepinephrine", "blocking the reuptake of serotonin and norepinephrine",
-#: "brain chemicals such as noradrenaline and dopamine").
-_BODY_CHEMICAL = re.compile(r"\b(?:release|reuptake|re-uptake|secretion|synthesis|production|uptake) of (?:the )?"
-                            r"(?:(?:\w+|\x00)(?:,? (?:and|or) |, ))*$|\b(?:chemicals?|messengers?|"
-                            r"neurotransmitters?|hormones?)(?: \w+)? (?:such as|like|called|including) "
-                            r"(?:(?:\w+|\x00)(?:,? (?:and|or) |, ))*$", re.IGNORECASE)
-
-
-_BODY_TRIGGER = re.compile(r"(?:release|uptake|secretion|synthesis|production|chemical|messenger|neurotransmitter|"
-                           r"hormone)", re.IGNORECASE)
-
-
-def _body_chemical(text: str, sentence: _Sentence, hit: _Hit) -> bool:
-    """Whether a drug name stands for the body's own chemical in its sentence (see ``_BODY_CHEMICAL``)."""
-    start = max(sentence.start, hit.start - 80)
-    return _BODY_CHEMICAL.search(_masked(text, start, hit.start, sentence.drugs)) is not None
-
-
-def _outside_names(cues: list[tuple[int, int, str]], entities: Sequence[_Hit]) -> list[tuple[int, int, str]]:
-    """Role cues that are not part of a name: "disorders such as" inside "extrapyramidal disorders such as
-    dystonia", "impairment" inside "memory impairment" name no role of the mentions around them. A cue that is
-    the whole of a name keeps its role unless it is a patient-state role ("withdrawal symptoms such as anxiety"
-    still cues withdrawal; "memory impairment, confusion" cues no history)."""
-    out = []
-    for cue in cues:
-        start, end, role = cue
-        clash = False
-        for e in entities:
-            if e.start < end and start < e.end:
-                clash = (e.start, e.end) != (start, end) or role in NARROW_ROLES
-                if clash:
-                    break
-        if not clash:
-            out.append(cue)
-    return out
-
-
-def _masked(text: str, start: int, end: int, hits: Sequence[_Hit]) -> str:
-    """text[start:end] with every mention inside it replaced by one NUL ("A (B)" by one), so that what remains
-    is what connects the mentions."""
-    pieces, at = [], start
-    for e in hits:
-        if e.start >= at and e.end <= end:
-            pieces.append(text[at:e.start])
-            pieces.append("\x00")
-            at = e.end
-    pieces.append(text[at:end])
-    return "".join(pieces).replace("(\x00)", "\x00").replace("( \x00 )", "\x00")
-
-
-def _first_reaching(text: str, hit: _Hit, cues: list[tuple[int, int, str]], others: Sequence[_Hit]) -> list[str]:
-    """The roles of the nearest cues before a mention that reach it (nearest first: the reach is only worked out
-    until one does)."""
-    before = sorted((c for c in cues if c[1] <= hit.start), key=_END, reverse=True)
-    for i, cue in enumerate(before):
-        if _reaches(text, cue, hit, others):
-            return [c[2] for c in before[i:] if c[1] == cue[1] and _reaches(text, c, hit, others)]
-    return []
-
-
-def _first_after(text: str, hit: _Hit, cues: list[tuple[int, int, str]], others: Sequence[_Hit],
-                 adjacent: bool = False) -> list[tuple[int, int, str]]:
-    """The nearest cues after a mention in its clause (see ``_list_gap``), nearest first."""
-    after = sorted((c for c in cues if c[0] >= hit.end), key=_BEGIN)
-    for i, cue in enumerate(after):
-        if _list_gap(text, hit.end, cue[0], others, adjacent=adjacent):
-            return [c for c in after[i:] if c[0] == cue[0]]
-    return []
-
-
-_BEGIN = operator.itemgetter(0)
-_END = operator.itemgetter(1)
-
-
-def _reaches(text: str, cue: tuple[int, int, str], hit: _Hit, others: Sequence[_Hit]) -> bool:
-    """Whether a cue before a mention gives it its role: a cue of the patient's state only within its own clause
-    and not into the predicate of a mention after it; any other cue across its sentence."""
-    if cue[2] not in NARROW_ROLES:
-        return True
-    return not _PREDICATE.search(_masked(text, cue[1], hit.start, others))
-
-
-def _list_gap(text: str, start: int, end: int, others: Sequence[_Hit], *, adjacent: bool = False) -> bool:
-    """Whether a mention and a cue after it are in one clause, a list of mentions between them counting as part
-    of it ("decreased blood pressure, syncope, and prolonged erection were reported"); ``adjacent``: with at
-    most auxiliaries between the list and the cue ("dizziness or sleeplessness occurs")."""
-    gap = _LIST_GLUE.sub("", _masked(text, start, end, others))
-    if adjacent:
-        return _AUXILIARIES.fullmatch(gap) is not None
-    return not _CLAUSE_BREAK.search(gap)
-
-
-def _same_clause(text: str, a: _Hit | Match, b: _Hit | Match) -> bool:
-    start, end = (a.end, b.start) if a.end <= b.start else (b.end, a.start)
-    return start >= end or not _CLAUSE_BREAK.search(text, start, end)
-
-
-#: When cues at the same distance disagree, the more specific role wins.
-_ROLE_ORDER = ("negated", "withdrawal", "overdose", "history", "indication", "adverse_effect")
-
-
-def _nearest(hit: _Hit, cues: list[tuple[int, int, str]], *, before: bool = True, after: bool = True) -> str:
-    """The role of the nearest cue before the mention, else of the nearest after it ("" without cues)."""
-    if before:
-        nearest = max((end for _, end, _ in cues if end <= hit.start), default=-1)
-        if nearest >= 0:
-            return _pick([r for _, end, r in cues if end == nearest])
-    if after:
-        nearest = min((start for start, _, _ in cues if start >= hit.end), default=-1)
-        if nearest >= 0:
-            return _pick([r for start, _, r in cues if start == nearest])
-    return ""
-
-
-def _pick(roles: Sequence[str]) -> str:
-    present = set(roles)
-    return next((r for r in _ROLE_ORDER if r in present), "")
 
 
 def _listed(value: Any) -> list[Any]:

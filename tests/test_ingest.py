@@ -469,8 +469,8 @@ def test_the_settings_fingerprint_covers_every_module_that_shapes_passages():
     modules = ingest_mod.passage_modules()
     for shaping in ("kb.readers", "kb.readers_tables", "kb.decoding", "kb.titles", "kb.readers_openfda",
                     "kb.openfda_markdown", "kb.readers_pdf", "kb.chunk", "kb.chunk_lines",
-                    "kb.sentences", "kb.boilerplate", "kb.tag", "kb.vocabulary", "kb.vocab_yaml", "kb.vocab_fields",
-                    "kb.vocab_match", "kb.provenance", "kb.model", "kb.ingest", "kb.ingest_workers"):
+                    "kb.sentences", "kb.boilerplate", "kb.tag", "kb.roles", "kb.vocabulary", "kb.vocab_yaml",
+                    "kb.vocab_fields", "kb.vocab_match", "kb.provenance", "kb.model", "kb.ingest", "kb.ingest_workers"):
         assert shaping in modules
     assert not [m for m in modules if m.startswith("kb.index") or m in ("kb.search", "kb.page", "kb.cli", "kb")]
 
