@@ -31,18 +31,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-sys.path.insert(0, str(HERE))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import corpus as corpus_mod  # noqa: E402
-from benchlib import metrics, openfda, peer  # noqa: E402
-from benchlib.child import run_child  # noqa: E402
-from benchlib.page import PAGE_SIZE, find_app, page_reruns_apptest, page_reruns_library  # noqa: E402
-from benchlib.profiling import profile  # noqa: E402
-from benchlib.queries import BenchQuery, make_queries, synthetic_questions  # noqa: E402
-from benchlib.report import Row, git_commit, machine_header, render  # noqa: E402
-from benchlib.timing import forget_queries, timed  # noqa: E402
+from benchlib import ROOT, metrics, openfda, peer
+from benchlib import corpus as corpus_mod
+from benchlib.child import run_child
+from benchlib.page import PAGE_SIZE, find_app, page_reruns_apptest, page_reruns_library
+from benchlib.profiling import profile
+from benchlib.queries import BenchQuery, make_queries, synthetic_questions
+from benchlib.report import Row, git_commit, machine_header, render
+from benchlib.timing import forget_queries, timed
 
 MEDQUAD = ROOT.parent / "shared" / "corpora" / "medquad"
 

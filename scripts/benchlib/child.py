@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchlib import SCRIPTS
+
 
 def _maxrss_mb() -> dict[str, float]:
     """This process's peak resident memory, and the largest of its finished children's.
@@ -91,8 +93,7 @@ def cold_peer(args: dict) -> dict:
 def run_child(command: str, args: dict, *, timeout: float | None = None) -> dict:
     """The parent's side: runs ``command`` here in a fresh Python and returns its JSON result."""
     env = dict(os.environ)
-    scripts = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (scripts, env.get("PYTHONPATH", "")) if p)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(SCRIPTS), env.get("PYTHONPATH", "")) if p)
     proc = subprocess.run([sys.executable, "-m", "benchlib.child", command, json.dumps(args)],
                           capture_output=True, text=True, env=env, timeout=timeout, check=False)
     if proc.returncode != 0:

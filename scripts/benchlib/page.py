@@ -10,11 +10,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchlib import peer
+from benchlib import ROOT, peer
 from benchlib.queries import BenchQuery
 from benchlib.timing import forget_queries, timed
 
-ROOT = Path(__file__).resolve().parents[2]
 APP_CANDIDATES = ("app.py", "kb/app.py", "streamlit_app.py", "kb/page.py")
 PAGE_SIZE = 20
 

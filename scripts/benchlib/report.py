@@ -10,15 +10,13 @@ import platform
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchlib import metrics
+from benchlib import ROOT, metrics
 
 if TYPE_CHECKING:
     from bench import Corpus
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(slots=True)
