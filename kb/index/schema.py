@@ -33,23 +33,17 @@ _TOKEN = r"\w+(\.?\w+)*"
 
 
 class _SnowballStem:
-    """PyStemmer's C Snowball stemmer, in a form Whoosh can pickle into the index's schema."""
-
-    def __init__(self) -> None:
-        self._stemmer: Any = None
+    """PyStemmer's C Snowball stemmer, in a form Whoosh can pickle into the index's schema: the
+    stemmer itself is the process's one (``stem_words``), never pickled."""
 
     def __call__(self, word: str) -> str:
-        if self._stemmer is None:
-            import Stemmer
-
-            self._stemmer = Stemmer.Stemmer("english", 100_000)
-        return self._stemmer.stemWord(word)
+        return stem_words([word])[0]
 
     def __getstate__(self) -> dict:
         return {}
 
     def __setstate__(self, state: dict) -> None:
-        self._stemmer = None
+        pass
 
 
 _TOKEN_RE = re.compile(r"\w+(?:\.?\w+)*")
