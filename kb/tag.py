@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kb.abbreviations import DocumentAbbreviations
 from kb.model import SEVERITIES, TAG_FACETS, TOPICS, Mention
 from kb.roles import (
     BODY_TRIGGER,
@@ -43,6 +44,7 @@ from kb.roles import (
     body_chemical,
     first_after,
     first_reaching,
+    masked,
     nearest_role,
     outside_names,
     pick_role,
@@ -59,7 +61,7 @@ from kb.vocabulary import (
 )
 
 #: Bump whenever a code change could change the tags of unchanged text with an unchanged vocabulary.
-TAGGER_VERSION = "5"
+TAGGER_VERSION = "6"
 
 __all__ = [
     "TAGGER_VERSION",
@@ -83,6 +85,10 @@ _FORBID_TRIGGER = re.compile(r"\b(?:not|never|don't|cannot)\b", re.IGNORECASE)
 _POPULATION = re.compile(r"[ \t]+(?:patients?|[Tt]rials?|[Ss]tudies|[Ss]tudy|subjects|populations?)\b")
 #: Right before a substance mention: the drug's own class named as other drugs of it ("with other NSAIDs").
 _OTHER = re.compile(r"\bother\s+(?:\w+\s+)?$", re.IGNORECASE)
+#: A sentence that opens with what follows is for: "For depression, adults usually start with 50 mg", "For panic
+#: disorder and PTSD the usual starting dose ..." (mentions masked to NUL, see ``kb.roles.masked``).
+_FOR_LEAD = re.compile(r"\s*(?:[-*\u2022]\s*)?(?:for|in)\s+(?:(?:the\s+)?(?:treatment|management|relief)\s+of\s+)?"
+                       r"(?:\x00\s*(?:,|and|or|/)\s*)*(?:(?:,\s*)?(?:and|or)\s+)?", re.IGNORECASE)
 _HEADING_NUMBER = re.compile(r"^\s*\d+(?:\.\d+)*\.?\s+")
 #: A sentence after a list that speaks of the list's items ("if you have any of these symptoms", "before the
 #: symptoms become ... fatal"): its severity cues grade every item of the list.
@@ -135,6 +141,7 @@ class _Heading:
     routes: set[str]
     severities: set[str]
     roles: list[str]  # role cues of the deepest level that has any, first first
+    conditions: set[str] = field(default_factory=set)  # diseases a dosage or uses section is named for
     inactive: bool = False  # a section listing excipients: its drug names are not drugs the text is about
 
 
@@ -209,10 +216,11 @@ class Tagger:
         headings: dict[str, _Heading] = {}
         out: list[Tagged] = []
         named: Counter[str] = Counter()
+        abbreviations = DocumentAbbreviations()  # "Parkinson's disease (PD)" here makes a later "PD" a mention
         for text, section in passages:
             if section not in headings:
                 headings[section] = self._heading(section)
-            tagged = self._tag_passage(text, headings[section])
+            tagged = self._tag_passage(text, headings[section], abbreviations)
             out.append(tagged)
             named.update(m.value for m in tagged.mentions if m.facet == "drug")
         main = self._main_drugs(title, named, meta)
@@ -275,9 +283,13 @@ class Tagger:
         """Topic, route, severity and role cues of a " > "-joined heading path (numbers like "5.3" dropped)."""
         heading = _Heading(set(), set(), set(), [])
         study = False
-        for level in reversed(section.split(" > ") if section else []):
-            level = _HEADING_NUMBER.sub("", level)
-            found = self.vocabulary.find(level)
+        levels = [(level, self.vocabulary.find(_HEADING_NUMBER.sub("", level)))
+                  for level in reversed(section.split(" > ") if section else [])]
+        # a section on doses or uses named for a disease ("2.1 Hyperlipidemia and Mixed Dyslipidemia", "1.2
+        # Postherpetic Neuralgia") is about treating it: the disease is a condition of every passage under it
+        treating = any(t in ("dosage", "indications") for _, found in levels for m in found["cue"]
+                       for t in (*m.values("topic"), *m.values("topic_heading")))
+        for level, found in levels:
             roles = [r for m in found["cue"] for r in m.values("role_heading")]
             if roles and (not heading.roles or (study and not EFFECT_ROLES.isdisjoint(roles))):
                 # the deepest level with role cues gives the roles, but a subsection named for the studies ("6.1
@@ -290,15 +302,22 @@ class Tagger:
                 heading.severities.update(m.values("severity"))
             for m in found["entity"]:
                 heading.routes.update(m.values("route"))
-                if any(m.has(k) for k in ("side_effect", "finding")) and not roles:
+                if m.has("substance") or m.has("route") or roles:
+                    continue
+                if treating and (m.has("condition") or m.has("finding") or m.has("side_effect")):
+                    value = (m.values("condition") or m.values("finding") or m.values("side_effect"))[0]
+                    heading.conditions.update((value, *self.vocabulary.broader.get(("condition", value), ())))
+                elif any(m.has(k) for k in ("side_effect", "finding")):
                     heading.topics.add("side_effects")  # "5.3 Suicidal Behavior", "Hepatotoxicity"
                     heading.roles = heading.roles or ["adverse_effect"]
         return heading
 
-    def _tag_passage(self, text: str, heading: _Heading) -> Tagged:
-        sentences = self._sentences(text)
+    def _tag_passage(self, text: str, heading: _Heading,
+                     abbreviations: DocumentAbbreviations | None = None) -> Tagged:
+        sentences = self._sentences(text, abbreviations)
         tags: dict[str, set[str]] = {facet: set() for facet in TAG_FACETS}
         tags["route"] |= heading.routes
+        tags["condition"] |= heading.conditions
         mentions: list[Mention] = []
         topic_sentences: Counter[str] = Counter()
         topic_hits: Counter[str] = Counter()
@@ -309,6 +328,7 @@ class Tagger:
         previous_roles: list[str] = []  # the role cues of the last sentence before a list's lead-in
         effects = 0
         follow_ups = _list_follow_ups(sentences, text)
+        broader, implies = self.vocabulary.broader, self.vocabulary.implies
         for index, sentence in enumerate(sentences):
             sentence_topics: set[str] = set()
             cues = sentence.cues
@@ -351,23 +371,36 @@ class Tagger:
                         sentence_topics.add("interactions")
                         topic_hits["interactions"] += 1
                         mentions.extend(Mention(hit.start, hit.end, "substance", s, role) for s in substances)
-                if "side_effect" not in kinds and "condition" not in kinds and "finding" not in kinds:
+                named = "side_effect" in kinds or "condition" in kinds or "finding" in kinds
+                if not named and "condition_class" not in kinds:
                     continue
                 role = self._finding_role(hit, text, role_cues, weak_cues, heading,
                                           lead_in_roles if sentence.item else [], hedged,
-                                          others)
-                if role in EFFECT_ROLES:
+                                          others, sentence.start)
+                if not named:  # "seizure medicines": the condition they treat, where the drug is said to be one
+                    if role != "indication":
+                        continue
+                    for value in kinds["condition_class"]:
+                        tags["condition"].add(value)
+                        mentions.append(Mention(hit.start, hit.end, "condition", value, role))
+                elif role in EFFECT_ROLES:
                     value = (hit.values("side_effect") or hit.values("condition") or hit.values("finding"))[0]
                     severity = self._severity(value, hit, text, severity_cues, inherited, heading,
                                               follow_ups.get(index, ()))
                     tags["side_effect"].add(value)
                     tags["severity"].add(severity)
                     mentions.append(Mention(hit.start, hit.end, "side_effect", value, role, severity))
+                    for wider in broader.get(("side_effect", value), ()):
+                        tags["side_effect"].add(wider)
+                        mentions.append(Mention(hit.start, hit.end, "side_effect", wider, role, severity))
                     effects += 1
                 elif role in CONDITION_ROLES:
                     value = (hit.values("condition") or hit.values("finding") or hit.values("side_effect"))[0]
-                    tags["condition"].add(value)
-                    mentions.append(Mention(hit.start, hit.end, "condition", value, role))
+                    wider = broader.get(("condition", value), ())
+                    implied = implies.get(value, ()) if role == "indication" else ()
+                    for each in (value, *wider, *implied):
+                        tags["condition"].add(each)
+                        mentions.append(Mention(hit.start, hit.end, "condition", each, role))
                 else:
                     continue
                 if role in ROLE_TOPIC:
@@ -443,23 +476,38 @@ class Tagger:
 
     def _finding_role(self, hit: _Hit, text: str, role_cues: list[tuple[int, int, str]],
                       weak_cues: list[tuple[int, int, str]], heading: _Heading, lead_in: list[str],
-                      hedged: bool, others: Sequence[_Hit] = ()) -> str:
+                      hedged: bool, others: Sequence[_Hit] = (), sentence_start: int = 0) -> str:
         """A mention's role: negated or hedged; else the nearest cue before it in its sentence that reaches it;
         else its list's lead-in; else the nearest cue after it in its clause (a list of mentions, "A, B and C
         were reported", is one clause; a general verb right after the list, "dizziness or sleeplessness
         occurs", counts); else the heading's; else the nearest weak cue; else the term's default. An adverse
         role in a sentence, list or section about stopping the drug or too much of it is a withdrawal or
         overdose sign."""
-        if hit.negated or hedged:
-            return "negated"  # NegEx, or a hedge: "reported as often with placebo"
+        if hit.negated:
+            return "negated"  # NegEx
+        if hedged:
+            # a hedge ("reported as often with placebo", "have not been established") unsays the effects, not the
+            # patients it speaks of: "the benefits ... in patients with acute myocardial infarction ... have not
+            # been established" still names who they are
+            state = pick_role(first_reaching(text, hit, [c for c in role_cues if c[2] in CONDITION_ROLES], others))
+            return state if state and not _hedge_between(text, role_cues, hit) else "negated"
         if _POPULATION.match(text, hit.end):
             return "indication"  # "in the low back pain trials", "epilepsy patients": who was treated
-        role = pick_role(first_reaching(text, hit, role_cues, others)) or pick_role(lead_in)
+        if _FOR_LEAD.fullmatch(masked(text, sentence_start, hit.start, others)):
+            return "indication"  # "For depression, adults usually start with 50 mg": what the dose is for
+        reached = first_reaching(text, hit, role_cues, others)
+        role = pick_role(reached) or pick_role(lead_in)
+        if role == "adverse_effect" and "indication" in heading.roles[:1] and _risk_cue(text, hit, role_cues):
+            # "at increased risk for atherosclerotic vascular disease due to hypercholesterolemia" under
+            # Indications: the patients' risk, which the drug is for
+            role = "indication"
         if not role:
             in_clause = first_after(text, hit, role_cues, others) + first_after(text, hit, weak_cues, others, True)
             role = (nearest_role(hit, in_clause, before=False)
                     or pick_role([r for r in heading.roles if r in FINDING_CUE_ROLES]) or nearest_role(hit, weak_cues))
         if not role:
+            if not (hit.has("side_effect") or hit.has("condition") or hit.has("finding")):
+                return ""  # a class of medicines tags its condition only where a cue says what the drug is for
             if hit.has("side_effect"):
                 role = "adverse_effect"
             elif hit.has("condition"):
@@ -503,10 +551,15 @@ class Tagger:
 
     # ---- sentences and negation
 
-    def _sentences(self, text: str) -> list[_Sentence]:
-        """Every vocabulary phrase in ``text``, grouped by sentence, the negated ones marked."""
+    def _sentences(self, text: str, abbreviations: DocumentAbbreviations | None = None) -> list[_Sentence]:
+        """Every vocabulary phrase in ``text`` (and every abbreviation its document defined), grouped by sentence,
+        the negated ones marked."""
         lowered = lower_same_length(text)
         found = self.vocabulary.find(text, lowered)
+        if abbreviations is not None:
+            extra = abbreviations.resolve(text, found["entity"], found["drug"])
+            if extra:
+                found["entity"] = sorted([*found["entity"], *extra], key=_START)
         starts = [0, *(start for start, _ in split_sentences(text, lines=True)[1:])]
         sentences = []
         for start, end in zip(starts, [*starts[1:], len(text)], strict=True):
@@ -573,6 +626,25 @@ def _negate(hits: list[_Hit], scope: _Scope) -> None:
         if first.negated and not second.negated:
             gap = scope.lowered[min(first.end, second.end):max(first.start, second.start)]
             second.negated = bool(_LIST_JOIN.match(gap))
+
+
+def _risk_cue(text: str, hit: _Hit, cues: list[tuple[int, int, str]]) -> bool:
+    """Whether the nearest adverse cue before a mention speaks of a risk ("increased risk for", "risk of")."""
+    before = [c for c in cues if c[1] <= hit.start and c[2] == "adverse_effect"]
+    return bool(before) and "risk" in text[max(before, key=_END_OF)[0]:max(before, key=_END_OF)[1]].lower()
+
+
+def _hedge_between(text: str, cues: list[tuple[int, int, str]], hit: _Hit) -> bool:
+    """Whether a hedge lies between the patient-state cue that reaches a mention and the mention ("patients with
+    no evidence of X")."""
+    state = [c for c in cues if c[1] <= hit.start and c[2] in CONDITION_ROLES]
+    if not state:
+        return False
+    start = max(state, key=_END_OF)[1]
+    return any(c[2] == "negated" and start <= c[0] and c[1] <= hit.start for c in cues)
+
+
+_END_OF = operator.itemgetter(1)
 
 
 def _listed(value: Any) -> list[Any]:

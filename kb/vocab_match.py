@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 #: disease name does not hide a cue inside it ("drug overdose" still cues overdose).
 LAYER_OF = {
     "side_effect": "entity", "condition": "entity", "finding": "entity", "substance": "entity", "route": "entity",
+    "condition_class": "entity",
     "drug": "drug",
     # Cues of different jobs do not hide each other: "elderly patients" (a topic cue) must not hide "patients
     # with" (a role cue) that overlaps it. Each family is resolved leftmost-longest on its own; ``find`` hands

@@ -89,7 +89,7 @@ def _merge_file(vocab: dict[str, Any], path: Path) -> None:
     data = read_yaml(path)
     stem = path.stem
     if stem in ENTITY_FILES:
-        _merge_entities(vocab[stem], data, with_severity=stem == "side_effect")
+        _merge_entities(vocab[stem], data, facet=stem)
     elif stem == "topic":
         _merge_cues(vocab["topic"], data, TOPICS, ("cues", "heading_cues"))
     elif stem == "severity":
@@ -159,15 +159,34 @@ def _check_keys(entry: Mapping[str, Any], allowed: Iterable[str], where: str, ke
         raise _EntryError(f"{where} has unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}", key)
 
 
-def _merge_entities(target: dict[str, Any], data: Any, *, with_severity: bool) -> None:
-    allowed = ("synonyms", "severity") if with_severity else ("synonyms",)
+#: Keys an entry of an entity file may have, beyond ``synonyms``: ``tag_only`` (wordings that tag as the entry but do
+#: not expand search queries), ``broader`` (values of the same facet a mention of the entry also tags: coronary
+#: artery disease is heart disease), ``implies`` (conditions a mention of the entry also tags when it is what the
+#: drug treats: preventing seizures is treating epilepsy) and ``classes`` (names of medicines for a condition,
+#: "seizure medicines", that tag it where the text says the drug is one: ``condition.yml`` only).
+ENTRY_LISTS: dict[str, tuple[str, ...]] = {
+    "side_effect": ("synonyms", "tag_only", "broader", "implies"),
+    "condition": ("synonyms", "tag_only", "broader", "implies", "classes"),
+    "substance": ("synonyms", "tag_only"),
+    "route": ("synonyms", "tag_only"),
+}
+
+
+def _merge_entities(target: dict[str, Any], data: Any, *, facet: str) -> None:
+    with_severity = facet == "side_effect"
+    lists = ENTRY_LISTS[facet]
+    allowed = (*lists, "severity") if with_severity else lists
     for name, entry in _mapping(data, "the file").items():
         where = f"entry {name!r}"
         entry = _mapping(entry, where, name)
         _check_keys(entry, allowed, where, name)
         canonical = name.strip().lower()
-        merged = target.setdefault(canonical, {"synonyms": set()})
-        merged["synonyms"].update(_strings(entry.get("synonyms"), f"{where} synonyms", name))
+        merged = target.setdefault(canonical, {key: set() for key in ENTRY_LISTS[facet]})
+        for key in lists:
+            values = _strings(entry.get(key), f"{where} {key}", name)
+            if key in ("broader", "implies"):
+                values = [v.lower() for v in values]  # canonical values; wordings keep their case (MS, ITB)
+            merged[key].update(values)
         if with_severity:
             severity = entry.get("severity", merged.get("severity"))
             if severity not in SEVERITIES:

@@ -96,6 +96,14 @@ class Vocabulary:
             for surface in (name, *entry["brands"], *entry["synonyms"]):
                 key = phrase_key(surface).lower()
                 self._drug_surfaces[key] = tuple(sorted({*self._drug_surfaces.get(key, ()), name}))
+        #: (facet, value) -> the values of that facet a mention of it also tags ("broader" in the YAML), and
+        #: condition value -> the conditions it implies as an indication ("implies").
+        self.broader: dict[tuple[str, str], tuple[str, ...]] = {
+            (facet, name): tuple(sorted(e["broader"])) for facet in ("side_effect", "condition")
+            for name, e in data[facet].items() if e["broader"]}
+        self.implies: dict[str, tuple[str, ...]] = {
+            name: tuple(sorted(e["implies"])) for facet in ("side_effect", "condition")
+            for name, e in data[facet].items() if e["implies"]}
         self._route_surfaces = {phrase_key(s).lower(): r for r, e in data["route"].items() for s in (r, *e["synonyms"])}
         self.matcher = PhraseMatcher(*self._phrase_tables(), self.tables)
 
@@ -176,8 +184,10 @@ class Vocabulary:
         data = self.data
         for facet in ENTITY_FILES:
             for canonical, entry in data[facet].items():
-                for surface in (canonical, *entry["synonyms"]):
+                for surface in (canonical, *entry["synonyms"], *entry["tag_only"]):
                     yield surface, (facet, canonical), True
+                for surface in entry.get("classes", ()):
+                    yield surface, ("condition_class", canonical), True
         for name, entry in data["drug"].items():
             for surface in (name, *entry["brands"], *entry["synonyms"]):
                 yield surface, ("drug", name), False

@@ -261,17 +261,21 @@ def gold_eval() -> TagEvaluation:
 # the body's own chemicals, forbidden route verbs, accents and short lowercase disease names), 2026-12-03:
 #   topic P 0.986 R 0.944; severity P 0.915 R 0.935; route P 0.973 R 0.947; side_effect P 0.941 R 0.871;
 #   condition P 0.957 R 0.772; substance P 1.000 R 0.889; drug P 1.000 R 0.977; 207 of 315 checks pass whole.
+# After the fifth pass (abbreviations a document defines, broader and implied conditions, classes of medicines
+# as indications, hedges that keep the patients, "For X," leads, dosage sections named for a disease; five checks
+# whose passage no longer names a condition corrected, see tests/data/tags/README.md), 2026-12-03:
+#   condition P 0.963 R 0.951 (0.912 before the gold correction); 223 of 315 checks pass whole; the rest the same.
 # The floors sit a little below; whoever improves the tagger raises them (never lower one to land a change).
 FLOORS: dict[str, tuple[float, float]] = {  # facet -> (precision, recall)
     "topic": (0.97, 0.93),
     "severity": (0.90, 0.92),
     "route": (0.96, 0.93),
     "side_effect": (0.92, 0.85),
-    "condition": (0.94, 0.76),
+    "condition": (0.94, 0.93),
     "substance": (0.98, 0.87),
     "drug": (0.98, 0.96),
 }
-PASSED_FLOOR = 0.65  # share of checks that pass whole
+PASSED_FLOOR = 0.68  # share of checks that pass whole
 
 # The held-out set (tests/data/tags/holdout.jsonl: 76 checks on six documents the development set does not
 # use, written before any tuning against it). Measured 2026-12-03, before the second pass -> after:

@@ -777,3 +777,80 @@ def test_an_excipient_list_after_a_numbered_colour_is_still_excipients(tagger):
 ])
 def test_plain_names_for_field_dictionary_concepts(tagger, text, facet, value):
     assert value in tag(tagger, text)[facet]
+
+
+# ---- condition recall: abbreviations a document defines, broader names, implied indications (issue 9)
+
+
+def _document(tagger, *texts, title="Notes"):
+    return tagger.tag_passages(title, [(t, "") for t in texts])
+
+
+def test_an_abbreviation_the_document_defines_is_a_mention_of_its_name_afterwards(tagger):
+    later = "Patients with PD may develop heparin-induced thrombocytopenia (HIT). Watch for HIT."
+    first, second = _document(tagger, "Levodopa treats Parkinson's disease (PD) in adults.", later)
+    assert first.tags["condition"] == ["parkinson's disease"]
+    assert "parkinson's disease" in second.tags["condition"]
+    assert [later[m.start:m.end] for m in second.mentions if m.value == "parkinson's disease"] == ["PD"]
+    # the three words before a name count for its first letter: HIT is the thrombocytopenia, used after it
+    assert sum(m.value == "thrombocytopenia" for m in second.mentions) == 2
+
+
+def test_an_abbreviation_is_not_a_mention_before_its_definition_nor_in_another_document(tagger):
+    (before,) = _document(tagger, "PD is common. Parkinson's disease (PD) is treated with levodopa.")
+    assert [m.start for m in before.mentions if m.value == "parkinson's disease"] == [14]
+    (other,) = _document(tagger, "Patients with PD were enrolled.")
+    assert other.tags["condition"] == []
+
+
+def test_an_abbreviation_redefined_for_something_else_stops_meaning_the_first_name(tagger):
+    *_, last = _document(tagger, "Parkinson's disease (PD) is common.",
+                         "Peritoneal dialysis (PD) was used. PD needs care.")
+    assert last.tags["condition"] == []
+    # letters of a name that does not start with them define nothing ("dialysis (PD)")
+    assert _document(tagger, "They had dialysis (PD). Later PD again.")[0].tags["condition"] == []
+
+
+def test_a_broader_value_is_tagged_with_the_narrower_one(tagger):
+    tags = tag(tagger, "Avoid use in patients with coronary insufficiency or chronic renal failure.")
+    assert {"coronary artery disease", "heart disease", "chronic kidney failure", "kidney disease"} <= set(
+        tags["condition"])
+    assert tags["side_effect"] == []
+
+
+def test_an_indication_implies_the_disease_and_a_class_of_medicines_names_it_only_as_an_indication(tagger):
+    assert {"seizure", "epilepsy"} <= set(tag(tagger, "It was first developed to prevent seizures.")["condition"])
+    assert "epilepsy" not in tag(tagger, "It may cause seizures.")["condition"]
+    assert "epilepsy" in tag(tagger, "It is approved to treat, together with other seizure medicines, "
+                                     "partial-onset seizures.")["condition"]
+    # a class taken with the drug is not what the drug treats
+    assert "hypertension" not in tag(tagger, "It may lower blood pressure in patients taking antihypertensive "
+                                             "medications.")["condition"]
+    assert "hypertension" in tag(tagger, "It is used to treat patients already on antihypertensive "
+                                         "medications.")["condition"]
+
+
+def test_a_hedge_unsays_the_effect_not_the_patients_it_speaks_of(tagger):
+    tags = tag(tagger, "The benefits in patients with acute myocardial infarction or congestive heart failure "
+                       "have not been established.")
+    assert {"myocardial infarction", "heart failure"} <= set(tags["condition"]) and tags["side_effect"] == []
+    assert tag(tagger, "A causal relationship to seizures has not been established.")["side_effect"] == []
+
+
+def test_a_sentence_opening_with_for_names_what_the_dose_is_for(tagger):
+    tags = tag(tagger, "For depression, adults usually start with 50 mg once a day.", "How much should I take?")
+    assert tags["condition"] == ["depression"] and tags["side_effect"] == []
+
+
+def test_a_dosage_section_named_for_a_disease_tags_it_on_its_passages(tagger):
+    tags = tag(tagger, "The recommended starting dose is 10 mg once daily.",
+               "2 DOSAGE AND ADMINISTRATION > 2.3 Postherpetic Neuralgia")
+    assert "postherpetic neuralgia" in tags["condition"] and "side_effects" not in tags["topic"]
+    # a warnings subsection named for an effect is still about that effect
+    assert "side_effects" in tag(tagger, "Monitor patients.", "5 WARNINGS > 5.3 Suicidal Behavior")["topic"]
+
+
+def test_a_risk_under_indications_is_the_patients_risk(tagger):
+    tags = tag(tagger, "Patients at increased risk for vascular disease due to hypercholesterolemia.",
+               "1 INDICATIONS AND USAGE")
+    assert "hyperlipidemia" in tags["condition"] and "hyperlipidemia" not in tags["side_effect"]

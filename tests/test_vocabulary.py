@@ -131,6 +131,24 @@ def test_describe_names_the_vocabulary_and_its_fingerprint(vocab, tmp_path):
     assert extended.fingerprint != vocab.fingerprint
 
 
+def test_tag_only_wordings_tag_but_do_not_expand_queries(tmp_path):
+    write(tmp_path, "condition.yml", "gout:\n  synonyms: [podagra]\n  tag_only: [Gouty arthritis, tophi]\n")
+    extended = Vocabulary.load([tmp_path], field_dictionaries=False)
+    assert values(extended, "He has gouty arthritis and tophi.", "entity", "condition") == ["gout", "gout"]
+    assert values(extended, "He has podagra.", "entity", "condition") == ["gout"]
+    assert extended.synonyms()["gout"] == ["podagra"]
+
+
+def test_broader_implied_and_class_entries_are_read(tmp_path):
+    write(tmp_path, "condition.yml", "migraine: {}\nheadache disorder:\n  tag_only: [cluster headache]\n"
+                                     "  broader: [Migraine]\n  implies: [migraine]\n  classes: [triptans]\n")
+    extended = Vocabulary.load([tmp_path], field_dictionaries=False)
+    assert extended.broader[("condition", "headache disorder")] == ("migraine",)
+    assert extended.implies["headache disorder"] == ("migraine",)
+    assert values(extended, "Other triptans.", "entity", "condition_class") == ["headache disorder"]
+    assert "triptans" not in extended.synonyms()["headache disorder"]
+
+
 # ------------------------------------------------------------------------------------------------ errors
 
 
@@ -144,6 +162,8 @@ def test_describe_names_the_vocabulary_and_its_fingerprint(vocab, tmp_path):
         ("drugs/x.yml", "class: triptan\ndrugs:\n  - {name: quexolant, brands: Quexomig}\n", "must be a list", 3),
         ("side_effect.yml", "itching:\n  severity: mild\nhives: {severity: mild}\nitching:\n  severity: serious\n",
          "written twice", 4),
+        ("substance.yml", "grapefruit: {}\ncaffeine:\n  classes: [coffee drinks]\n", "unknown key 'classes'", 2),
+        ("condition.yml", "gout: {}\nlupus:\n  tag_only: SLE\n", "must be a list", 2),
     ],
 )
 def test_an_error_names_the_file_and_line(tmp_path, name, text, message, line):
