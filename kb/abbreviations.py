@@ -20,6 +20,8 @@ from kb.vocab_match import Match, Meaning
 
 #: Right after a name: " (NMS)". Two to eight letters or digits, starting with a capital.
 _DEFINITION = re.compile(r"[ \t]*\(\s*([A-Z][A-Za-z0-9-]{1,7})\s*\)")
+#: Anywhere in a passage: is there a parenthesised abbreviation at all (most passages have none)?
+_ANY_DEFINITION = re.compile(r"\(\s*[A-Z][A-Za-z0-9-]{1,7}\s*\)")
 _BRACKETED = re.compile(r"\s*\)")
 #: Kinds of meaning an abbreviation takes over from the name it stands for.
 ENTITY_KINDS = ("side_effect", "condition", "finding")
@@ -54,7 +56,7 @@ class DocumentAbbreviations:
         every use of a known abbreviation that is after its definition and not inside a vocabulary phrase."""
         defined_here: dict[str, int] = {}  # abbreviation -> where its definition ends in this text
         skip: list[tuple[int, int]] = []  # the definitions' parentheses
-        if "(" in text:
+        if _ANY_DEFINITION.search(text):
             for m in entities:
                 if not any(k in m.meaning.by_kind for k in ENTITY_KINDS):
                     continue
@@ -75,8 +77,9 @@ class DocumentAbbreviations:
             self._uses = re.compile(rf"(?<![\w-])({alternatives})s?(?![\w-])")
         out: list[Match] = []
         redefined: set[str] = set()
-        taken = [(m.start, m.end) for m in (*entities, *drugs)]
+        taken: list[tuple[int, int]] = []
         for use in self._uses.finditer(text):
+            taken = taken or [(m.start, m.end) for m in (*entities, *drugs)]
             start, end = use.span()
             abbreviation = use.group(1)
             if start < defined_here.get(abbreviation, 0):

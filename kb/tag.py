@@ -61,7 +61,7 @@ from kb.vocabulary import (
 )
 
 #: Bump whenever a code change could change the tags of unchanged text with an unchanged vocabulary.
-TAGGER_VERSION = "6"
+TAGGER_VERSION = "7"
 
 __all__ = [
     "TAGGER_VERSION",
@@ -89,6 +89,14 @@ _OTHER = re.compile(r"\bother\s+(?:\w+\s+)?$", re.IGNORECASE)
 #: disorder and PTSD the usual starting dose ..." (mentions masked to NUL, see ``kb.roles.masked``).
 _FOR_LEAD = re.compile(r"\s*(?:[-*\u2022]\s*)?(?:for|in)\s+(?:(?:the\s+)?(?:treatment|management|relief)\s+of\s+)?"
                        r"(?:\x00\s*(?:,|and|or|/)\s*)*(?:(?:,\s*)?(?:and|or)\s+)?", re.IGNORECASE)
+#: Right after a disease name: it names what a vaccine, antibody or drug class is for, not the disease
+#: ("influenza vaccine", "hepatitis C protease inhibitor"); so does "anti-" right before one ("anti-influenza").
+_MODIFIER = re.compile(r"[ \t-]+(?:vaccines?|vaccinations?|immuni[sz]ations?|antibod(?:y|ies)|antigens?|titers?|"
+                       r"titres?|protease inhibitors?)\b", re.IGNORECASE)
+#: Right after a severity cue: it grades the patient's illness, not an effect ("signs of a serious condition").
+_ILLNESS = re.compile(r"\s+(?:(?:medical|underlying|health)\s+)?(?:conditions?|illness(?:es)?|diseases?)\b",
+                      re.IGNORECASE)
+_FOR_START = re.compile(r"\s*(?:[-*\u2022]\s*)?(?:for|in)\s", re.IGNORECASE)
 _HEADING_NUMBER = re.compile(r"^\s*\d+(?:\.\d+)*\.?\s+")
 #: A sentence after a list that speaks of the list's items ("if you have any of these symptoms", "before the
 #: symptoms become ... fatal"): its severity cues grade every item of the list.
@@ -329,12 +337,15 @@ class Tagger:
         effects = 0
         follow_ups = _list_follow_ups(sentences, text)
         broader, implies = self.vocabulary.broader, self.vocabulary.implies
+        guessed: list[tuple[int, str]] = []  # side-effect mentions whose role is their term's default
+        treated: set[str] = set()  # conditions a cue of the passage says the drug treats
         for index, sentence in enumerate(sentences):
             sentence_topics: set[str] = set()
             cues = sentence.cues
             if cues:
                 live = [c for c in cues if not c.negated]
-                severity_cues = [c for c in live if "severity" in c.meaning.by_kind]
+                severity_cues = [c for c in live if "severity" in c.meaning.by_kind
+                                 and not _ILLNESS.match(text, c.end)]
                 role_cues = [(c.start, c.end, r) for c in live
                              for r in c.meaning.by_kind.get("role", ()) if r in FINDING_CUE_ROLES]
                 weak_cues = [(c.start, c.end, r) for c in live
@@ -374,9 +385,12 @@ class Tagger:
                 named = "side_effect" in kinds or "condition" in kinds or "finding" in kinds
                 if not named and "condition_class" not in kinds:
                     continue
-                role = self._finding_role(hit, text, role_cues, weak_cues, heading,
-                                          lead_in_roles if sentence.item else [], hedged,
-                                          others, sentence.start)
+                if _MODIFIER.match(text, hit.end) or (text[hit.start - 1:hit.start] == "-"
+                                                       and text[hit.start - 5:hit.start - 1].lower() == "anti"):
+                    continue  # "influenza vaccine", "anti-influenza antibodies": not the disease
+                role, defaulted = self._finding_role(hit, text, role_cues, weak_cues, heading,
+                                                     lead_in_roles if sentence.item else [], hedged,
+                                                     others, sentence.start)
                 if not named:  # "seizure medicines": the condition they treat, where the drug is said to be one
                     if role != "indication":
                         continue
@@ -390,6 +404,9 @@ class Tagger:
                     tags["side_effect"].add(value)
                     tags["severity"].add(severity)
                     mentions.append(Mention(hit.start, hit.end, "side_effect", value, role, severity))
+                    if defaulted:
+                        guessed.append((len(mentions) - 1,
+                                        (hit.values("condition") or hit.values("finding") or (value,))[0]))
                     for wider in broader.get(("side_effect", value), ()):
                         tags["side_effect"].add(wider)
                         mentions.append(Mention(hit.start, hit.end, "side_effect", wider, role, severity))
@@ -401,6 +418,8 @@ class Tagger:
                     for each in (value, *wider, *implied):
                         tags["condition"].add(each)
                         mentions.append(Mention(hit.start, hit.end, "condition", each, role))
+                    if role == "indication" and not defaulted:
+                        treated.add(value)
                 else:
                     continue
                 if role in ROLE_TOPIC:
@@ -435,6 +454,16 @@ class Tagger:
                 lead_in_cues, lead_in_roles = [], []
             if not sentence.item:
                 previous_roles = [r for _, _, r in role_cues]
+        if treated and any(value in treated for _, value in guessed):
+            # a passage that says what is treated ("treatments for the itching of polycythemia vera") means it
+            # wherever else it names it without a cue ("for more severe itching"): one role per term and passage
+            for at, value in guessed:
+                if value in treated:
+                    m = mentions[at]
+                    mentions[at] = Mention(m.start, m.end, "condition", value, "indication")
+            tags["side_effect"] = {m.value for m in mentions if m.facet == "side_effect"}
+            tags["severity"] = {m.severity for m in mentions if m.facet == "side_effect"}
+            effects = len(tags["side_effect"])
         if not effects and "adverse_effect" in heading.roles[:1]:
             # "Some of these reactions can be serious" under a side-effects heading: the cue grades the section's
             # effects, named elsewhere, in a sentence that speaks of them ("Severe Symptomatology - 3 mg" grades
@@ -476,7 +505,7 @@ class Tagger:
 
     def _finding_role(self, hit: _Hit, text: str, role_cues: list[tuple[int, int, str]],
                       weak_cues: list[tuple[int, int, str]], heading: _Heading, lead_in: list[str],
-                      hedged: bool, others: Sequence[_Hit] = (), sentence_start: int = 0) -> str:
+                      hedged: bool, others: Sequence[_Hit] = (), sentence_start: int = 0) -> tuple[str, bool]:
         """A mention's role: negated or hedged; else the nearest cue before it in its sentence that reaches it;
         else its list's lead-in; else the nearest cue after it in its clause (a list of mentions, "A, B and C
         were reported", is one clause; a general verb right after the list, "dizziness or sleeplessness
@@ -484,17 +513,18 @@ class Tagger:
         role in a sentence, list or section about stopping the drug or too much of it is a withdrawal or
         overdose sign."""
         if hit.negated:
-            return "negated"  # NegEx
+            return "negated", False  # NegEx
         if hedged:
             # a hedge ("reported as often with placebo", "have not been established") unsays the effects, not the
             # patients it speaks of: "the benefits ... in patients with acute myocardial infarction ... have not
             # been established" still names who they are
             state = pick_role(first_reaching(text, hit, [c for c in role_cues if c[2] in CONDITION_ROLES], others))
-            return state if state and not _hedge_between(text, role_cues, hit) else "negated"
+            return (state if state and not _hedge_between(text, role_cues, hit) else "negated"), False
         if _POPULATION.match(text, hit.end):
-            return "indication"  # "in the low back pain trials", "epilepsy patients": who was treated
-        if _FOR_LEAD.fullmatch(masked(text, sentence_start, hit.start, others)):
-            return "indication"  # "For depression, adults usually start with 50 mg": what the dose is for
+            return "indication", False  # "in the low back pain trials", "epilepsy patients": who was treated
+        if _FOR_START.match(text, sentence_start) and _FOR_LEAD.fullmatch(
+                masked(text, sentence_start, hit.start, others)):
+            return "indication", False  # "For depression, adults usually start with 50 mg": what the dose is for
         reached = first_reaching(text, hit, role_cues, others)
         role = pick_role(reached) or pick_role(lead_in)
         if role == "adverse_effect" and "indication" in heading.roles[:1] and _risk_cue(text, hit, role_cues):
@@ -505,9 +535,10 @@ class Tagger:
             in_clause = first_after(text, hit, role_cues, others) + first_after(text, hit, weak_cues, others, True)
             role = (nearest_role(hit, in_clause, before=False)
                     or pick_role([r for r in heading.roles if r in FINDING_CUE_ROLES]) or nearest_role(hit, weak_cues))
+        defaulted = not role
         if not role:
             if not (hit.has("side_effect") or hit.has("condition") or hit.has("finding")):
-                return ""  # a class of medicines tags its condition only where a cue says what the drug is for
+                return "", True  # a class of medicines tags its condition only where a cue says what the drug is for
             if hit.has("side_effect"):
                 role = "adverse_effect"
             elif hit.has("condition"):
@@ -520,7 +551,7 @@ class Tagger:
             context = next((r for r in around if r in ("withdrawal", "overdose")), "")
             context = context or next((r for r in heading.roles if r in ("withdrawal", "overdose")), "")
             role = context or role
-        return role
+        return role, defaulted
 
     @staticmethod
     def _substance_role(hit: _Hit, sentence: _Sentence, heading: _Heading) -> str:

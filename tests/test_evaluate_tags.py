@@ -265,17 +265,21 @@ def gold_eval() -> TagEvaluation:
 # as indications, hedges that keep the patients, "For X," leads, dosage sections named for a disease; five checks
 # whose passage no longer names a condition corrected, see tests/data/tags/README.md), 2026-12-03:
 #   condition P 0.963 R 0.951 (0.912 before the gold correction); 223 of 315 checks pass whole; the rest the same.
+# Sixth pass (one role per term and passage where a cue says it is treated, vaccines and antibodies named for a
+# disease, "no data" hedges, severity words for the patient's illness, tag-only wordings from dev documents and
+# openFDA adverse-reaction lists; five more checks corrected, README):
+#   severity P 1.000 R 0.957; side_effect P 0.956 R 0.956 (R 0.917 before the correction); 245 of 315 pass whole.
 # The floors sit a little below; whoever improves the tagger raises them (never lower one to land a change).
 FLOORS: dict[str, tuple[float, float]] = {  # facet -> (precision, recall)
     "topic": (0.97, 0.93),
-    "severity": (0.90, 0.92),
+    "severity": (0.95, 0.93),
     "route": (0.96, 0.93),
-    "side_effect": (0.92, 0.85),
+    "side_effect": (0.94, 0.93),
     "condition": (0.94, 0.93),
     "substance": (0.98, 0.87),
     "drug": (0.98, 0.96),
 }
-PASSED_FLOOR = 0.68  # share of checks that pass whole
+PASSED_FLOOR = 0.75  # share of checks that pass whole
 
 # The held-out set (tests/data/tags/holdout.jsonl: 76 checks on six documents the development set does not
 # use, written before any tuning against it). Measured 2026-12-03, before the second pass -> after:
@@ -284,18 +288,19 @@ PASSED_FLOOR = 0.68  # share of checks that pass whole
 #   substance P 1.000 R 0.833 -> same; drug P 1.000 R 0.970 -> same; 39 -> 41 of 76 checks pass whole.
 # After the third pass: side_effect P 0.950 R 0.940; condition P 0.942 R 0.942; substance R 0.917; the rest
 # the same; 45 of 76 checks pass whole. After the fourth pass: severity P 0.880 R 0.917; condition P 0.943
-# R 0.962; drug R 0.985; the rest the same; 46 of 76 checks pass whole.
+# R 0.962; drug R 0.985; the rest the same; 46 of 76 checks pass whole. After the sixth: severity P 0.957,
+# side_effect P 0.959 R 0.945; 48 of 76 checks pass whole.
 HOLDOUT = GOLD.parent / "holdout.jsonl"
 HOLDOUT_FLOORS: dict[str, tuple[float, float]] = {
     "topic": (0.97, 0.86),
-    "severity": (0.86, 0.90),
+    "severity": (0.92, 0.90),
     "route": (0.97, 0.87),
     "side_effect": (0.93, 0.92),
     "condition": (0.92, 0.94),
     "substance": (0.97, 0.90),
     "drug": (0.97, 0.97),
 }
-HOLDOUT_PASSED_FLOOR = 0.60
+HOLDOUT_PASSED_FLOOR = 0.62
 
 
 def _below_floors(ev: TagEvaluation, floors: dict[str, tuple[float, float]] = FLOORS,

@@ -854,3 +854,32 @@ def test_a_risk_under_indications_is_the_patients_risk(tagger):
     tags = tag(tagger, "Patients at increased risk for vascular disease due to hypercholesterolemia.",
                "1 INDICATIONS AND USAGE")
     assert "hyperlipidemia" in tags["condition"] and "hyperlipidemia" not in tags["side_effect"]
+
+
+# ---- severity precision: what a cue or a mention really qualifies (issue 9)
+
+
+def test_a_term_the_passage_says_is_treated_is_treated_wherever_it_has_no_cue(tagger):
+    tags = tag(tagger, "There are several treatments for the itching of this disease. Other treatments are "
+                       "available for more severe itching.")
+    assert "pruritus" in tags["condition"] and tags["side_effect"] == [] and tags["severity"] == []
+    # an effect the text attributes with a cue stays an effect
+    tags = tag(tagger, "It is used to treat insomnia. It may cause insomnia in some patients.")
+    assert "insomnia" in tags["side_effect"] and "insomnia" in tags["condition"]
+
+
+def test_a_disease_named_for_a_vaccine_or_antibody_is_not_the_disease(tagger):
+    tags = tag(tagger, "Influenza vaccine was given; anti-influenza antibodies were lower in patients receiving it.",
+               "5 WARNINGS AND PRECAUTIONS")
+    assert tags["side_effect"] == [] and tags["severity"] == []
+    assert "human influenza" in tag(tagger, "Influenza was reported in 3% of patients.")["side_effect"]
+
+
+def test_no_data_is_a_hedge(tagger):
+    assert tag(tagger, "No data are available on the transmission of infection by live vaccines.",
+               "5 WARNINGS AND PRECAUTIONS")["side_effect"] == []
+
+
+def test_a_severity_word_for_the_patients_illness_grades_no_effect(tagger):
+    assert tag(tagger, "Dizziness may occur. These could be signs of a serious condition.")["severity"] == ["mild"]
+    assert tag(tagger, "Dizziness may occur and can be serious.")["severity"] == ["serious"]

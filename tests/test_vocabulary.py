@@ -171,3 +171,11 @@ def test_an_error_names_the_file_and_line(tmp_path, name, text, message, line):
     with pytest.raises(KbError, match=re.escape(message)) as caught:
         Vocabulary.load([tmp_path], field_dictionaries=False)
     assert str(caught.value).startswith(f"{path} (line {line})")
+
+
+def test_the_bundled_tag_only_wordings_tag_and_stay_out_of_query_expansion(vocab):
+    assert values(vocab, "Both drugs prolong the QT interval.", "entity", "side_effect") == ["qt prolongation"]
+    assert values(vocab, "It can cause low amniotic fluid.", "entity", "side_effect") == ["oligohydramnios"]
+    synonyms = vocab.synonyms()
+    assert "prolong the qt interval" not in synonyms["qt prolongation"]
+    assert synonyms["oligohydramnios"] == []  # an entry with only tag_only wordings expands nothing
