@@ -252,12 +252,12 @@ class KnowledgeBase:
             docnums = ordered[offset: None if limit is None else offset + limit]
             scores = self._scores_for(snap, parsed, docnums, boost)
         stems = snap.match_terms(parsed)
-        # The allowed passages that share a group with a hit on this page, found in one pass over the
-        # collection and sorted by group, so each hit's duplicates are a slice (an export of every
-        # match would otherwise scan the collection once per row).
+        # The allowed passages that share a group with a hit on this page, sorted by group, so each
+        # hit's duplicates are a slice (an export of every match would otherwise scan the collection
+        # once per row); the snapshot keeps the groups' members in that order, so no query scans it.
         shared = docnums[snap.duplicate_group_sizes[groups[docnums]] > 1]  # hits that have duplicates at all
-        related = np.flatnonzero(allowed & np.isin(groups, groups[shared])) if len(shared) else shared
-        related = related[np.argsort(groups[related], kind="stable")]
+        related = snap.duplicate_members(groups[shared]) if len(shared) else shared  # by group, then record
+        related = related[allowed[related]]
         related_groups = groups[related]
         duplicates_of = {}
         lefts = np.searchsorted(related_groups, groups[shared], "left").tolist()

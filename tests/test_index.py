@@ -80,6 +80,41 @@ def deleted_index(tmp_path_factory):
         yield kb
 
 
+@pytest.fixture(scope="module")
+def tagged_index(tmp_path_factory):
+    import random
+
+    rng = random.Random(11)
+    values = {"topic": ["dosage", "overdose", "withdrawal"], "route": ["oral", "intravenous"],
+              "side_effect": ["rash", "seizure", "drowsiness", "nausea"]}
+    docs = [D(f"Doc {d}", [P(f"note {d}-{i} " + " ".join(rng.sample(WORDS, 2)),
+                             tags={k: rng.sample(v, rng.randint(0, len(v))) for k, v in values.items()})
+                           for i in range(rng.randint(1, 5))], source=rng.choice(["A", "B", ""]))
+            for d in range(60)]
+    root = build_index(tmp_path_factory.mktemp("tagged") / "index", docs)
+    writer, _, _ = open_writer(root, rebuild=False, settings={})
+    for d in range(0, 60, 7):
+        writer.delete_document(f"doc{d}")
+    writer.commit()
+    with KnowledgeBase.open(root) as kb:
+        yield kb
+
+
+@given(density=st.sampled_from([0.0, 0.01, 0.1, 0.5, 0.9, 0.99, 1.0]), seed=st.integers(0, 2**16))
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_facet_counts_equal_counting_every_posting_whatever_the_scope(tagged_index, density, seed):
+    """Small scopes are counted from their records' rows, those covering most records from the rows
+    outside them (subtracted from every value's total), the rest from the postings: all alike."""
+    snap = tagged_index.snapshot()
+    scope = (np.random.default_rng(seed).random(snap.size) < density) & snap.live
+    from kb.model import FACETS
+
+    got = snap.facet_counts({name: scope for name in FACETS})
+    for name in FACETS:
+        values, docs, idx = snap.facet_table(name)
+        assert got[name].tolist() == np.bincount(idx[scope[docs]], minlength=len(values)).tolist(), name
+
+
 # ---- arrays kept with the index (kb-cache-<generation>.npz)
 
 

@@ -78,7 +78,7 @@ class Postings:
         self.size = size
         self._term_cache: dict[tuple[str, str], TermPostings] = {}
         self._term_cache_bytes = 0
-        self._phrase_cache: dict[tuple[str, tuple[str, ...]], np.ndarray] = {}
+        self._phrase_cache: dict[tuple[str, tuple[str, ...]], PhraseMatches] = {}
         self._lengths: dict[str, np.ndarray] = {}  # field -> each record's length, as Whoosh's scorer sees it
         self._uniform: dict[str, float | None] = {}  # field -> the one length all records have
         weighting = searcher.weighting
@@ -131,26 +131,31 @@ class Postings:
 
     def term_scores(self, fieldname: str, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(document numbers, unboosted score) of one term: BM25F as Whoosh computes it (a field
-        that is not scorable scores its weights, as Whoosh does).
+        that is not scorable scores its weights, as Whoosh does)."""
+        postings = self.get(fieldname, text)
+        ids = postings.ids
+        return ids, self.scores_at(fieldname, text, ids, postings.weights)
+
+    def scores_at(self, fieldname: str, text: str, ids: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """The unboosted scores of term ``text`` at records ``ids`` where its frequencies are
+        ``weights``: BM25F as Whoosh computes it (a field that is not scorable scores its weights).
 
         Where every record's length is the same (a field without lengths, see whoosh_internals
         assumption 2) and frequencies are bytes, a score depends on the frequency alone: BM25F is
         computed once per distinct frequency and looked up, the same numbers for a fraction of the work.
         """
-        postings = self.get(fieldname, text)
-        ids = postings.ids
         if (self.bm25 is None or fieldname not in self._schema or not self._schema[fieldname].scorable
                 or not len(ids)):
-            return ids, postings.weights.astype(np.float64)
+            return weights.astype(np.float64)
         k1, b = bm25f_parameters(self.bm25, fieldname)
         lengths = self.field_lengths(fieldname)
         idf = self._searcher.idf(fieldname, text)
         avgfl = self._searcher.avg_field_length(fieldname) or 1
-        if postings.weights.dtype == np.uint8 and self._uniform_length(fieldname) is not None:
+        if weights.dtype == np.uint8 and self._uniform_length(fieldname) is not None:
             frequencies = np.arange(256, dtype=np.float32)
             table = bm25f(frequencies, np.full(256, self._uniform_length(fieldname)), idf=idf, avgfl=avgfl, k1=k1, b=b)
-            return ids, table[postings.weights]
-        return ids, bm25f(postings.weights, lengths[ids], idf=idf, avgfl=avgfl, k1=k1, b=b)
+            return table[weights]
+        return bm25f(weights, lengths[ids], idf=idf, avgfl=avgfl, k1=k1, b=b)
 
     def _uniform_length(self, fieldname: str) -> float | None:
         """The one length every record has in a field, or None when they differ."""
@@ -178,6 +183,11 @@ class Postings:
     def phrase_ids(self, fieldname: str, words: Sequence[str]) -> np.ndarray:
         """Records where ``words`` occur one after another in a field, found from the words'
         positions in NumPy (Whoosh checks them posting by posting: ten times slower)."""
+        return self.phrase(fieldname, words).ids
+
+    def phrase(self, fieldname: str, words: Sequence[str]) -> PhraseMatches:
+        """The records where ``words`` occur one after another in a field, with each word's
+        frequency there (``phrase_ids``; what scoring the phrase needs)."""
         key = (fieldname, tuple(words))
         hit = self._phrase_cache.get(key)
         if hit is None:
@@ -185,26 +195,49 @@ class Postings:
         remember(self._phrase_cache, key, hit, PHRASE_CACHE_SIZE)  # most recently used last
         return hit
 
-    def _read_phrase(self, fieldname: str, words: Sequence[str]) -> np.ndarray:
+    def phrase_scores(self, fieldname: str, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(records where the phrase occurs, the sum of its words' unboosted scores there, in the
+        words' order): what Whoosh's phrase matcher scores. Computed from the words' frequencies at
+        those records alone, so a phrase of common words does not read their every posting."""
+        found = self.phrase(fieldname, words)
+        total = np.zeros(len(found.ids))
+        if len(found.ids):
+            for word, weights in zip(words, found.weights, strict=True):
+                total += self.scores_at(fieldname, word, found.ids, weights)
+        return found.ids, total
+
+    def _read_phrase(self, fieldname: str, words: Sequence[str]) -> PhraseMatches:
+        """Per segment, the words are read rarest first, each only in the blocks that may hold a
+        record every word read so far is in (``segment_postings(within=...)``): a phrase of a rare
+        and a common word decodes a few of the common word's blocks instead of all of them."""
         if fieldname not in self._schema or not words:
-            return np.zeros(0, dtype=np.int64)
+            return PhraseMatches.empty(len(words))
         field = self._schema[fieldname]
         tokens = [field.to_bytes(w) for w in words]
-        found = []
+        found: list[np.ndarray] = []
+        found_weights: list[list[np.ndarray]] = [[] for _ in words]
         for sub, offset in self._searcher.leaf_searchers():
             reader = sub.reader()
             if not all((fieldname, t) in reader for t in tokens):
                 continue
-            postings = [segment_postings(reader, field, fieldname, t, values=True) for t in tokens]
-            common = postings[0][0]
-            for ids, _, _ in postings[1:]:
-                common = np.intersect1d(common, ids, assume_unique=True)
-            if not len(common):
+            read: dict[bytes, tuple[np.ndarray, np.ndarray, tuple]] = {}
+            common: np.ndarray | None = None
+            for token in sorted(set(tokens), key=lambda t: reader.doc_frequency(fieldname, t)):
+                got = segment_postings(reader, field, fieldname, token, values=True, within=common)
+                if got is None:
+                    common = np.zeros(0, dtype=np.int64)
+                    break
+                read[token] = got
+                common = got[0] if common is None else np.intersect1d(common, got[0], assume_unique=True)
+                if not len(common):
+                    break
+            if common is None or not len(common):
                 continue
             # A key per (candidate, position where the phrase would start): word i at position p
             # starts a phrase at p - i; the phrase occurs where every word has the same start.
             starts = None
-            for i, (ids, _, values) in enumerate(postings):
+            for i, token in enumerate(tokens):
+                ids, _, values = read[token]
                 where = np.searchsorted(ids, common)
                 positions, counts = decode_positions([values[j] for j in where.tolist()])
                 # sorted and unique already: candidates ascend, and positions within each
@@ -214,7 +247,26 @@ class Postings:
                 else:
                     at = np.minimum(np.searchsorted(keys, starts), len(keys) - 1)
                     starts = starts[keys[at] == starts]
-            if starts is not None and len(starts):
-                docs = starts >> 32
-                found.append(common[docs[np.concatenate(([True], docs[1:] != docs[:-1]))]] + offset)
-        return np.concatenate(found) if found else np.zeros(0, dtype=np.int64)
+            if starts is None or not len(starts):
+                continue
+            docs = starts >> 32
+            matched = common[docs[np.concatenate(([True], docs[1:] != docs[:-1]))]]
+            found.append(matched + offset)
+            for i, token in enumerate(tokens):
+                ids, weights, _ = read[token]
+                found_weights[i].append(weights[np.searchsorted(ids, matched)])
+        if not found:
+            return PhraseMatches.empty(len(words))
+        return PhraseMatches(np.concatenate(found), [np.concatenate(w) for w in found_weights])
+
+
+@dataclass(frozen=True, slots=True)
+class PhraseMatches:
+    """Where a phrase occurs (ascending record numbers) and each of its words' frequency in each."""
+
+    ids: np.ndarray
+    weights: list[np.ndarray]
+
+    @classmethod
+    def empty(cls, words: int) -> PhraseMatches:
+        return cls(np.zeros(0, dtype=np.int64), [np.zeros(0, dtype=np.float32) for _ in range(words)])

@@ -154,7 +154,7 @@ class Snapshot:
     def warm(self) -> None:
         """Builds (and saves) what the first search of this generation would otherwise build."""
         if self.size:
-            _ = self.duplicate_groups, self._facet_tables, self._facet_rows, self.doc_order
+            _ = self.duplicate_groups, self._facet_tables, self._facet_rows, self.doc_order, self._duplicate_members
 
     # ---- masks ---------------------------------------------------------------------------
 
@@ -196,6 +196,37 @@ class Snapshot:
     def duplicate_group_sizes(self) -> np.ndarray:
         """How many records carry each group label (index: the label); 1 for a lone passage."""
         return np.bincount(self.duplicate_groups, minlength=self.size)
+
+    @cached_property
+    def _duplicate_members(self) -> np.ndarray:
+        """The records that share their group with another, by group label, then record number."""
+        if not self.size:
+            return np.zeros(0, dtype=np.int64)
+
+        def build() -> dict[str, np.ndarray]:
+            groups = self.duplicate_groups
+            shared = np.flatnonzero(self.duplicate_group_sizes[groups] > 1)
+            return {"duplicate_members": shared[np.argsort(groups[shared], kind="stable")]}
+
+        return self._kept(["duplicate_members"], build)["duplicate_members"]
+
+    @cached_property
+    def _duplicate_member_groups(self) -> np.ndarray:
+        return self.duplicate_groups[self._duplicate_members]
+
+    def duplicate_members(self, labels: np.ndarray) -> np.ndarray:
+        """Every record of groups ``labels`` that have more than one, by group label (ascending),
+        then record number: found by bisection, not by a pass over the collection."""
+        members = self._duplicate_members
+        if not len(members) or not len(labels):
+            return np.zeros(0, dtype=np.int64)
+        labels = np.unique(labels)
+        member_groups = self._duplicate_member_groups
+        lefts = np.searchsorted(member_groups, labels, "left")
+        rights = np.searchsorted(member_groups, labels, "right")
+        lengths = rights - lefts
+        rows = np.repeat(lefts - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+        return members[rows]
 
     @cached_property
     def document_count(self) -> int:
@@ -241,24 +272,28 @@ class Snapshot:
         """How many records of ``scopes[name]`` carry each value of facet ``name`` (in the order of
         ``facet_table(name)``'s values). Facets given the same scope array are counted together.
 
-        A scope of a few records is counted from those records' rows of values (``_facet_rows``);
-        a large one from the facet's postings (one ``bincount`` over them), whichever reads less.
+        Counting reads whichever is least: the rows of values (``_facet_rows``) of the records in
+        the scope; those of the records outside it, subtracted from each value's count over every
+        record (a query matching most of the collection); or every posting of the facets (one
+        ``bincount``). So the cost follows the smaller of the match set and its complement, not the
+        collection.
         """
         out: dict[str, np.ndarray] = {}
         groups: dict[int, list[str]] = {}
         for name, scope in scopes.items():
             groups.setdefault(id(scope), []).append(name)
+        _, codes, first = self._facet_rows
+        per_record = len(codes) / max(1, self.size)
         for names in groups.values():
             scope = scopes[names[0]]
             found = int(np.count_nonzero(scope))
+            outside = self.size - found
             postings = sum(len(self._facet_tables[name][1]) for name in names)
-            start, codes, first = self._facet_rows
-            per_record = len(codes) / max(1, self.size)
-            if found * per_record * 4 < postings:
-                ids = np.flatnonzero(scope)
-                lengths = start[ids + 1] - start[ids]
-                rows = np.repeat(start[ids] - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
-                counted = np.bincount(codes[rows], minlength=sum(len(self._facet_tables[f][0]) for f in FACETS))
+            if min(found, outside) * per_record * 4 < postings:
+                if found <= outside:
+                    counted = self._row_counts(np.flatnonzero(scope))
+                else:
+                    counted = self._code_totals - self._row_counts(np.flatnonzero(~scope))
                 for name in names:
                     values = self._facet_tables[name][0]
                     out[name] = counted[first[name]:first[name] + len(values)]
@@ -268,6 +303,23 @@ class Snapshot:
                     out[name] = (np.bincount(idx[scope[docs]], minlength=len(values)) if len(values)
                                  else np.zeros(0, int))
         return out
+
+    def _row_counts(self, ids: np.ndarray) -> np.ndarray:
+        """How many of records ``ids`` carry each value code (``_facet_rows``)."""
+        start, codes, _ = self._facet_rows
+        lengths = start[ids + 1] - start[ids]
+        rows = np.repeat(start[ids] - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+        return np.bincount(codes[rows], minlength=self._code_count)
+
+    @cached_property
+    def _code_count(self) -> int:
+        return sum(len(self._facet_tables[name][0]) for name in FACETS)
+
+    @cached_property
+    def _code_totals(self) -> np.ndarray:
+        """Each value code's count over every record (deleted ones and documents included, as in
+        the rows: what a count over the records outside a scope is subtracted from)."""
+        return np.bincount(self._facet_rows[1], minlength=self._code_count)
 
     def _read_facet_tables(self) -> dict[str, np.ndarray]:
         out = {}

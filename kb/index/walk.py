@@ -270,10 +270,10 @@ class _Scorer:
         if is_term(q):
             return self._term(q)
         if isinstance(q, wq.Phrase):
-            if q.slop == 1:
-                ids = _sorted_unique(self.src.postings.phrase_ids(q.fieldname, q.words))
-            else:
-                ids = _sorted_unique(self.src.whoosh_docnums(q))
+            if q.slop == 1:  # the words' scores where the phrase occurs, from its own read
+                ids, total = self.src.postings.phrase_scores(q.fieldname, q.words)
+                return Scored(ids, total * q.boost)
+            ids = _sorted_unique(self.src.whoosh_docnums(q))
             words = list(q.words) if q.fieldname in self.src.postings._schema else []
             total = np.zeros(len(ids))
             if len(ids) and words:

@@ -53,6 +53,7 @@ Assumptions, by number (the tests use the same numbers):
 
 from __future__ import annotations
 
+import bisect
 import io
 import itertools
 import os
@@ -331,16 +332,34 @@ def write_term(fieldwriter: Any, btext: bytes, flat: list, lengths: list[int] | 
 
 
 def segment_postings(
-    reader: Any, field: Any, fieldname: str, token: bytes, *, values: bool = False
+    reader: Any, field: Any, fieldname: str, token: bytes, *, values: bool = False,
+    within: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, tuple] | None:
     """One segment's postings of a term, a block (up to 128 postings) at a time: local document
     numbers, weights, and (with ``values``) each posting's encoded positions. None when the
-    segment lacks the term."""
+    segment lacks the term.
+
+    With ``within`` (ascending local document numbers) only the blocks that may hold one of them
+    are decoded: a block's header gives its last document number, so a block whose range holds
+    none is skipped unread (a phrase of a rare and a common word reads a few of the common
+    word's blocks, not all of them). The postings returned are then those of the blocks read."""
     if (fieldname, token) not in reader:
         return None
     m = reader._terms.matcher(fieldname, token, field.format)
     ids, weights, encoded = [], [], []
+    wanted = None if within is None else within.tolist()
+    after = -1  # the last document number of the block before
     while m.is_active():
+        if wanted is not None:
+            j = bisect.bisect_right(wanted, after)
+            if j == len(wanted):
+                break
+            after = m._maxid
+            if wanted[j] > after:  # no wanted document in this block
+                if m._lastblock:
+                    break
+                m._next_block()
+                continue
         if m._data is None:
             m._read_data()
         block_ids, block_weights = m._data[0], m._data[1]
@@ -358,6 +377,8 @@ def segment_postings(
             break
         m._next_block()
     if not ids:
+        if wanted is not None:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32), ()
         return None
     return np.concatenate(ids), np.concatenate(weights), tuple(encoded)
 
