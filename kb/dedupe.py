@@ -25,16 +25,25 @@ _rng = np.random.default_rng(20261123)  # fixed: signatures must be the same in 
 _A = _rng.integers(1, 1 << 32, size=NUM_HASHES, dtype=np.uint64)
 _B = _rng.integers(0, 1 << 32, size=NUM_HASHES, dtype=np.uint64)
 _WORD = re.compile(r"\w+")
+_ASCII_WORD = re.compile(rb"\w+")  # on ASCII text, what _WORD finds
 SIGNATURE_BYTES = NUM_HASHES * 4
 
 
 def signature(text: str) -> bytes:
     """16 MinHash values of the text's word 3-shingles, or b"" for a passage too short to group."""
-    words = _WORD.findall(text.lower())
-    if len(words) < MIN_WORDS:
-        return b""
-    shingles = {" ".join(words[i:i + 3]) for i in range(len(words) - 2)}
-    hashes = np.fromiter((zlib.crc32(s.encode("utf-8")) for s in shingles), dtype=np.uint64, count=len(shingles))
+    # Shingles are made, encoded as UTF-8 and hashed in C, without a Python step each; ASCII text (most
+    # text) as bytes from the start: its words and their UTF-8 are the same either way.
+    if text.isascii():
+        words: list = _ASCII_WORD.findall(text.encode("ascii").lower())
+        if len(words) < MIN_WORDS:
+            return b""
+        shingles: set = set(map(b" ".join, zip(words, words[1:], words[2:], strict=False)))
+    else:
+        words = _WORD.findall(text.lower())
+        if len(words) < MIN_WORDS:
+            return b""
+        shingles = set(map(str.encode, map(" ".join, zip(words, words[1:], words[2:], strict=False))))
+    hashes = np.fromiter(map(zlib.crc32, shingles), dtype=np.uint64, count=len(shingles))
     mixed = ((_A[:, None] * hashes[None, :]) % _PRIME + _B[:, None]) % _PRIME
     return (mixed.min(axis=1) & np.uint64(0xFFFFFFFF)).astype(np.uint32).tobytes()
 
