@@ -136,9 +136,14 @@ class PhraseMatcher:
             if finding is not None and entity and finding not in self._aliases:
                 self._aliases[finding] = Meaning(entity)
         self._field_meanings: dict[tuple[str, Any], Meaning] = {}
-        self._passes = [(regex, table, folded) for regex, table, folded in
-                        ((self._folded_re, main, True), (self._side_re, side, True),
-                         (self._exact_re, self._split[1], False))
+        self._short: dict[str, dict[str, list[tuple[int, int, Meaning]]]] = {}  # find's kept short texts
+        # Each expression with the first words of its phrases (see ``_regex_matches``); the exact one's first
+        # words lowercased, to find them among the lowered text's words.
+        self._passes = [(regex, table, folded, _first_words(phrases, lower=not folded))
+                        for regex, table, folded, phrases in
+                        ((self._folded_re, main, True, [k for k, parts in main.items() if parts]),
+                         (self._side_re, side, True, [k for k, parts in side.items() if parts]),
+                         (self._exact_re, self._split[1], False, list(self._exact)))
                         if regex is not None]
         # The exact (capitals) start words, lowercased, to find their places among the lowercased words; None
         # when one of them is not ASCII (lowercasing may then depend on context: probe every word).
@@ -156,46 +161,74 @@ class PhraseMatcher:
         return meaning
 
     def find(self, text: str, lowered: str | None = None) -> dict[str, list[Match]]:
-        """Layer -> its matches in text order. ``lowered`` is ``text`` lowercased, same length."""
-        if lowered is None:
-            lowered = lower_same_length(text)
+        """Layer -> its matches in text order. ``lowered`` is ``text`` lowercased, same length.
+
+        Short texts repeat (a section heading over a document's passages and over documents, a title
+        over a document's tagging steps): their matches are kept (bounded) and handed out as fresh
+        ``Match`` objects, which the tagger's negation pass may change."""
+        if lowered is None and len(text) <= SHORT_TEXT:
+            kept = self._short.get(text)
+            if kept is None:
+                if len(self._short) >= SHORT_TEXTS_KEPT:
+                    self._short.clear()
+                found = self._find(text, lower_same_length(text))
+                kept = self._short[text] = {layer: [(m.start, m.end, m.meaning) for m in matches]
+                                            for layer, matches in found.items()}
+                return found
+            return {layer: [Match(start, end, meaning) for start, end, meaning in matches]
+                    for layer, matches in kept.items()}
+        return self._find(text, lower_same_length(text) if lowered is None else lowered)
+
+    def _find(self, text: str, lowered: str) -> dict[str, list[Match]]:
         entity: list[tuple[int, int, int, Meaning]] = []
         drug: list[tuple[int, int, int, Meaning]] = []
         cue: list[tuple[int, int, int, Meaning]] = []
         candidates = {"entity": entity, "drug": drug, "cue": cue, "cue_topic": [], "cue_severity": [],
                       "cue_negation": []}
-        for regex, table, folded in self._passes:
-            for m in regex.finditer(lowered if folded else text):
+        # The words and where they are, in C: [gap, word, gap, word, ..., gap]; word i is
+        # lowered[offsets[2i + 1]:offsets[2i + 2]] (match objects for every word would cost more).
+        parts = _WORDS_AND_GAPS.split(lowered)
+        words = parts[1::2]
+        offsets: list[int] = []
+        for regex, table, folded, firsts in self._passes:
+            if firsts is not None and (folded or text.isascii()):
+                at = firsts.keys() & words  # in C: the words that begin some phrase here
+                if not at:
+                    continue
+                if not offsets:
+                    offsets = [0, *itertools.accumulate(map(len, parts))]
+                found = _regex_matches(regex, lowered if folded else text, words, offsets, at, firsts)
+            else:
+                found = regex.finditer(lowered if folded else text)
+            for m in found:
                 matched = m.group()
-                parts = table.get(matched) or table.get(_match_key(matched), ())
+                meanings = table.get(matched) or table.get(_match_key(matched), ())
                 start, end = m.span()
-                for layer, part in parts:
+                for layer, part in meanings:
                     candidates[layer].append((start, -end, 0, part))
-        self._probe_field(text, lowered, entity, drug)
+        self._probe_field(text, lowered, entity, drug, parts, words, offsets)
         cues = [m for layer in CUE_LAYERS for m in _leftmost_longest(candidates[layer])]
         cues.sort(key=_MATCH_ORDER)
         return {"entity": _leftmost_longest(entity), "drug": _leftmost_longest(drug), "cue": cues}
 
     def _probe_field(self, text: str, lowered: str, entity: list[tuple[int, int, int, Meaning]],
-                     drug: list[tuple[int, int, int, Meaning]]) -> None:
+                     drug: list[tuple[int, int, int, Meaning]], parts: list[str], words: list[str],
+                     offsets: list[int]) -> None:
         """Field-dictionary names, longest at each word that begins one. Only the words that begin a name are
         visited (a set intersection finds whether there are any, a comprehension where they are); from each,
-        the name grows word by word while the words so far begin some name."""
+        the name grows word by word while the words so far begin some name. ``parts``, ``words`` and
+        ``offsets`` are ``find``'s split of ``lowered`` (``offsets`` empty when not yet computed)."""
         probe = self._probe
         if not probe and not self._field.exact:
             return
-        # The words and where they are, in C: [gap, word, gap, word, ..., gap] and the running offsets, so
-        # word i is lowered[offsets[2i]:offsets[2i + 1]] (match objects for every word would cost more than
-        # everything else here).
-        parts = _WORDS_AND_GAPS.split(lowered)
-        words = parts[1::2]
         starts = self._starts.intersection(words)  # in C: most passages start few names
         lower_exact = self._starts_exact_lower
         starts_exact = self._starts_exact.intersection(_TOKEN.findall(text)) if lower_exact is None else (
             self._starts_exact and lower_exact.intersection(words))
         if not starts and not starts_exact:
             return
-        offsets = [0, *itertools.accumulate(map(len, parts))]
+        if not offsets:
+            offsets = [0, *itertools.accumulate(map(len, parts))]
         at = [i for i, word in enumerate(words) if word in starts]
         if starts_exact:
             at = sorted({*at, *(i for i, word in enumerate(words) if lower_exact is None or word in lower_exact)})
@@ -252,6 +285,51 @@ class PhraseMatcher:
                 stop = e
 
 
+def _first_words(phrases: list[str], *, lower: bool) -> dict[str, frozenset[str] | None] | None:
+    """First word of a trie expression's phrases -> the second words that follow it (None when a phrase is
+    that word alone), lowercased with ``lower``; None when a phrase does not begin with a word character or
+    (``lower``) one of them is not ASCII: ``find`` then scans the whole text with the expression."""
+    follows: dict[str, set[str] | None] = {}
+    for phrase in phrases:
+        words = _TOKEN.findall(phrase.lower() if lower else phrase)
+        if not words or not _TOKEN.match(phrase) or (lower and not phrase.isascii()):
+            return None
+        first = words[0]
+        if len(words) == 1:
+            follows[first] = None
+        elif first not in follows:
+            follows[first] = {words[1]}
+        elif follows[first] is not None:
+            follows[first].add(words[1])  # type: ignore[union-attr]
+    return {w: None if f is None else frozenset(f) for w, f in follows.items()}
+
+
+def _regex_matches(regex: re.Pattern[str], text: str, words: list[str], offsets: list[int],
+                   at: frozenset[str] | set[str], follows: dict[str, frozenset[str] | None]) -> Iterable[re.Match[str]]:
+    """What ``regex.finditer(text)`` finds, trying the expression only where a phrase may begin.
+
+    A trie expression (``_trie_regex``) can only match where a word begins (its ``(?<!\\w)``, and every phrase
+    begins with a word character), and only where that whole word is its phrase's first word and the next
+    word its second (between a phrase's words lie only gaps: whitespace, hyphens, punctuation), so other
+    places need no try; like ``finditer``, a match hides the ones that would start inside it. ``words`` and
+    ``offsets`` are the words of ``text`` (or of its lowercased form, for an expression of ASCII phrases over
+    ASCII ``text``: the same words at the same places) and their places, as ``find`` splits them; ``at`` the
+    first words present."""
+    reached = 0
+    last = len(words) - 1
+    for i, word in enumerate(words):
+        if word in at:
+            second = follows[word]
+            if second is not None and (i == last or words[i + 1] not in second):
+                continue
+            start = offsets[2 * i + 1]
+            if start >= reached:
+                m = regex.match(text, start)
+                if m is not None:
+                    reached = m.end()
+                    yield m
+
+
 def _leftmost_longest(found: list[tuple[int, int, int, Meaning]]) -> list[Match]:
     """The matches that survive leftmost-longest (on a tie, the YAML's before a field dictionary's)."""
     found.sort(key=_CANDIDATE_ORDER)
@@ -265,6 +343,9 @@ def _leftmost_longest(found: list[tuple[int, int, int, Meaning]]) -> list[Match]
 
 
 _CANDIDATE_ORDER = operator.itemgetter(0, 1, 2)
+#: Texts up to this long (headings, titles) have their matches kept by ``find``; how many are kept.
+SHORT_TEXT = 200
+SHORT_TEXTS_KEPT = 20_000
 _SIDE_LAYERS = frozenset({"cue_topic", "cue_severity", "cue_negation"})
 _MATCH_ORDER = operator.attrgetter("start", "end")
 
