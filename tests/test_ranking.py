@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from whoosh import query as wq
 
 from kb.index import ParsedQuery, open_writer, stem_words
+from kb.index.postings import _phrase_in_memory
 from kb.search import KnowledgeBase
 from tests.conftest import D, P, build_index, build_into
 
@@ -120,6 +121,26 @@ def test_phrase_matches_equal_whoosh_phrase_matches(segmented, words, field):
     expected = np.sort(np.fromiter(snap._searcher.docs_for_query(query), dtype=np.int64))
     got = np.flatnonzero(snap._evaluate(query) & snap.alive)
     assert np.array_equal(got, expected), query
+
+
+@given(words=st.lists(st.sampled_from([*WORDS, "note", "and", "absentword"]), min_size=2, max_size=4),
+       field=st.sampled_from(["text", "section", "title"]))
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_phrases_matched_from_cached_positions_equal_whoosh_phrase_matches(segmented, words, field):
+    """A phrase whose words' positions are in memory is matched there; the same records, and each
+    word's frequency in them, as when read from Whoosh's blocks."""
+    snap = segmented.snapshot()
+    stems = stem_words(words)
+    query = wq.Phrase(field, stems)
+    expected = np.sort(np.fromiter(snap._searcher.docs_for_query(query), dtype=np.int64))
+    got = _phrase_in_memory(stems, [snap.postings.positional(field, w) for w in stems])
+    assert np.array_equal(got.ids[snap.alive[got.ids]], expected), query
+    for word, weights in zip(stems, got.weights, strict=True):
+        held = snap.postings.get(field, word)
+        assert held.positions is not None
+        assert weights.tolist() == held.weights[np.searchsorted(held.compact_ids, got.ids)].tolist()
+    snap.forget_queries()
+    assert np.array_equal(np.flatnonzero(snap._evaluate(query) & snap.alive), expected), query
 
 
 def test_a_word_and_its_synonyms_score_as_their_best_member(segmented):

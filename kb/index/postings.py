@@ -4,6 +4,11 @@ Whoosh's own ``docs_for_query`` steps through postings one by one in Python; her
 128 postings is decoded at once (ten to thirty times faster on common words), each segment's local
 document numbers shifted by the segment's offset, so every array is indexed by Whoosh's global
 document number. Deleted records are included: callers mask with the snapshot's ``alive``/``live``.
+
+Decoding Whoosh's blocks (zlib and a pickle per 128 postings, about half a microsecond a posting) is
+what a search pays for the first use of a word, so what is decoded is kept: a term's numbers and
+frequencies, and its positions once a phrase has read them in full; a phrase reads only the blocks
+its rarer words leave possible.
 """
 
 from __future__ import annotations
@@ -45,19 +50,30 @@ class TermPostings:
     Whoosh stores them. Five bytes a posting instead of twenty (8-byte numbers, 4-byte weights and
     8-byte scores), so the cache holds four times the postings: at a million passages the common
     words' postings no longer crowd each other out. ``ids`` gives the 8-byte numbers NumPy indexes
-    fastest with; scores are computed per search (``Postings.term_scores``)."""
+    fastest with; scores are computed per search (``Postings.term_scores``).
+
+    A term a phrase has read in full also keeps its positions (``counts``: how many in each
+    posting; ``positions``: all of them, posting after posting, two bytes each when they fit), so
+    the next phrase with it is matched in NumPy without decoding Whoosh's blocks again."""
 
     compact_ids: np.ndarray
     weights: np.ndarray
+    counts: np.ndarray | None = None
+    positions: np.ndarray | None = None
 
     @classmethod
-    def of(cls, ids: np.ndarray, weights: np.ndarray) -> TermPostings:
+    def of(cls, ids: np.ndarray, weights: np.ndarray, counts: np.ndarray | None = None,
+           positions: np.ndarray | None = None) -> TermPostings:
         if len(ids) and int(ids[-1]) < 2**31:
             ids = ids.astype(np.int32)
         if len(weights) and float(weights.min()) >= 0 and float(weights.max()) < 256 and bool(
                 np.all(weights == np.floor(weights))):
             weights = weights.astype(np.uint8)
-        return cls(ids, weights)
+        if counts is not None and positions is not None:
+            counts = counts.astype(np.uint8 if not len(counts) or int(counts.max()) < 256 else np.uint32)
+            positions = positions.astype(np.uint16 if not len(positions) or int(positions.max()) < 2**16
+                                         else np.uint32)
+        return cls(ids, weights, counts, positions)
 
     @property
     def ids(self) -> np.ndarray:
@@ -65,7 +81,18 @@ class TermPostings:
 
     @property
     def nbytes(self) -> int:
-        return self.compact_ids.nbytes + self.weights.nbytes
+        extra = 0 if self.counts is None or self.positions is None else self.counts.nbytes + self.positions.nbytes
+        return self.compact_ids.nbytes + self.weights.nbytes + extra
+
+    def positions_of(self, where: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The positions of postings ``where`` (indexes into this term's postings), one after
+        another, and how many each has."""
+        assert self.counts is not None and self.positions is not None
+        counts = self.counts.astype(np.int64)
+        first = np.cumsum(counts) - counts
+        lengths = counts[where]
+        rows = np.repeat(first[where] - (np.cumsum(lengths) - lengths), lengths) + np.arange(int(lengths.sum()))
+        return self.positions[rows].astype(np.int64), lengths
 
 
 class Postings:
@@ -105,6 +132,21 @@ class Postings:
             self._grow_cache(hit.nbytes)
         self._term_cache[key] = hit  # most recently used last
         return hit
+
+    def _cached(self, fieldname: str, text: str) -> TermPostings | None:
+        """A term's postings if the cache has them (then most recently used), else None."""
+        hit = self._term_cache.pop((fieldname, text), None)
+        if hit is not None:
+            self._term_cache[(fieldname, text)] = hit
+        return hit
+
+    def _keep(self, fieldname: str, text: str, postings: TermPostings) -> None:
+        """Puts a term's postings in the cache, replacing what it held for the term."""
+        old = self._term_cache.pop((fieldname, text), None)
+        if old is not None:
+            self._term_cache_bytes -= old.nbytes
+        self._term_cache[(fieldname, text)] = postings
+        self._grow_cache(postings.nbytes)
 
     def _grow_cache(self, nbytes: int) -> None:
         self._term_cache_bytes += nbytes
@@ -178,6 +220,22 @@ class Postings:
             self._lengths[fieldname] = lengths
         return lengths
 
+    def positional(self, fieldname: str, text: str) -> TermPostings:
+        """A term's postings with their positions, from the cache or read in full (and cached)."""
+        hit = self._cached(fieldname, text)
+        if hit is not None and hit.positions is not None:
+            return hit
+        parts = []
+        if fieldname in self._schema:
+            token = self._schema[fieldname].to_bytes(text)
+            for sub, offset in self._searcher.leaf_searchers():
+                got = segment_postings(sub.reader(), self._schema[fieldname], fieldname, token, values=True)
+                if got is not None:
+                    parts.append((offset, got))
+        hit = _whole_term(parts)
+        self._keep(fieldname, text, hit)
+        return hit
+
     # ---- phrases ----------------------------------------------------------------------------
 
     def phrase_ids(self, fieldname: str, words: Sequence[str]) -> np.ndarray:
@@ -207,30 +265,48 @@ class Postings:
         return found.ids, total
 
     def _read_phrase(self, fieldname: str, words: Sequence[str]) -> PhraseMatches:
-        """Per segment, the words are read rarest first, each only in the blocks that may hold a
-        record every word read so far is in (``segment_postings(within=...)``): a phrase of a rare
-        and a common word decodes a few of the common word's blocks instead of all of them."""
+        """From the cache when it holds every word's positions (``_phrase_in_memory``); else per
+        segment, the words are read rarest first, each only in the blocks that may hold a record
+        every word read so far is in (``segment_postings(within=...)``): a phrase of a rare and a
+        common word decodes a few of the common word's blocks instead of all of them. A word read
+        in full in every segment (candidates so many that skipping blocks would save little) is
+        kept in the cache with its positions for the next phrase."""
         if fieldname not in self._schema or not words:
             return PhraseMatches.empty(len(words))
+        cached = [self._cached(fieldname, w) for w in words]
+        if all(p is not None and p.positions is not None for p in cached):
+            return _phrase_in_memory(words, cached)  # type: ignore[arg-type]
         field = self._schema[fieldname]
         tokens = [field.to_bytes(w) for w in words]
         found: list[np.ndarray] = []
         found_weights: list[list[np.ndarray]] = [[] for _ in words]
+        whole: dict[bytes, list[tuple[int, tuple[np.ndarray, np.ndarray, tuple]]]] = {t: [] for t in tokens}
+        partial: set[bytes] = set()  # tokens not read in full in some segment that has them
         for sub, offset in self._searcher.leaf_searchers():
             reader = sub.reader()
-            if not all((fieldname, t) in reader for t in tokens):
+            present = {t for t in set(tokens) if (fieldname, t) in reader}
+            if len(present) < len(set(tokens)):
+                partial.update(present)
                 continue
             read: dict[bytes, tuple[np.ndarray, np.ndarray, tuple]] = {}
             common: np.ndarray | None = None
-            for token in sorted(set(tokens), key=lambda t: reader.doc_frequency(fieldname, t)):
-                got = segment_postings(reader, field, fieldname, token, values=True, within=common)
+            frequency = {t: reader.doc_frequency(fieldname, t) for t in present}
+            for token in sorted(present, key=frequency.__getitem__):
+                if common is not None and not len(common):
+                    partial.add(token)
+                    continue
+                # skipping blocks pays when the candidates are sparse among the word's postings
+                within = common if common is not None and len(common) * 16 < frequency[token] else None
+                got = segment_postings(reader, field, fieldname, token, values=True, within=within)
                 if got is None:
                     common = np.zeros(0, dtype=np.int64)
-                    break
+                    continue
                 read[token] = got
+                if within is None:
+                    whole[token].append((offset, got))
+                else:
+                    partial.add(token)
                 common = got[0] if common is None else np.intersect1d(common, got[0], assume_unique=True)
-                if not len(common):
-                    break
             if common is None or not len(common):
                 continue
             # A key per (candidate, position where the phrase would start): word i at position p
@@ -240,13 +316,7 @@ class Postings:
                 ids, _, values = read[token]
                 where = np.searchsorted(ids, common)
                 positions, counts = decode_positions([values[j] for j in where.tolist()])
-                # sorted and unique already: candidates ascend, and positions within each
-                keys = np.repeat(np.arange(len(common), dtype=np.int64), counts) << 32 | (positions - i + len(words))
-                if starts is None:
-                    starts = keys
-                else:
-                    at = np.minimum(np.searchsorted(keys, starts), len(keys) - 1)
-                    starts = starts[keys[at] == starts]
+                starts = _phrase_starts(starts, positions, counts, i, len(words))
             if starts is None or not len(starts):
                 continue
             docs = starts >> 32
@@ -255,9 +325,59 @@ class Postings:
             for i, token in enumerate(tokens):
                 ids, weights, _ = read[token]
                 found_weights[i].append(weights[np.searchsorted(ids, matched)])
+        for word, token, held in zip(words, tokens, cached, strict=True):
+            if token not in partial and whole[token] and (held is None or held.positions is None):
+                self._keep(fieldname, word, _whole_term(whole[token]))
+                whole[token] = []  # a word twice in the phrase is kept once
         if not found:
             return PhraseMatches.empty(len(words))
         return PhraseMatches(np.concatenate(found), [np.concatenate(w) for w in found_weights])
+
+
+def _phrase_starts(starts: np.ndarray | None, positions: np.ndarray, counts: np.ndarray, i: int,
+                   words: int) -> np.ndarray:
+    """Word ``i``'s keys (candidate << 32 | where the phrase would start), kept where every word
+    before it has the same key: candidates ascend and positions within each, so keys are sorted."""
+    keys = np.repeat(np.arange(len(counts), dtype=np.int64), counts) << 32 | (positions - i + words)
+    if starts is None:
+        return keys
+    at = np.minimum(np.searchsorted(keys, starts), len(keys) - 1)
+    return starts[keys[at] == starts]
+
+
+def _phrase_in_memory(words: Sequence[str], postings: Sequence[TermPostings]) -> PhraseMatches:
+    """A phrase matched from its words' cached postings and positions, as ``_read_phrase`` matches it
+    from Whoosh's blocks."""
+    common = None
+    for p in sorted(postings, key=lambda p: len(p.compact_ids)):
+        common = p.compact_ids if common is None else np.intersect1d(common, p.compact_ids, assume_unique=True)
+        if not len(common):
+            return PhraseMatches.empty(len(words))
+    assert common is not None
+    starts = None
+    wheres = []
+    for i, p in enumerate(postings):
+        where = np.searchsorted(p.compact_ids, common)
+        wheres.append(where)
+        positions, counts = p.positions_of(where)
+        starts = _phrase_starts(starts, positions, counts, i, len(words))
+    if starts is None or not len(starts):
+        return PhraseMatches.empty(len(words))
+    docs = starts >> 32
+    picked = docs[np.concatenate(([True], docs[1:] != docs[:-1]))]
+    return PhraseMatches(common[picked].astype(np.int64),
+                         [p.weights[where[picked]] for p, where in zip(postings, wheres, strict=True)])
+
+
+def _whole_term(parts: list[tuple[int, tuple[np.ndarray, np.ndarray, tuple]]]) -> TermPostings:
+    """A term's postings with positions, from its every segment read in full (in segment order)."""
+    if not parts:
+        return TermPostings.of(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32),
+                               np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    ids = np.concatenate([got[0] + offset for offset, got in parts])
+    weights = np.concatenate([got[1] for _, got in parts])
+    positions, counts = decode_positions([v for _, got in parts for v in got[2]])
+    return TermPostings.of(ids, weights, counts, positions)
 
 
 @dataclass(frozen=True, slots=True)
