@@ -112,28 +112,30 @@ def test_not_scores_as_whoosh_scores_it(segmented, text):
     assert_same_scores(expected, numpy_scores(snap, parsed), parsed.query)
 
 
-@given(words=st.lists(st.sampled_from([*WORDS, "note", "and"]), min_size=2, max_size=4),
-       field=st.sampled_from(["text", "section", "title"]))
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_phrase_matches_equal_whoosh_phrase_matches(segmented, words, field):
+@given(words=st.lists(st.sampled_from([*WORDS, "note", "and"]), min_size=1, max_size=4),
+       field=st.sampled_from(["text", "section", "title"]), slop=st.sampled_from([1, 1, 2, 3, 5]))
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_phrase_matches_equal_whoosh_phrase_matches(segmented, words, field, slop):
+    """Exact phrases and phrases with slop (what a synonym written with stop words becomes:
+    "used on the skin" is use and skin at most 3 apart) match as Whoosh's matcher does."""
     snap = segmented.snapshot()
-    query = wq.Phrase(field, stem_words(words))
+    query = wq.Phrase(field, stem_words(words), slop=slop)
     expected = np.sort(np.fromiter(snap._searcher.docs_for_query(query), dtype=np.int64))
     got = np.flatnonzero(snap._evaluate(query) & snap.alive)
     assert np.array_equal(got, expected), query
 
 
 @given(words=st.lists(st.sampled_from([*WORDS, "note", "and", "absentword"]), min_size=2, max_size=4),
-       field=st.sampled_from(["text", "section", "title"]))
+       field=st.sampled_from(["text", "section", "title"]), slop=st.sampled_from([1, 2, 4]))
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-def test_phrases_matched_from_cached_positions_equal_whoosh_phrase_matches(segmented, words, field):
+def test_phrases_matched_from_cached_positions_equal_whoosh_phrase_matches(segmented, words, field, slop):
     """A phrase whose words' positions are in memory is matched there; the same records, and each
     word's frequency in them, as when read from Whoosh's blocks."""
     snap = segmented.snapshot()
     stems = stem_words(words)
-    query = wq.Phrase(field, stems)
+    query = wq.Phrase(field, stems, slop=slop)
     expected = np.sort(np.fromiter(snap._searcher.docs_for_query(query), dtype=np.int64))
-    got = _phrase_in_memory(stems, [snap.postings.positional(field, w) for w in stems])
+    got = _phrase_in_memory(stems, [snap.postings.positional(field, w) for w in stems], slop)
     assert np.array_equal(got.ids[snap.alive[got.ids]], expected), query
     for word, weights in zip(stems, got.weights, strict=True):
         held = snap.postings.get(field, word)

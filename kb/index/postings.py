@@ -238,33 +238,35 @@ class Postings:
 
     # ---- phrases ----------------------------------------------------------------------------
 
-    def phrase_ids(self, fieldname: str, words: Sequence[str]) -> np.ndarray:
-        """Records where ``words`` occur one after another in a field, found from the words'
-        positions in NumPy (Whoosh checks them posting by posting: ten times slower)."""
-        return self.phrase(fieldname, words).ids
+    def phrase_ids(self, fieldname: str, words: Sequence[str], slop: int = 1) -> np.ndarray:
+        """Records where ``words`` occur one after another in a field (with ``slop``, each within
+        that many positions after the one before, as Whoosh's phrase matcher allows), found from
+        the words' positions in NumPy (Whoosh checks them posting by posting: ten to a thousand
+        times slower)."""
+        return self.phrase(fieldname, words, slop).ids
 
-    def phrase(self, fieldname: str, words: Sequence[str]) -> PhraseMatches:
-        """The records where ``words`` occur one after another in a field, with each word's
-        frequency there (``phrase_ids``; what scoring the phrase needs)."""
-        key = (fieldname, tuple(words))
+    def phrase(self, fieldname: str, words: Sequence[str], slop: int = 1) -> PhraseMatches:
+        """The records where the phrase occurs (``phrase_ids``), with each word's frequency there
+        (what scoring the phrase needs)."""
+        key = (fieldname, tuple(words), slop)
         hit = self._phrase_cache.get(key)
         if hit is None:
-            hit = self._read_phrase(fieldname, words)
+            hit = self._read_phrase(fieldname, words, slop)
         remember(self._phrase_cache, key, hit, PHRASE_CACHE_SIZE)  # most recently used last
         return hit
 
-    def phrase_scores(self, fieldname: str, words: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    def phrase_scores(self, fieldname: str, words: Sequence[str], slop: int = 1) -> tuple[np.ndarray, np.ndarray]:
         """(records where the phrase occurs, the sum of its words' unboosted scores there, in the
         words' order): what Whoosh's phrase matcher scores. Computed from the words' frequencies at
         those records alone, so a phrase of common words does not read their every posting."""
-        found = self.phrase(fieldname, words)
+        found = self.phrase(fieldname, words, slop)
         total = np.zeros(len(found.ids))
         if len(found.ids):
             for word, weights in zip(words, found.weights, strict=True):
                 total += self.scores_at(fieldname, word, found.ids, weights)
         return found.ids, total
 
-    def _read_phrase(self, fieldname: str, words: Sequence[str]) -> PhraseMatches:
+    def _read_phrase(self, fieldname: str, words: Sequence[str], slop: int = 1) -> PhraseMatches:
         """From the cache when it holds every word's positions (``_phrase_in_memory``); else per
         segment, the words are read rarest first, each only in the blocks that may hold a record
         every word read so far is in (``segment_postings(within=...)``): a phrase of a rare and a
@@ -275,7 +277,7 @@ class Postings:
             return PhraseMatches.empty(len(words))
         cached = [self._cached(fieldname, w) for w in words]
         if all(p is not None and p.positions is not None for p in cached):
-            return _phrase_in_memory(words, cached)  # type: ignore[arg-type]
+            return _phrase_in_memory(words, cached, slop)  # type: ignore[arg-type]
         field = self._schema[fieldname]
         tokens = [field.to_bytes(w) for w in words]
         found: list[np.ndarray] = []
@@ -309,17 +311,15 @@ class Postings:
                 common = got[0] if common is None else np.intersect1d(common, got[0], assume_unique=True)
             if common is None or not len(common):
                 continue
-            # A key per (candidate, position where the phrase would start): word i at position p
-            # starts a phrase at p - i; the phrase occurs where every word has the same start.
-            starts = None
-            for i, token in enumerate(tokens):
+            reach = None
+            for token in tokens:
                 ids, _, values = read[token]
                 where = np.searchsorted(ids, common)
                 positions, counts = decode_positions([values[j] for j in where.tolist()])
-                starts = _phrase_starts(starts, positions, counts, i, len(words))
-            if starts is None or not len(starts):
+                reach = _phrase_chain(reach, positions, counts, slop)
+            if reach is None or not len(reach):
                 continue
-            docs = starts >> 32
+            docs = reach >> 32
             matched = common[docs[np.concatenate(([True], docs[1:] != docs[:-1]))]]
             found.append(matched + offset)
             for i, token in enumerate(tokens):
@@ -334,18 +334,21 @@ class Postings:
         return PhraseMatches(np.concatenate(found), [np.concatenate(w) for w in found_weights])
 
 
-def _phrase_starts(starts: np.ndarray | None, positions: np.ndarray, counts: np.ndarray, i: int,
-                   words: int) -> np.ndarray:
-    """Word ``i``'s keys (candidate << 32 | where the phrase would start), kept where every word
-    before it has the same key: candidates ascend and positions within each, so keys are sorted."""
-    keys = np.repeat(np.arange(len(counts), dtype=np.int64), counts) << 32 | (positions - i + words)
-    if starts is None:
-        return keys
-    at = np.minimum(np.searchsorted(keys, starts), len(keys) - 1)
-    return starts[keys[at] == starts]
+def _phrase_chain(reach: np.ndarray | None, positions: np.ndarray, counts: np.ndarray, slop: int) -> np.ndarray:
+    """The next word's occurrences that continue the phrase, as keys (candidate << 32 | position):
+    those 1 to ``slop`` positions after an occurrence the words before reach (``reach``, sorted;
+    None for the first word). This is Whoosh's phrase matcher (SpanNear2, ordered, at least one and
+    at most ``slop`` apart, word after word); slop 1 is the exact phrase. Candidates ascend and
+    positions within each, so keys are sorted; a key of another candidate is 2**32 away."""
+    keys = np.repeat(np.arange(len(counts), dtype=np.int64), counts) << 32 | positions
+    if reach is None or not len(reach):
+        return keys if reach is None else reach
+    before = np.searchsorted(reach, keys, "left") - 1  # the nearest occurrence reached before each
+    gap = keys - reach[np.maximum(before, 0)]
+    return keys[(before >= 0) & (gap >= 1) & (gap <= slop)]
 
 
-def _phrase_in_memory(words: Sequence[str], postings: Sequence[TermPostings]) -> PhraseMatches:
+def _phrase_in_memory(words: Sequence[str], postings: Sequence[TermPostings], slop: int = 1) -> PhraseMatches:
     """A phrase matched from its words' cached postings and positions, as ``_read_phrase`` matches it
     from Whoosh's blocks."""
     common = None
@@ -354,16 +357,16 @@ def _phrase_in_memory(words: Sequence[str], postings: Sequence[TermPostings]) ->
         if not len(common):
             return PhraseMatches.empty(len(words))
     assert common is not None
-    starts = None
+    reach = None
     wheres = []
-    for i, p in enumerate(postings):
+    for p in postings:
         where = np.searchsorted(p.compact_ids, common)
         wheres.append(where)
         positions, counts = p.positions_of(where)
-        starts = _phrase_starts(starts, positions, counts, i, len(words))
-    if starts is None or not len(starts):
+        reach = _phrase_chain(reach, positions, counts, slop)
+    if reach is None or not len(reach):
         return PhraseMatches.empty(len(words))
-    docs = starts >> 32
+    docs = reach >> 32
     picked = docs[np.concatenate(([True], docs[1:] != docs[:-1]))]
     return PhraseMatches(common[picked].astype(np.int64),
                          [p.weights[where[picked]] for p, where in zip(postings, wheres, strict=True)])

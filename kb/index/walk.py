@@ -136,9 +136,9 @@ class _Walk:
                 self._add_term(q, mask, score)
             return mask, score
         if isinstance(q, wq.Phrase):
-            if q.slop == 1:
+            if q.slop >= 1:
                 mask = np.zeros(n, dtype=bool)
-                mask[self.src.postings.phrase_ids(q.fieldname, q.words)] = True
+                mask[self.src.postings.phrase_ids(q.fieldname, q.words, q.slop)] = True
             else:
                 mask = self._whoosh(q)
             if not scored:
@@ -270,8 +270,8 @@ class _Scorer:
         if is_term(q):
             return self._term(q)
         if isinstance(q, wq.Phrase):
-            if q.slop == 1:  # the words' scores where the phrase occurs, from its own read
-                ids, total = self.src.postings.phrase_scores(q.fieldname, q.words)
+            if q.slop >= 1:  # the words' scores where the phrase occurs, from its own read
+                ids, total = self.src.postings.phrase_scores(q.fieldname, q.words, q.slop)
                 return Scored(ids, total * q.boost)
             ids = _sorted_unique(self.src.whoosh_docnums(q))
             words = list(q.words) if q.fieldname in self.src.postings._schema else []
