@@ -22,7 +22,13 @@ from kb.vocab_match import Match, Meaning
 _DEFINITION = re.compile(r"[ \t]*\(\s*([A-Z][A-Za-z0-9-]{1,7})\s*\)")
 #: Anywhere in a passage: is there a parenthesised abbreviation at all (most passages have none)?
 _ANY_DEFINITION = re.compile(r"\(\s*[A-Z][A-Za-z0-9-]{1,7}\s*\)")
-_BRACKETED = re.compile(r"\s*\)")
+
+
+def _word_char(text: str, i: int) -> bool:
+    """Whether text[i] continues a word (so letters there are part of a longer word, not the abbreviation)."""
+    return 0 <= i < len(text) and (text[i].isalnum() or text[i] in "_-")
+
+
 #: Kinds of meaning an abbreviation takes over from the name it stands for.
 ENTITY_KINDS = ("side_effect", "condition", "finding")
 
@@ -49,7 +55,6 @@ class DocumentAbbreviations:
 
     def __init__(self) -> None:
         self.known: dict[str, Meaning] = {}
-        self._uses: re.Pattern[str] | None = None
 
     def resolve(self, text: str, entities: Sequence[Match], drugs: Sequence[Match]) -> list[Match]:
         """Learns the definitions in ``text`` (passages are given in document order), then returns a match for
@@ -58,7 +63,8 @@ class DocumentAbbreviations:
         skip: list[tuple[int, int]] = []  # the definitions' parentheses
         if _ANY_DEFINITION.search(text):
             for m in entities:
-                if not any(k in m.meaning.by_kind for k in ENTITY_KINDS):
+                if text[m.end:m.end + 2] not in (" (", "(", "\t(") or not any(k in m.meaning.by_kind
+                                                                              for k in ENTITY_KINDS):
                     continue
                 found = _DEFINITION.match(text, m.end)
                 if found is None or not _plausible(found.group(1), text, m.start):
@@ -69,30 +75,30 @@ class DocumentAbbreviations:
                     meaning = Meaning({k: v for k, v in m.meaning.by_kind.items() if k in ENTITY_KINDS})
                     self.known[abbreviation] = meaning
                     defined_here[abbreviation] = found.end()
-                    self._uses = None
-        if not self.known:
+        present = [a for a in self.known if a in text]  # substring scans: most passages use none
+        if not present:
             return []
-        if self._uses is None:
-            alternatives = "|".join(re.escape(a) for a in sorted(self.known, key=len, reverse=True))
-            self._uses = re.compile(rf"(?<![\w-])({alternatives})s?(?![\w-])")
         out: list[Match] = []
-        redefined: set[str] = set()
-        taken: list[tuple[int, int]] = []
-        for use in self._uses.finditer(text):
-            taken = taken or [(m.start, m.end) for m in (*entities, *drugs)]
-            start, end = use.span()
-            abbreviation = use.group(1)
-            if start < defined_here.get(abbreviation, 0):
-                continue
-            if any(s <= start and end <= e for s, e in skip) or any(s < end and start < e for s, e in taken):
-                continue
-            if _BRACKETED.match(text, end) and text[:start].rstrip().endswith("("):
-                # "(PD)" after something that is not the name: the document now uses the letters for that
-                # ("peritoneal dialysis (PD)"), so they stop meaning the earlier name from here on
-                self.known.pop(abbreviation, None)
-                self._uses = None
-                redefined.add(abbreviation)
-                continue
-            if abbreviation not in redefined:
+        taken = [(m.start, m.end) for m in (*entities, *drugs)]
+        for abbreviation in sorted(present, key=len, reverse=True):  # "ISRs" before "ISR"
+            at = text.find(abbreviation)
+            while at >= 0:
+                start, end = at, at + len(abbreviation)
+                at = text.find(abbreviation, end)
+                if text.startswith("s", end):
+                    end += 1  # "PDs"
+                if _word_char(text, start - 1) or _word_char(text, end):
+                    continue
+                if start < defined_here.get(abbreviation, 0) or abbreviation not in self.known:
+                    continue
+                if any(s <= start and end <= e for s, e in skip) or any(s < end and start < e for s, e in taken):
+                    continue  # a definition, or inside a vocabulary phrase or a longer abbreviation's use
+                if text.startswith(")", end) and text[max(0, start - 3):start].rstrip().endswith("("):
+                    # "(PD)" after something that is not the name: the document now uses the letters for that
+                    # ("peritoneal dialysis (PD)"), so they stop meaning the earlier name from here on
+                    del self.known[abbreviation]
+                    break
                 out.append(Match(start, end, self.known[abbreviation]))
+                taken.append((start, end))
+        out.sort(key=lambda m: m.start)
         return out

@@ -361,6 +361,8 @@ class Tagger:
                 hedged = interaction = False
                 excipients = heading.inactive
             inherited = lead_in_cues if sentence.item else []
+            # where a sentence opening "For X," could say what it is for (-1: it does not open so)
+            for_lead = sentence.start if sentence.entities and _FOR_START.match(text, sentence.start) else -1
             others = sorted([*sentence.entities, *sentence.drugs], key=_START) if sentence.drugs else sentence.entities
             for hit in sentence.entities:
                 kinds = hit.meaning.by_kind
@@ -390,7 +392,7 @@ class Tagger:
                     continue  # "influenza vaccine", "anti-influenza antibodies": not the disease
                 role, defaulted = self._finding_role(hit, text, role_cues, weak_cues, heading,
                                                      lead_in_roles if sentence.item else [], hedged,
-                                                     others, sentence.start)
+                                                     others, for_lead)
                 if not named:  # "seizure medicines": the condition they treat, where the drug is said to be one
                     if role != "indication":
                         continue
@@ -505,7 +507,7 @@ class Tagger:
 
     def _finding_role(self, hit: _Hit, text: str, role_cues: list[tuple[int, int, str]],
                       weak_cues: list[tuple[int, int, str]], heading: _Heading, lead_in: list[str],
-                      hedged: bool, others: Sequence[_Hit] = (), sentence_start: int = 0) -> tuple[str, bool]:
+                      hedged: bool, others: Sequence[_Hit] = (), sentence_start: int = -1) -> tuple[str, bool]:
         """A mention's role: negated or hedged; else the nearest cue before it in its sentence that reaches it;
         else its list's lead-in; else the nearest cue after it in its clause (a list of mentions, "A, B and C
         were reported", is one clause; a general verb right after the list, "dizziness or sleeplessness
@@ -522,8 +524,7 @@ class Tagger:
             return (state if state and not _hedge_between(text, role_cues, hit) else "negated"), False
         if _POPULATION.match(text, hit.end):
             return "indication", False  # "in the low back pain trials", "epilepsy patients": who was treated
-        if _FOR_START.match(text, sentence_start) and _FOR_LEAD.fullmatch(
-                masked(text, sentence_start, hit.start, others)):
+        if sentence_start >= 0 and _FOR_LEAD.fullmatch(masked(text, sentence_start, hit.start, others)):
             return "indication", False  # "For depression, adults usually start with 50 mg": what the dose is for
         reached = first_reaching(text, hit, role_cues, others)
         role = pick_role(reached) or pick_role(lead_in)
