@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from re import _constants, _parser  # the expression parser: a rule's needles come from its pattern
+
+try:  # the expression parser, private to `re`: a rule's needles come from its pattern
+    from re import _constants, _parser
+except ImportError:  # a Python without it: no needles, every sentence goes through the patterns
+    _constants = _parser = None
 
 # --------------------------------------------------------------------------------------------
 # Boilerplate: one readable list. Patterns recur across health websites, so they are written
@@ -119,6 +123,8 @@ def _needles(pattern: str) -> list[str] | None:
     alternative of a required group; None when a match may contain none (or a needle is not ASCII: only
     ASCII text is checked against needles, and case-insensitive matching of a non-ASCII letter can find
     ASCII letters)."""
+    if _parser is None:
+        return None
     try:
         parsed = list(_parser.parse(pattern, re.IGNORECASE))
     except Exception:  # an expression the parser of this Python reads otherwise: no needles, no shortcut

@@ -132,6 +132,16 @@ def test_needles_come_from_the_patterns():
     assert boilerplate._needles(r"\b(?:a|b)\w+") is None  # a match may hold no word long enough
 
 
+
+def test_without_the_private_parser_rules_run_without_needles(monkeypatch):
+    """`re._parser` is private: a Python without it gets no shortcut, and the rules still flag the same text."""
+    monkeypatch.setattr(boilerplate, "_parser", None)
+    assert boilerplate._needles(r"\bcall (?:us )?(?:now|today)\b") is None
+    rules = boilerplate._compile("text")
+    assert rules.needles is None
+    assert rules.reason("Click here to verify your insurance.") == boilerplate._TEXT_RULES.reason(
+        "Click here to verify your insurance.") != ""
+
 def _signature_by_words(text: str) -> bytes:
     """The signature as first written: str shingles, each encoded and hashed in Python."""
     words = re.findall(r"\w+", text.lower())
