@@ -13,7 +13,7 @@ import itertools
 import operator
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -123,9 +123,6 @@ class PhraseMatcher:
         # nor are hidden by the names and role cues they overlap ("elderly patients" / "patients with").
         side = {k: [p for p in parts if p[0] in _SIDE_LAYERS] for k, parts in split_folded.items()}
         main = {k: [p for p in parts if p[0] not in _SIDE_LAYERS] for k, parts in split_folded.items()}
-        self._folded_re = _trie_regex(sorted(k for k, parts in main.items() if parts))
-        self._side_re = _trie_regex(sorted(k for k, parts in side.items() if parts))
-        self._exact_re = _trie_regex(sorted(self._exact))
         self._starts, self._starts_exact, self._probe = tables.starts, tables.starts_exact, tables.probe
         # A MeSH concept that the YAML names (any of its names) takes the YAML's canonical value and facet:
         # "somnolence", "sleepiness" and "drowsiness" are all the side effect *drowsiness*.
@@ -139,12 +136,14 @@ class PhraseMatcher:
         self._short: dict[str, dict[str, list[tuple[int, int, Meaning]]]] = {}  # find's kept short texts
         # Each expression with the first words of its phrases (see ``_regex_matches``); the exact one's first
         # words lowercased, to find them among the lowered text's words.
-        self._passes = [(regex, table, folded, _first_words(phrases, lower=not folded))
-                        for regex, table, folded, phrases in
-                        ((self._folded_re, main, True, [k for k, parts in main.items() if parts]),
-                         (self._side_re, side, True, [k for k, parts in side.items() if parts]),
-                         (self._exact_re, self._split[1], False, list(self._exact)))
-                        if regex is not None]
+        # Their expressions are compiled when first needed (``_Tries``): compiling them all at once cost about
+        # half a second of every cold start (the page's, each ingest worker's).
+        self._passes = [(_Tries(phrases, lower=not folded), table, folded, _first_words(phrases, lower=not folded))
+                        for table, folded, phrases in
+                        ((main, True, sorted(k for k, parts in main.items() if parts)),
+                         (side, True, sorted(k for k, parts in side.items() if parts)),
+                         (self._split[1], False, sorted(self._exact)))
+                        if phrases]
         # The exact (capitals) start words, lowercased, to find their places among the lowercased words; None
         # when one of them is not ASCII (lowercasing may then depend on context: probe every word).
         self._starts_exact_lower: frozenset[str] | None = frozenset(k.lower() for k in self._starts_exact)
@@ -190,16 +189,16 @@ class PhraseMatcher:
         parts = _WORDS_AND_GAPS.split(lowered)
         words = parts[1::2]
         offsets: list[int] = []
-        for regex, table, folded, firsts in self._passes:
+        for tries, table, folded, firsts in self._passes:
             if firsts is not None and (folded or text.isascii()):
                 at = firsts.keys() & words  # in C: the words that begin some phrase here
                 if not at:
                     continue
                 if not offsets:
                     offsets = [0, *itertools.accumulate(map(len, parts))]
-                found = _regex_matches(regex, lowered if folded else text, words, offsets, at, firsts)
+                found = _regex_matches(tries.starting, lowered if folded else text, words, offsets, at, firsts)
             else:
-                found = regex.finditer(lowered if folded else text)
+                found = tries.whole().finditer(lowered if folded else text)
             for m in found:
                 matched = m.group()
                 meanings = table.get(matched) or table.get(_match_key(matched), ())
@@ -304,9 +303,11 @@ def _first_words(phrases: list[str], *, lower: bool) -> dict[str, frozenset[str]
     return {w: None if f is None else frozenset(f) for w, f in follows.items()}
 
 
-def _regex_matches(regex: re.Pattern[str], text: str, words: list[str], offsets: list[int],
+def _regex_matches(starting: Callable[[str], re.Pattern[str]], text: str, words: list[str], offsets: list[int],
                    at: frozenset[str] | set[str], follows: dict[str, frozenset[str] | None]) -> Iterable[re.Match[str]]:
-    """What ``regex.finditer(text)`` finds, trying the expression only where a phrase may begin.
+    """What the whole trie expression's ``finditer(text)`` finds, trying only where a phrase may begin, and
+    there only the phrases beginning with the word found there (``starting(word)``: a sub-trie of the whole
+    one, its alternatives in the same order, less those that cannot match at a place where that word is).
 
     A trie expression (``_trie_regex``) can only match where a word begins (its ``(?<!\\w)``, and every phrase
     begins with a word character), and only where that whole word is its phrase's first word and the next
@@ -324,7 +325,7 @@ def _regex_matches(regex: re.Pattern[str], text: str, words: list[str], offsets:
                 continue
             start = offsets[2 * i + 1]
             if start >= reached:
-                m = regex.match(text, start)
+                m = starting(word).match(text, start)
                 if m is not None:
                     reached = m.end()
                     yield m
@@ -364,6 +365,38 @@ def _match_key(matched: str) -> str:
 
 
 _GAP = r"(?:[\s\-\u2010\u2011\u00ad\u2013]+)"  # what a space inside a YAML phrase matches in the text
+
+
+class _Tries:
+    """A layer's phrases as trie expressions: one for the phrases beginning with each first word, compiled
+    the first time a text has that word where a phrase may begin, and the whole one, compiled the first time
+    a text must be scanned whole (``_first_words`` gave None, or non-ASCII text for the exact phrases).
+    A search compiles only its query's words' expressions; an ingest's worker, those its documents meet."""
+
+    def __init__(self, phrases: list[str], *, lower: bool):
+        self._phrases = phrases
+        self._lower = lower
+        self._by_first: dict[str, list[str]] | None = None
+        self._starting: dict[str, re.Pattern[str]] = {}
+        self._whole: re.Pattern[str] | None = None
+
+    def starting(self, word: str) -> re.Pattern[str]:
+        """The expression of the phrases whose first word is ``word`` (as ``_first_words`` keys it)."""
+        pattern = self._starting.get(word)
+        if pattern is None:
+            if self._by_first is None:
+                self._by_first = {}
+                for phrase in self._phrases:
+                    first = _TOKEN.match(phrase.lower() if self._lower else phrase)
+                    if first is not None:
+                        self._by_first.setdefault(first.group(), []).append(phrase)
+            pattern = self._starting[word] = _trie_regex(self._by_first[word])  # type: ignore[assignment]
+        return pattern
+
+    def whole(self) -> re.Pattern[str]:
+        if self._whole is None:
+            self._whole = _trie_regex(self._phrases)
+        return self._whole  # type: ignore[return-value]
 
 
 def _trie_regex(phrases: Iterable[str]) -> re.Pattern[str] | None:
