@@ -89,6 +89,15 @@ def test_no_passages_gives_no_tags(tagger):
         ("Humira is a TNF blocker.", "drug", "adalimumab"),
         ("Haldol tablets are oral.", "drug", "haloperidol"),
         ("Benadryl for allergies and sleep.", "drug", "diphenhydramine"),
+        # plain names for field-dictionary concepts
+        ("Severe neurotoxicity may occur in patients with thyrotoxicosis.", "condition", "hyperthyroidism"),
+        ("It was studied in men with benign prostatic hyperplasia (BPH).", "condition", "benign prostatic hyperplasia"),
+        ("Prolactin may matter in a patient with a previously detected breast cancer.", "condition", "breast cancer"),
+        ("Dystonic symptoms include swallowing difficulty and difficulty breathing.", "side_effect", "dysphagia"),
+        ("Dystonic symptoms include swallowing difficulty and difficulty breathing.", "side_effect", "dyspnea"),
+        ("Overdose may cause vertigo, palpitations and visual disturbances.", "side_effect", "palpitations"),
+        ("Metformin can cause lactic acidosis.", "side_effect", "lactic acidosis"),
+        ("It is indicated for mitigation of opioid withdrawal symptoms.", "condition", "opioid withdrawal"),
     ],
 )
 def test_facet_values_are_found_and_normalised(tagger, text, facet, value):
@@ -763,20 +772,6 @@ def test_an_excipient_list_after_a_numbered_colour_is_still_excipients(tagger):
     tags = tag(tagger, "It contains the following inactive ingredients: FD&C Yellow No. 6 Aluminum Lake, magnesium "
                        "stearate and microcrystalline cellulose.", "DESCRIPTION")
     assert tags["drug"] == []
-
-
-@pytest.mark.parametrize(("text", "facet", "value"), [
-    ("Severe neurotoxicity may occur in patients with thyrotoxicosis.", "condition", "hyperthyroidism"),
-    ("It was studied in men with benign prostatic hyperplasia (BPH).", "condition", "benign prostatic hyperplasia"),
-    ("Prolactin may matter in a patient with a previously detected breast cancer.", "condition", "breast cancer"),
-    ("Dystonic symptoms include swallowing difficulty and difficulty breathing.", "side_effect", "dysphagia"),
-    ("Dystonic symptoms include swallowing difficulty and difficulty breathing.", "side_effect", "dyspnea"),
-    ("Overdose may cause vertigo, palpitations and visual disturbances.", "side_effect", "palpitations"),
-    ("Metformin can cause lactic acidosis.", "side_effect", "lactic acidosis"),
-    ("It is indicated for mitigation of opioid withdrawal symptoms.", "condition", "opioid withdrawal"),
-])
-def test_plain_names_for_field_dictionary_concepts(tagger, text, facet, value):
-    assert value in tag(tagger, text)[facet]
 
 
 # ---- condition recall: abbreviations a document defines, broader names, implied indications (issue 9)
