@@ -151,8 +151,8 @@ def field_tables(stop: Mapping[str, Iterable[str]], *, use_cache: bool = True) -
                 tables = pickle.load(handle)
             if isinstance(tables, FieldTables):
                 return tables
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, TypeError, ValueError):
-            pass
+        except Exception:  # a cache any process may have damaged or written: rebuilt, never fatal
+            pass  # (a pickle naming a module this Python lacks raises ImportError, a truncated one EOFError, ...)
     tables = FieldTables(sources={lib: version for lib, (_, version) in sorted(found.items())})
     if "drug-named-entity-recognition" in found:
         tables.drugs = _extract_drugs(found["drug-named-entity-recognition"][0], stop_drug)

@@ -4,6 +4,7 @@ phrase matcher, the field-dictionary cache, and clear errors naming the file and
 from __future__ import annotations
 
 import importlib.util
+import pickle
 import re
 from pathlib import Path
 
@@ -115,6 +116,11 @@ def test_the_field_dictionaries_are_cached_and_rebuilt_when_missing(tmp_path, mo
     again = field_tables(stop)
     assert again.drugs == built.drugs and again.sources == built.sources
     cached[0].write_bytes(b"not a pickle")  # a damaged cache is rebuilt, not an error
+    assert field_tables(stop).drugs == built.drugs
+    # a cache written by another program (its pickle names a module this Python does not have)
+    cached[0].write_bytes(b"ckb_no_such_module\nTables\n.")  # pickle's GLOBAL opcode, then STOP
+    with pytest.raises(ImportError):
+        pickle.loads(cached[0].read_bytes())
     assert field_tables(stop).drugs == built.drugs
 
 
