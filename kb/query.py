@@ -106,6 +106,9 @@ def read(query: str, fields: Iterable[str] = (), hidden: Iterable[str] = ()) -> 
             words = words_of(re.sub(r"[~^][\d.]*", " ", text))  # a fuzzy distance or weight is not a word
             notes.append(f"Your query has {_and(wrong)}, so it was searched as plain words"
                          + (f": {shorten(' '.join(words))}." if words else ", and it has none."))
+            known = list(fields)
+            if _field_mentions(text, known, hidden)[0]:  # the names to use instead, in a note of its own
+                notes.append(f"The fields a query can name: {', '.join(known)}.")
             text = " ".join(words)
             return _plain(text, notes, as_words=True)
         if any(float(m.group(1)) > MAX_FUZZY for m in _FUZZY.finditer(text)):
@@ -222,7 +225,17 @@ def problems(text: str, fields: Iterable[str] = (), hidden: Iterable[str] = ()) 
         out.append("two operators in a row")
     elif any(a == b == "NOT" for a, b in pairwise(tokens)):
         out.append("two operators in a row (NOT NOT)")
-    known = list(fields)
+    unknown, empty = _field_mentions(text, list(fields), hidden)
+    if unknown:  # the fields there are: a note of their own (``read``), so this one stays short
+        out.append(f"an unknown field {listing(unknown, 60)}")
+    for name in empty:
+        out.append(f"{name} with no value")
+    return out
+
+
+def _field_mentions(text: str, known: list[str], hidden: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The ``name:`` prefixes of a query naming no field ``known`` (nor ``hidden``), and those with
+    no value, each once, quoted as shown to the user."""
     hidden = set(hidden)
     unknown: list[str] = []
     empty: list[str] = []
@@ -234,12 +247,7 @@ def problems(text: str, fields: Iterable[str] = (), hidden: Iterable[str] = ()) 
             unknown.append(f"'{shorten(name, 30)}:'")
         elif not value.strip('"'):
             empty.append(f"'{shorten(name, 30)}:'")
-    if unknown:
-        names = list(dict.fromkeys(unknown))
-        out.append(f"an unknown field {listing(names, 60)} (fields: {', '.join(known)})")
-    for name in dict.fromkeys(empty):
-        out.append(f"{name} with no value")
-    return out
+    return list(dict.fromkeys(unknown)), list(dict.fromkeys(empty))
 
 
 def shorten(text: str, limit: int = NOTE_CHARS) -> str:

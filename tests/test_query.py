@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from kb import query as kq
@@ -242,12 +242,27 @@ def test_reading_unit_rules():
     assert kq.shorten("word " * 100, 20).endswith("…") and len(kq.shorten("word " * 100, 20)) <= 21
 
 
+
+def test_a_query_wrong_in_every_way_gets_short_notes_and_the_fields_apart():
+    """Every kind of problem at once (hypothesis found one whose single note ran past 400 characters
+    because it listed the fields inline): the problems stay one note, the fields a query can name another."""
+    fields = ["text", "section", "title", "topic", "severity", "route", "side_effect", "condition", "substance",
+              "drug", "source", "year"]
+    reading = kq.read('" " " ( topic: nosuch: other: ~ [ AND dose', fields, ["doc_id"])
+    assert reading.as_words and reading.text == "topic nosuch other dose"
+    problems, listed = reading.notes
+    assert "an unknown field 'nosuch:', 'other:'" in problems and "'topic:' with no value" in problems
+    assert listed == "The fields a query can name: " + ", ".join(fields) + "."
+    assert all(len(n) < 400 for n in reading.notes)
+    assert len(kq.read("nosuch: dose", fields).notes) == 2 and len(kq.read("topic: dose", fields).notes) == 1
+
 SYNTAX = ['"', "(", ")", " AND ", " OR ", " NOT ", "topic:", "nosuch:", "*", "?", "~", "~5", "^2", "[", "]", "{",
           " TO ", ":", "-", "\\"]
 WORDS = ["zelmorex", "dose", "overdose", "drowsy", "alcohol", "respiratory", "depression", "pregnancy", "work", "xq"]
 
 
 @given(parts=st.lists(st.one_of(st.sampled_from(SYNTAX), st.sampled_from(WORDS)), min_size=1, max_size=12))
+@example(parts=['"', '"', '"', "(", "topic:", "nosuch:", "~", "[", " AND "])  # its note once ran to 401 characters
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_property_malformed_queries_never_fail_and_never_find_less_than_their_words(label_kb, parts):
     query = " ".join(parts) if len(parts) % 2 else "".join(parts)
