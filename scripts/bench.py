@@ -505,7 +505,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "ms", pg_kb, pg_pe, "< 300 (p95)", lambda _a, b, _c: b < 300))
 
     # ---- cold open + first search, each in a fresh process
-    cold_kb, cold_pe, imports, rss_kb, rss_pe = [], [], [], [], []
+    cold_kb, cold_pe, imports, rss_kb, rss_pe, rss_parts = [], [], [], [], [], []
     for i in range(args.cold_runs):
         first = filtered[i % len(filtered)]
         try:
@@ -516,6 +516,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         cold_kb.append(r["open_search_s"] * 1000)
         imports.append(r["import_s"] * 1000)
         rss_kb.append(r["maxrss_mb"])
+        if "rss_anon_mb" in r:
+            rss_parts.append((r["rss_anon_mb"], r.get("rss_file_mb", 0.0)))
         if pdb:
             r = run_child("cold_peer", {"db": str(peer_path), "query": first.text, "filters": first.filters,
                                         "facets": list(FACETS)})
@@ -523,6 +525,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             rss_pe.append(r["maxrss_mb"])
     rows.append(Row("cold open + first search (fresh process)", "ms", cold_kb, cold_pe))
     rows.append(Row("memory of that searching process (max RSS)", "MB", rss_kb, rss_pe))
+    if rss_parts:
+        anon, mapped = (metrics.p50_p95([part[i] for part in rss_parts])[0] for i in (0, 1))
+        notes.append(f"that searching process's memory at its end, p50: {anon:.0f} MB its own (RssAnon), "
+                     f"{mapped:.0f} MB mapped file pages (RssFile: the index's files in the shared OS cache)")
     if imports:
         notes.append(f"importing kb.search in a fresh process: p50 {metrics.p50_p95(imports)[0]:.0f} ms "
                      "(not in the cold-open figure); the OS file cache is warm")

@@ -1,7 +1,9 @@
 """Times kb search on an existing index as scripts/bench.py does (the same query maker and measures),
 without building anything: top-10 with highlights, then search + every facet's counts, each query's
 per-query caches emptied first, one pass. Reports wall and CPU (``time.process_time``) p50/p95, the
-facets pass by query kind, the process's maximum RSS, and open + first search.
+facets pass by query kind, the process's maximum RSS and, at the end, its own memory (RssAnon) apart
+from the mapped index files' pages (RssFile, the OS page cache shared by every reader), and open +
+first search.
 
 CPU time is what to compare on a shared machine: load inflates wall time several times over, CPU
 time much less. Usage: python scripts/time_search.py INDEX [N] [SEED]
@@ -20,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np
 from benchlib import metrics
+from benchlib.child import rss_parts_mb
 from benchlib.queries import make_queries, synthetic_questions
 
 from kb.search import KnowledgeBase
@@ -59,7 +62,10 @@ def main(argv: list[str]) -> None:
             measure, *metrics.p50_p95([w for w, _ in values]), *metrics.p50_p95([c for _, c in values])))
     print("search + all facets by kind, CPU p50/p95 ms:",
           json.dumps({k: [round(x, 1) for x in metrics.p50_p95(v)] for k, v in kinds.items()}))
-    print(f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+    parts = rss_parts_mb()
+    print(f"max RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB; at the end "
+          f"{parts.get('rss_anon_mb', float('nan')):.0f} MB its own (RssAnon) + "
+          f"{parts.get('rss_file_mb', float('nan')):.0f} MB mapped file pages (RssFile)")
 
 
 if __name__ == "__main__":

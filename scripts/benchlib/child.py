@@ -30,7 +30,23 @@ def _maxrss_mb() -> dict[str, float]:
     except (OSError, StopIteration, ValueError, IndexError):
         pass
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-    return {"maxrss_mb": own, "children_maxrss_mb": kids}
+    return {"maxrss_mb": own, "children_maxrss_mb": kids, **rss_parts_mb()}
+
+
+def rss_parts_mb() -> dict[str, float]:
+    """This process's resident memory now, split (Linux ``/proc/self/status``): ``rss_anon_mb`` is its
+    own (heap, arrays, caches), ``rss_file_mb`` the pages of files it has mapped (the index's segments
+    and cache files: the OS page cache, shared with every other reader and dropped under pressure).
+    Empty where the kernel does not say."""
+    parts = {}
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith(("RssAnon:", "RssFile:")):
+                    parts["rss_anon_mb" if line.startswith("RssAnon") else "rss_file_mb"] = int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return {}
+    return parts
 
 
 def ingest(args: dict) -> dict:
