@@ -377,20 +377,23 @@ def _ingest_locked(
         release_store(root / meta.store)  # a store left unpublished is now the next ingest's to remove
     meta.write(root)
     remove_stale_stores(root, meta.store)
-    if fresh or report.added or report.updated or report.removed:
-        _warm(root)
+    _warm(root, changed=bool(fresh or report.added or report.updated or report.removed))
     return report
 
 
-def _warm(root: Path) -> None:
-    """Builds the new generation's duplicate groups and facet tables now (they are saved with the
-    index), so the first search after an ingest does not wait for them."""
+def _warm(root: Path, *, changed: bool = True) -> None:
+    """Builds the new generation's duplicate groups, facet tables and postings files now (they are
+    saved with the index), so the first search after an ingest does not wait for them. After an
+    ingest that changed nothing, only the postings files a segment lacks (an index from an older kb)."""
     try:
         snap = open_snapshot(root)
     except (KbError, OSError):
         return
     try:
-        snap.warm()
+        if changed:
+            snap.warm()
+        elif snap.size and not snap.postings_files_complete:
+            snap.build_postings_files()
     finally:
         snap.close()
 

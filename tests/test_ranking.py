@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from whoosh import query as wq
 
-from kb.index import ParsedQuery, open_writer, stem_words
+from kb.index import ParsedQuery, open_writer, postfile, stem_words
 from kb.index.postings import _phrase_in_memory
 from kb.search import KnowledgeBase
 from tests.conftest import D, P, build_index, build_into
@@ -30,9 +30,11 @@ def _docs(rng: random.Random, start: int, count: int) -> list[D]:
         for i in range(rng.randint(1, 4))], doc_id=f"doc{d}") for d in range(start, start + count)]
 
 
-@pytest.fixture(scope="module")
-def segmented(tmp_path_factory):
-    """Three commits (three segments), some documents deleted."""
+@pytest.fixture(scope="module", params=["whoosh blocks", "postings files"])
+def segmented(tmp_path_factory, request):
+    """Three commits (three segments), some documents deleted; read from Whoosh's blocks alone, or
+    with each segment's postings file (kb.index.postfile) built with a low threshold, so a query
+    reads some terms from the files and the segments' rarer ones from Whoosh's blocks."""
     rng = random.Random(11)
     root = build_index(tmp_path_factory.mktemp("rank") / "index", _docs(rng, 0, 30))
     for start in (30, 60):
@@ -43,7 +45,19 @@ def segmented(tmp_path_factory):
             writer.delete_document(f"doc{d}")
         writer.commit(merge=False)
     with KnowledgeBase.open(root) as kb:
-        assert len(kb.snapshot()._searcher.leaf_searchers()) == 3
+        snap = kb.snapshot()
+        assert len(snap._searcher.leaf_searchers()) == 3
+        if request.param == "postings files":
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr(postfile, "MIN_POSTINGS", 4)
+                assert len(snap.build_postings_files()) == 3
+            assert snap.postings_files_complete
+            where = {(f.find(field.encode() + b"\x00" + word.encode()) is not None)
+                     for reader, _, f in snap.postings.segments() for field in ("text", "section", "title")
+                     for word in stem_words(WORDS) if (field, word) in reader}
+            assert where == {True, False}  # some of the words' postings come from the files, some from Whoosh
+        else:
+            assert not snap.postings_files_complete
         yield kb
 
 

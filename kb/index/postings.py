@@ -8,17 +8,21 @@ document number. Deleted records are included: callers mask with the snapshot's 
 Decoding Whoosh's blocks (zlib and a pickle per 128 postings, about half a microsecond a posting) is
 what a search pays for the first use of a word, so what is decoded is kept: a term's numbers and
 frequencies, and its positions once a phrase has read them in full; a phrase reads only the blocks
-its rarer words leave possible.
+its rarer words leave possible. A segment whose common terms are kept compact beside the store
+(kb.index.postfile, mapped from disk) gives them without decoding anything: then a word's first use
+costs what a cached one does, and phrases are matched from the words' positions in NumPy.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from kb.index import postfile
 from kb.index.ranking import bm25f
 from kb.index.whoosh_internals import (
     LENGTH_TABLE,
@@ -32,6 +36,10 @@ from kb.index.whoosh_internals import (
 POSTINGS_CACHE_BYTES = 256 * 1024 * 1024
 #: Phrases whose matches are kept between searches.
 PHRASE_CACHE_SIZE = 256
+
+
+#: A term's postings in one segment: (offset, local numbers, weights, counts, positions).
+_Part = tuple[int, np.ndarray, np.ndarray, "np.ndarray | None", "np.ndarray | None"]
 
 
 def remember(cache: dict[Any, Any], key: Any, value: Any, limit: int) -> None:
@@ -99,10 +107,12 @@ class Postings:
     """The postings of one opened generation: terms (cached up to POSTINGS_CACHE_BYTES, least
     recently used dropped first), phrases (cached by count), and each field's lengths."""
 
-    def __init__(self, searcher: Any, schema: Any, size: int):
+    def __init__(self, searcher: Any, schema: Any, size: int, store: Path | None = None):
         self._searcher = searcher
         self._schema = schema
         self.size = size
+        self._store = store  # where the segments' postings files are (kb.index.postfile); None: not used
+        self._leaves: list[list[Any]] | None = None  # [segment reader, offset, its postings file or None]
         self._term_cache: dict[tuple[str, str], TermPostings] = {}
         self._term_cache_bytes = 0
         self._phrase_cache: dict[tuple[str, tuple[str, ...]], PhraseMatches] = {}
@@ -154,22 +164,74 @@ class Postings:
             self._term_cache_bytes -= self._term_cache.pop(next(iter(self._term_cache))).nbytes
 
     def read(self, fieldname: str, text: str) -> tuple[np.ndarray, np.ndarray]:
-        """A term's postings (document numbers, weights) read a block at a time from each segment,
-        not cached."""
-        ids: list[np.ndarray] = []
-        weights: list[np.ndarray] = []
-        if fieldname in self._schema:
-            token = self._schema[fieldname].to_bytes(text)
-            for sub, offset in self._searcher.leaf_searchers():
-                found = segment_postings(sub.reader(), self._schema[fieldname], fieldname, token)
-                if found is not None:
-                    ids.append(found[0] + offset)
-                    weights.append(found[1])
-        if not ids:
+        """A term's postings (document numbers, weights), from each segment's postings file or read
+        a block at a time from the segment, not cached."""
+        parts = self._parts(fieldname, text, positions=False)
+        if not parts:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         # Document numbers stay 8-byte: NumPy converts any other index array on every use (4-byte
         # ones made adding a term's scores 70 % slower); weights are 4-byte, as Whoosh stores them.
-        return np.concatenate(ids), np.concatenate(weights)
+        return (np.concatenate([ids.astype(np.int64) + offset for offset, ids, *_ in parts]),
+                np.concatenate([weights.astype(np.float32) for _, _, weights, *_ in parts]))
+
+    # ---- the segments and their postings files -------------------------------------------
+
+    def segments(self) -> list[list[Any]]:
+        """[reader, offset, postings file or None] of each segment (the files opened once)."""
+        if self._leaves is None:
+            leaves = []
+            for sub, offset in self._searcher.leaf_searchers():
+                reader = sub.reader()
+                found, segment = None, postfile.segment_id(reader)
+                if self._store is not None and segment is not None:
+                    found = postfile.open_file(self._store, segment, reader.doc_count_all())
+                leaves.append([reader, offset, found])
+            self._leaves = leaves
+        return self._leaves
+
+    def reopen_files(self) -> None:
+        """Looks for the segments' postings files again (after ``postfile.build_missing``)."""
+        self._leaves = None
+
+    @property
+    def files_complete(self) -> bool:
+        """Every segment has a whole postings file."""
+        leaves = self.segments()
+        return bool(leaves) and all(f is not None for _, _, f in leaves)
+
+    def _parts(self, fieldname: str, text: str, *, positions: bool) -> list[_Part]:
+        """(offset, local numbers, weights, counts, positions) of a term in each segment that has it:
+        from the segment's postings file when it keeps the term, else decoded from Whoosh's blocks
+        (a term the file does not keep has few postings in the segment). Counts and positions only
+        with ``positions`` (and a positional field); a file that fails its check is dropped and its
+        segment read from Whoosh."""
+        if fieldname not in self._schema:
+            return []
+        field = self._schema[fieldname]
+        token = field.to_bytes(text)
+        key = fieldname.encode("utf-8") + b"\x00" + token
+        positional = positions and field.format.supports("positions")
+        parts = []
+        for leaf in self.segments():
+            reader, offset, kept = leaf
+            if kept is not None:
+                row = kept.find(key)
+                if row is not None:
+                    try:
+                        ids, weights, counts, found = kept.term(row, positions=positional)
+                    except postfile.PostingsFileError:
+                        leaf[2] = None  # damaged: not trusted again; the next ingest's warm rebuilds it
+                    else:
+                        parts.append((offset, ids, weights, counts, found))
+                        continue
+            got = segment_postings(reader, field, fieldname, token, values=positional)
+            if got is None:
+                continue
+            counts = found = None
+            if positional:
+                found, counts = decode_positions(got[2])
+            parts.append((offset, got[0], got[1], counts, found))
+        return parts
 
     def term_scores(self, fieldname: str, text: str) -> tuple[np.ndarray, np.ndarray]:
         """(document numbers, unboosted score) of one term: BM25F as Whoosh computes it (a field
@@ -225,14 +287,14 @@ class Postings:
         hit = self._cached(fieldname, text)
         if hit is not None and hit.positions is not None:
             return hit
-        parts = []
-        if fieldname in self._schema:
-            token = self._schema[fieldname].to_bytes(text)
-            for sub, offset in self._searcher.leaf_searchers():
-                got = segment_postings(sub.reader(), self._schema[fieldname], fieldname, token, values=True)
-                if got is not None:
-                    parts.append((offset, got))
-        hit = _whole_term(parts)
+        parts = self._parts(fieldname, text, positions=True)
+        if not parts:
+            hit = _whole_term([])
+        else:
+            hit = TermPostings.of(np.concatenate([ids.astype(np.int64) + offset for offset, ids, *_ in parts]),
+                                  np.concatenate([w.astype(np.float32) for _, _, w, _, _ in parts]),
+                                  np.concatenate([c for *_, c, _ in parts]).astype(np.int64),
+                                  np.concatenate([p for *_, p in parts]).astype(np.int64))
         self._keep(fieldname, text, hit)
         return hit
 
@@ -278,6 +340,9 @@ class Postings:
         cached = [self._cached(fieldname, w) for w in words]
         if all(p is not None and p.positions is not None for p in cached):
             return _phrase_in_memory(words, cached, slop)  # type: ignore[arg-type]
+        if self.files_complete and self._schema[fieldname].format.supports("positions"):
+            # every word's positions are a slice of mapped arrays (or few, decoded): read them whole
+            return _phrase_in_memory(words, [self.positional(fieldname, w) for w in words], slop)
         field = self._schema[fieldname]
         tokens = [field.to_bytes(w) for w in words]
         found: list[np.ndarray] = []

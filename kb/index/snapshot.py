@@ -29,6 +29,7 @@ from whoosh import index as windex
 from whoosh import query as wq
 
 from kb import dedupe
+from kb.index import postfile
 from kb.index.parse import FUZZY_PREFIX, ParsedQuery, QueryReader
 from kb.index.postings import Postings, remember
 from kb.index.ranking import Coverage, intent_factor, top_k
@@ -78,7 +79,7 @@ class Snapshot:
         self._schema = self._searcher.schema  # the index's own property re-reads its table of contents
         self.generation: int = self._ix.latest_generation()
         self.size: int = self._searcher.doc_count_all()
-        self.postings = Postings(self._searcher, self._schema, self.size)
+        self.postings = Postings(self._searcher, self._schema, self.size, store_dir)
         self._score_cache: dict[str, np.ndarray | None] = {}  # query -> a score per record (None: Whoosh ranks it)
         self._match_cache: dict[str, np.ndarray] = {}  # query -> matches, for paging and refinement
         self._stated: dict[str, np.ndarray] = {}  # facet -> passages with a value in it
@@ -152,9 +153,25 @@ class Snapshot:
                 tmp.unlink(missing_ok=True)
 
     def warm(self) -> None:
-        """Builds (and saves) what the first search of this generation would otherwise build."""
+        """Builds (and saves) what the first search of this generation would otherwise build: the
+        postings files of segments that lack one (kb.index.postfile; callers hold the index lock),
+        then the cache file's arrays."""
         if self.size:
+            self.build_postings_files()
             _ = self.duplicate_groups, self._facet_tables, self._facet_rows, self.doc_order, self._duplicate_members
+
+    def build_postings_files(self) -> list[str]:
+        """Writes the postings file of each segment that lacks a whole one, removes those of segments
+        gone, and uses them from now on; returns the segments built. Callers hold the index lock."""
+        built = postfile.build_missing(self.store_dir, [reader for reader, _, _ in self.postings.segments()],
+                                       self._schema)
+        self.postings.reopen_files()
+        return built
+
+    @property
+    def postings_files_complete(self) -> bool:
+        """Every segment of this generation has a whole postings file (kb.index.postfile)."""
+        return self.postings.files_complete
 
     # ---- masks ---------------------------------------------------------------------------
 
