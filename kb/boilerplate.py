@@ -101,16 +101,22 @@ class _CompiledRules:
     needles: tuple[str, ...] | None = None
 
     def reason(self, text: str) -> str:
-        if self.needles is not None and text.isascii():
-            lowered = text.lower()
-            if not any(needle in lowered for needle in self.needles):
-                return ""
+        if self.ruled_out(text):
+            return ""
         if not self.any.search(text):
             return ""
         for pattern, reason in self.each:
             if pattern.search(text):
                 return reason
         return ""
+
+    def ruled_out(self, text: str) -> bool:
+        """Whether the needles show that no rule matches ``text``, nor any part of it: ASCII text with none of
+        them (so the chunker asks once a paragraph, not once a sentence)."""
+        if self.needles is None or not text.isascii():
+            return False
+        lowered = text.lower()
+        return not any(needle in lowered for needle in self.needles)
 
 
 #: A needle shorter than this would rule out too little text to be worth looking for.

@@ -257,6 +257,8 @@ def _paragraph_units(block: _Block, text: str, para: int, max_words: int) -> lis
             units.extend(_unit(text, s, e, para) for s, e in _split_runon(text, start, end, max_words))
         else:
             units.append(_Unit(start, end, words, para))
+    if _TEXT_RULES.ruled_out(text[block.start : block.end]):  # most paragraphs: no sentence can be flagged
+        return units
     reasons = [_TEXT_RULES.reason(text[u.start : u.end]) for u in units]
     if any(reasons):
         flagged_words = sum(u.words for u, r in zip(units, reasons, strict=True) if r)

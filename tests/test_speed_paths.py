@@ -174,3 +174,44 @@ def test_sentences_of_boilerplate_paragraphs_still_flagged():
     doc = Document(doc_id="note", path="/corpus/note.txt", title="Note", source="", text=text)
     chunks = chunk_document(doc, min_words=5, max_words=150)
     assert any(c.boilerplate_reason == "click here" for c in chunks)
+
+
+def test_token_start_is_after_the_last_whitespace_of_any_kind():
+    from kb.sentences import _token_start
+
+    rng = random.Random(11)
+    # every whitespace character Python knows, unprintable non-spaces (soft hyphen, zero-width space) and text
+    spaces = [chr(c) for c in range(0x3000 + 1) if chr(c).isspace()]
+    pieces = ["e.g.", "Dr.", "word", "(U.S.", "\u00ad", "\u200b", "x", "5", "“No."]
+    checked = 0
+    for _ in range(3000):
+        text = "".join(rng.choice(spaces) if rng.random() < 0.35 else rng.choice(pieces)
+                       for _ in range(rng.randint(1, 12)))
+        for end in range(len(text) + 1):
+            begin = rng.randint(0, end)
+            k = end
+            while k > begin and not text[k - 1].isspace():  # the plain walk back, character by character
+                k -= 1
+            assert _token_start(text, begin, end) == k, (text, begin, end)
+            checked += 1
+    assert checked > 30_000
+
+
+def test_a_paragraph_the_needles_rule_out_has_no_flagged_sentence():
+    rules = boilerplate._TEXT_RULES
+    rng = random.Random(5)
+    flagged = ["Click here to learn more.", "Contact our care team today.", "For informational purposes only.",
+               "Call us now!", "For more information, please visit our site."]
+    plain = ["Baclofen may cause drowsiness.", "Take it with food.", "Stop slowly over two weeks.",
+             "Seizures were reported (rarely).", "Caf\u00e9 staff may call a doctor."]
+    seen = {True: 0, False: 0}
+    for _ in range(400):
+        sentences = [rng.choice(flagged if rng.random() < 0.15 else plain) for _ in range(rng.randint(1, 6))]
+        paragraph = " ".join(sentences)
+        out = rules.ruled_out(paragraph)
+        seen[out] += 1
+        if out:
+            assert not any(rules.reason(paragraph[a:b]) for a, b in split_sentences(paragraph)), paragraph
+        if any(rules.reason(paragraph[a:b]) for a, b in split_sentences(paragraph)):
+            assert not out, paragraph
+    assert seen[True] > 50 and seen[False] > 50
