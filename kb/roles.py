@@ -57,8 +57,16 @@ _BODY_CHEMICAL = re.compile(r"\b(?:release|reuptake|re-uptake|secretion|synthesi
                             r"(?:(?:\w+|\x00)(?:,? (?:and|or) |, ))*$", re.IGNORECASE)
 
 
-BODY_TRIGGER = re.compile(r"(?:release|uptake|secretion|synthesis|production|chemical|messenger|neurotransmitter|"
-                           r"hormone)", re.IGNORECASE)
+_BODY_WORDS = ("release", "uptake", "secretion", "synthesis", "production", "chemical", "messenger", "neurotransmitter",
+               "hormone")
+BODY_TRIGGER = re.compile("(?:" + "|".join(_BODY_WORDS) + ")", re.IGNORECASE)
+
+
+def may_name_body_chemicals(text: str, lowered: str) -> bool:
+    """Whether ``BODY_TRIGGER`` may match anywhere in ``text`` (``lowered``: its lowercased form): for ASCII text,
+    whether one of its words is in it, a few substring searches instead of a case-insensitive expression
+    tried at every character of every sentence that names a drug."""
+    return not text.isascii() or any(word in lowered for word in _BODY_WORDS)
 
 
 def body_chemical(text: str, sentence: _Sentence, hit: _Hit) -> bool:
@@ -104,8 +112,18 @@ def first_reaching(text: str, hit: _Hit, cues: list[tuple[int, int, str]], other
     until one does)."""
     before = sorted((c for c in cues if c[1] <= hit.start), key=_END, reverse=True)
     for i, cue in enumerate(before):
-        if reaches(text, cue, hit, others):
-            return [c[2] for c in before[i:] if c[1] == cue[1] and reaches(text, c, hit, others)]
+        # ``reaches`` of the cues ending here: true for a wide cue; for a narrow one, one predicate test that
+        # depends only on where the cues end (the same test for each, asked once)
+        end = cue[1]
+        clear: bool | None = None
+        if cue[2] in NARROW_ROLES:
+            clear = not _PREDICATE.search(masked(text, end, hit.start, others))
+            if not clear:
+                continue
+        same = [c for c in before[i:] if c[1] == end]  # contiguous: sorted by their ends
+        if clear is None and any(c[2] in NARROW_ROLES for c in same):
+            clear = not _PREDICATE.search(masked(text, end, hit.start, others))
+        return [c[2] for c in same if clear or c[2] not in NARROW_ROLES]
     return []
 
 
@@ -164,5 +182,7 @@ def nearest_role(hit: _Hit, cues: list[tuple[int, int, str]], *, before: bool = 
 
 
 def pick_role(roles: Sequence[str]) -> str:
+    if not roles:
+        return ""
     present = set(roles)
     return next((r for r in ROLE_ORDER if r in present), "")

@@ -45,6 +45,7 @@ from kb.roles import (
     first_after,
     first_reaching,
     masked,
+    may_name_body_chemicals,
     nearest_role,
     outside_names,
     pick_role,
@@ -120,6 +121,8 @@ ROLE_TOPIC = {"adverse_effect": "side_effects", "withdrawal": "withdrawal", "ove
 #: Topics whose cue words alone are too common to make a passage about them: they need a mention in that role.
 NEEDS_MENTION = frozenset({"interactions"})
 MAX_TOPICS = 3
+#: How many section headings a tagger keeps what it made of (emptied when full).
+HEADINGS_KEPT = 20_000
 #: Cues of one topic in one sentence that make the passage about it, however many other sentences it has.
 DENSE_SENTENCE = 3
 
@@ -180,8 +183,8 @@ class _Scope:
 
 
 class Tagger:
-    """Tags passages from a vocabulary. Immutable: ``tag_passages`` keeps no state between calls, so one tagger
-    serves every document."""
+    """Tags passages from a vocabulary. ``tag_passages`` keeps no state between calls but what it made of
+    section headings (a cache: the same heading always gives the same), so one tagger serves every document."""
 
     def __init__(self, vocab: Vocabulary | dict[str, Any]):
         if isinstance(vocab, dict):  # a merged YAML mapping, as load_vocabulary returns
@@ -189,6 +192,9 @@ class Tagger:
         self.vocabulary = vocab
         self.fingerprint: str = hashlib.sha256(f"{TAGGER_VERSION}|{vocab.fingerprint}".encode()).hexdigest()
         self._window: int = vocab.data["negation"]["window"]
+        # section heading -> what it gives every passage under it: headings repeat across documents ("Adverse
+        # Reactions", "How to Take"), and a _Heading depends on nothing else (never changed once made)
+        self._headings: dict[str, _Heading] = {}
 
     @classmethod
     def load(cls, extra_dirs: Sequence[Path] = ()) -> Tagger:
@@ -221,14 +227,17 @@ class Tagger:
         """Tags and mentions of each passage. The document's subject drugs and, from ``meta``, its routes go to
         every passage, so that filtering by drug finds the whole document."""
         meta = meta or {}
-        headings: dict[str, _Heading] = {}
+        headings = self._headings
         out: list[Tagged] = []
         named: Counter[str] = Counter()
         abbreviations = DocumentAbbreviations()  # "Parkinson's disease (PD)" here makes a later "PD" a mention
         for text, section in passages:
-            if section not in headings:
-                headings[section] = self._heading(section)
-            tagged = self._tag_passage(text, headings[section], abbreviations)
+            heading = headings.get(section)
+            if heading is None:
+                if len(headings) >= HEADINGS_KEPT:
+                    headings.clear()
+                heading = headings[section] = self._heading(section)
+            tagged = self._tag_passage(text, heading, abbreviations)
             out.append(tagged)
             named.update(m.value for m in tagged.mentions if m.facet == "drug")
         main = self._main_drugs(title, named, meta)
@@ -322,7 +331,8 @@ class Tagger:
 
     def _tag_passage(self, text: str, heading: _Heading,
                      abbreviations: DocumentAbbreviations | None = None) -> Tagged:
-        sentences = self._sentences(text, abbreviations)
+        sentences, lowered = self._sentences(text, abbreviations)
+        may_body = may_name_body_chemicals(text, lowered)
         tags: dict[str, set[str]] = {facet: set() for facet in TAG_FACETS}
         tags["route"] |= heading.routes
         tags["condition"] |= heading.conditions
@@ -343,19 +353,32 @@ class Tagger:
             sentence_topics: set[str] = set()
             cues = sentence.cues
             if cues:
-                live = [c for c in cues if not c.negated]
-                severity_cues = [c for c in live if "severity" in c.meaning.by_kind
-                                 and not _ILLNESS.match(text, c.end)]
-                role_cues = [(c.start, c.end, r) for c in live
-                             for r in c.meaning.by_kind.get("role", ()) if r in FINDING_CUE_ROLES]
-                weak_cues = [(c.start, c.end, r) for c in live
-                             for r in c.meaning.by_kind.get("role_weak", ()) if r in FINDING_CUE_ROLES]
+                # one walk over the cues: the live ones (not negated), their severity cues (not grading an
+                # illness), role cues and weak role cues; an interaction or excipient cue, negated or not
+                live, severity_cues, role_cues, weak_cues = [], [], [], []
+                interaction, excipients = False, heading.inactive
+                for c in cues:
+                    kinds = c.meaning.by_kind
+                    roles = kinds.get("role", ())
+                    if roles and "interaction" in roles:
+                        interaction = True
+                    if "inactive" in kinds:
+                        excipients = True
+                    if c.negated:
+                        continue
+                    live.append(c)
+                    if "severity" in kinds and not _ILLNESS.match(text, c.end):
+                        severity_cues.append(c)
+                    for r in roles:
+                        if r in FINDING_CUE_ROLES:
+                            role_cues.append((c.start, c.end, r))
+                    for r in kinds.get("role_weak", ()):
+                        if r in FINDING_CUE_ROLES:
+                            weak_cues.append((c.start, c.end, r))
                 if sentence.entities and (role_cues or weak_cues):
                     role_cues = outside_names(role_cues, sentence.entities)
                     weak_cues = outside_names(weak_cues, sentence.entities)
                 hedged = any(r == "negated" for _, _, r in role_cues)
-                interaction = any("interaction" in c.meaning.by_kind.get("role", ()) for c in cues)
-                excipients = heading.inactive or any("inactive" in c.meaning.by_kind for c in cues)
             else:
                 live, severity_cues, role_cues, weak_cues = [], [], [], []
                 hedged = interaction = False
@@ -363,7 +386,8 @@ class Tagger:
             inherited = lead_in_cues if sentence.item else []
             # where a sentence opening "For X," could say what it is for (-1: it does not open so)
             for_lead = sentence.start if sentence.entities and _FOR_START.match(text, sentence.start) else -1
-            others = sorted([*sentence.entities, *sentence.drugs], key=_START) if sentence.drugs else sentence.entities
+            others = sorted([*sentence.entities, *sentence.drugs], key=_START) if (
+                sentence.drugs and sentence.entities) else sentence.entities  # for the roles of the entities
             for hit in sentence.entities:
                 kinds = hit.meaning.by_kind
                 # under an overdose heading, routes are those of the treatment ("intravenous fluids", "glucagon
@@ -427,7 +451,8 @@ class Tagger:
                 if role in ROLE_TOPIC:
                     sentence_topics.add(ROLE_TOPIC[role])
                     topic_hits[ROLE_TOPIC[role]] += 1
-            body = bool(sentence.drugs) and BODY_TRIGGER.search(text, sentence.start, sentence.end) is not None
+            body = bool(sentence.drugs) and may_body and BODY_TRIGGER.search(text, sentence.start,
+                                                                             sentence.end) is not None
             for hit in () if excipients else sentence.drugs:
                 if body and body_chemical(text, sentence, hit):
                     continue
@@ -436,10 +461,12 @@ class Tagger:
                     mentions.append(Mention(hit.start, hit.end, "drug", drug))
                     if interaction:
                         partners.add(drug)
-            in_sentence: Counter[str] = Counter()
+            in_sentence: Counter[str] | None = None  # made when a cue names a topic (most sentences: none)
             for cue in live:
                 for topic in cue.meaning.by_kind.get("topic", ()):
                     if topic not in NEEDS_MENTION:
+                        if in_sentence is None:
+                            in_sentence = Counter()
                         in_sentence[topic] += 1
             if in_sentence:
                 sentence_topics.update(in_sentence)
@@ -583,39 +610,47 @@ class Tagger:
 
     # ---- sentences and negation
 
-    def _sentences(self, text: str, abbreviations: DocumentAbbreviations | None = None) -> list[_Sentence]:
+    def _sentences(self, text: str,
+                   abbreviations: DocumentAbbreviations | None = None) -> tuple[list[_Sentence], str]:
         """Every vocabulary phrase in ``text`` (and every abbreviation its document defined), grouped by sentence,
-        the negated ones marked."""
+        the negated ones marked; and ``text`` lowercased (``lower_same_length``)."""
         lowered = lower_same_length(text)
         found = self.vocabulary.find(text, lowered)
         if abbreviations is not None:
             extra = abbreviations.resolve(text, found["entity"], found["drug"])
             if extra:
                 found["entity"] = sorted([*found["entity"], *extra], key=_START)
-        starts = [0, *(start for start, _ in split_sentences(text, lines=True)[1:])]
+        spans = split_sentences(text, lines=True)
+        # A sentence runs from its start to the next one's (the first from 0); stripped, it ends where its span
+        # ends (only whitespace lies between spans), so its last character is text[span end - 1].
+        starts = [0, *(start for start, _ in spans[1:])]
         sentences = []
-        for start, end in zip(starts, [*starts[1:], len(text)], strict=True):
-            piece = text[start:end].strip()
-            sentences.append(_Sentence(start, end, [], [], [], lead_in=piece.endswith(":"),
-                                       item=bool(_BULLET.match(text, start)) or not piece.endswith((".", "!", "?"))))
-        one = len(sentences) == 1
-        for layer, attr in (("cue", "cues"), ("entity", "entities"), ("drug", "drugs")):
-            matches = found[layer]
-            if one:
-                setattr(sentences[0], attr, matches)
-                continue
-            for match in matches:
-                getattr(sentences[bisect.bisect_right(starts, match.start) - 1], attr).append(match)
-        if any(c.has("neg_pre") or c.has("neg_fol") for c in found["cue"]):
-            terminations = [c.start for c in found["cue"] if c.has("neg_term")]
+        for start, end, (_, last) in zip(starts, [*starts[1:], len(text)], spans or [(0, 0)], strict=True):
+            final = text[last - 1] if last else ""  # "": a text of whitespace only
+            sentences.append(_Sentence(start, end, [], [], [], final == ":",
+                                       final not in _FULL_STOPS or _BULLET.match(text, start) is not None))
+        if len(sentences) == 1:
+            sentences[0].cues, sentences[0].entities, sentences[0].drugs = found["cue"], found["entity"], found["drug"]
+        else:
+            for layer, attr in (("cue", "cues"), ("entity", "entities"), ("drug", "drugs")):
+                lists = [getattr(sentence, attr) for sentence in sentences]
+                for match in found[layer]:
+                    lists[bisect.bisect_right(starts, match.start) - 1].append(match)
+        if any(not _TRIGGERS.isdisjoint(c.meaning.by_kind) for c in found["cue"]):
+            terminations = [c.start for c in found["cue"] if "neg_term" in c.meaning.by_kind]
             scope = _Scope(text, lowered, terminations, self._window)
             for sentence in sentences:
-                if any("neg_pre" in c.meaning.by_kind or "neg_fol" in c.meaning.by_kind for c in sentence.cues):
+                if any(not _TRIGGERS.isdisjoint(c.meaning.by_kind) for c in sentence.cues):
                     _negate(sorted([*sentence.cues, *sentence.entities], key=_START), scope)
-        return sentences
+        return sentences, lowered
 
 
 _START = operator.attrgetter("start")
+#: Characters that end a full sentence (one ending otherwise is a fragment, as a list item is).
+_FULL_STOPS = frozenset(".!?")
+#: Kinds of cue that start a negation's scope.
+_TRIGGERS = frozenset(("neg_pre", "neg_fol"))
+_FINDINGS = frozenset(FINDING_KINDS)
 
 
 def _list_follow_ups(sentences: list[_Sentence], text: str) -> dict[int, list[_Hit]]:
@@ -646,14 +681,14 @@ def _list_follow_ups(sentences: list[_Sentence], text: str) -> dict[int, list[_H
 def _negate(hits: list[_Hit], scope: _Scope) -> None:
     """NegEx within one sentence: a trigger negates mentions within ``window`` words on its side and in its
     clause; a list ("no seizures, hallucinations or coma") carries the negation along."""
-    preceding = [h for h in hits if h.has("neg_pre")]
-    following = [h for h in hits if h.has("neg_fol")]
+    preceding = [h for h in hits if "neg_pre" in h.meaning.by_kind]
+    following = [h for h in hits if "neg_fol" in h.meaning.by_kind]
     targets = [h for h in hits if not NEGATABLE.isdisjoint(h.meaning.by_kind)]
     for target in targets:
         target.negated = any(
             t.end <= target.start and scope.reaches(t.end, target.start) for t in preceding
         ) or any(t.start >= target.end and scope.reaches(target.end, t.start) for t in following)
-    findings = [h for h in targets if any(h.has(k) for k in FINDING_KINDS)]
+    findings = [h for h in targets if not _FINDINGS.isdisjoint(h.meaning.by_kind)]
     for first, second in (*itertools.pairwise(findings), *itertools.pairwise(findings[::-1])):
         if first.negated and not second.negated:
             gap = scope.lowered[min(first.end, second.end):max(first.start, second.start)]

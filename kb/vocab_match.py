@@ -13,7 +13,7 @@ import itertools
 import operator
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -188,15 +188,15 @@ class PhraseMatcher:
         # lowered[offsets[2i + 1]:offsets[2i + 2]] (match objects for every word would cost more).
         parts = _WORDS_AND_GAPS.split(lowered)
         words = parts[1::2]
+        present = set(words)  # in C, once: each pass and the field probe intersect their first words with it
         offsets: list[int] = []
         for tries, table, folded, firsts in self._passes:
             if firsts is not None and (folded or text.isascii()):
-                at = firsts.keys() & words  # in C: the words that begin some phrase here
-                if not at:
+                if firsts.keys().isdisjoint(present):  # in C: no word here begins a phrase
                     continue
                 if not offsets:
                     offsets = [0, *itertools.accumulate(map(len, parts))]
-                found = _regex_matches(tries.starting, lowered if folded else text, words, offsets, at, firsts)
+                found = _regex_matches(tries, lowered if folded else text, words, offsets, firsts)
             else:
                 found = tries.whole().finditer(lowered if folded else text)
             for m in found:
@@ -205,30 +205,31 @@ class PhraseMatcher:
                 start, end = m.span()
                 for layer, part in meanings:
                     candidates[layer].append((start, -end, 0, part))
-        self._probe_field(text, lowered, entity, drug, parts, words, offsets)
+        self._probe_field(text, lowered, entity, drug, parts, words, offsets, present)
         cues = [m for layer in CUE_LAYERS for m in _leftmost_longest(candidates[layer])]
         cues.sort(key=_MATCH_ORDER)
         return {"entity": _leftmost_longest(entity), "drug": _leftmost_longest(drug), "cue": cues}
 
     def _probe_field(self, text: str, lowered: str, entity: list[tuple[int, int, int, Meaning]],
                      drug: list[tuple[int, int, int, Meaning]], parts: list[str], words: list[str],
-                     offsets: list[int]) -> None:
+                     offsets: list[int], present: set[str]) -> None:
         """Field-dictionary names, longest at each word that begins one. Only the words that begin a name are
         visited (a set intersection finds whether there are any, a comprehension where they are); from each,
         the name grows word by word while the words so far begin some name. ``parts``, ``words`` and
-        ``offsets`` are ``find``'s split of ``lowered`` (``offsets`` empty when not yet computed)."""
+        ``offsets`` are ``find``'s split of ``lowered`` (``offsets`` empty when not yet computed), ``present``
+        the set of ``words``."""
         probe = self._probe
         if not probe and not self._field.exact:
             return
-        starts = self._starts.intersection(words)  # in C: most passages start few names
+        starts = self._starts.intersection(present)  # in C: most passages start few names
         lower_exact = self._starts_exact_lower
         starts_exact = self._starts_exact.intersection(_TOKEN.findall(text)) if lower_exact is None else (
-            self._starts_exact and lower_exact.intersection(words))
+            self._starts_exact and lower_exact.intersection(present))
         if not starts and not starts_exact:
             return
         if not offsets:
             offsets = [0, *itertools.accumulate(map(len, parts))]
-        at = [i for i, word in enumerate(words) if word in starts]
+        at = list(itertools.compress(itertools.count(), map(starts.__contains__, words)))  # in C
         if starts_exact:
             at = sorted({*at, *(i for i, word in enumerate(words) if lower_exact is None or word in lower_exact)})
         n = len(words)
@@ -303,32 +304,37 @@ def _first_words(phrases: list[str], *, lower: bool) -> dict[str, frozenset[str]
     return {w: None if f is None else frozenset(f) for w, f in follows.items()}
 
 
-def _regex_matches(starting: Callable[[str], re.Pattern[str]], text: str, words: list[str], offsets: list[int],
-                   at: frozenset[str] | set[str], follows: dict[str, frozenset[str] | None]) -> Iterable[re.Match[str]]:
+def _regex_matches(tries: _Tries, text: str, words: list[str], offsets: list[int],
+                   follows: dict[str, frozenset[str] | None]) -> list[re.Match[str]]:
     """What the whole trie expression's ``finditer(text)`` finds, trying only where a phrase may begin, and
-    there only the phrases beginning with the word found there (``starting(word)``: a sub-trie of the whole
-    one, its alternatives in the same order, less those that cannot match at a place where that word is).
+    there only the phrases beginning with the word found there (``tries.starting(word)``: a sub-trie of the
+    whole one, its alternatives in the same order, less those that cannot match at a place where that word is).
 
     A trie expression (``_trie_regex``) can only match where a word begins (its ``(?<!\\w)``, and every phrase
     begins with a word character), and only where that whole word is its phrase's first word and the next
     word its second (between a phrase's words lie only gaps: whitespace, hyphens, punctuation), so other
     places need no try; like ``finditer``, a match hides the ones that would start inside it. ``words`` and
     ``offsets`` are the words of ``text`` (or of its lowercased form, for an expression of ASCII phrases over
-    ASCII ``text``: the same words at the same places) and their places, as ``find`` splits them; ``at`` the
-    first words present."""
+    ASCII ``text``: the same words at the same places) and their places, as ``find`` splits them; ``follows``
+    the expression's first words and their second words (``_first_words``). The words that begin a phrase are
+    found in C (``map``, then ``compress`` their indices), and the compiled expressions read from a dict:
+    this loop runs at every such word of every passage an ingest tags (about one word in two)."""
+    found: list[re.Match[str]] = []
     reached = 0
     last = len(words) - 1
-    for i, word in enumerate(words):
-        if word in at:
-            second = follows[word]
-            if second is not None and (i == last or words[i + 1] not in second):
-                continue
-            start = offsets[2 * i + 1]
-            if start >= reached:
-                m = starting(word).match(text, start)
-                if m is not None:
-                    reached = m.end()
-                    yield m
+    compiled = tries.compiled
+    for i in itertools.compress(itertools.count(), map(follows.__contains__, words)):
+        word = words[i]
+        second = follows[word]
+        if second is not None and (i == last or words[i + 1] not in second):
+            continue
+        start = offsets[2 * i + 1]
+        if start >= reached:
+            m = (compiled.get(word) or tries.starting(word)).match(text, start)
+            if m is not None:
+                reached = m.end()
+                found.append(m)
+    return found
 
 
 def _leftmost_longest(found: list[tuple[int, int, int, Meaning]]) -> list[Match]:
@@ -377,12 +383,12 @@ class _Tries:
         self._phrases = phrases
         self._lower = lower
         self._by_first: dict[str, list[str]] | None = None
-        self._starting: dict[str, re.Pattern[str]] = {}
+        self.compiled: dict[str, re.Pattern[str]] = {}  # first word -> its expression, once compiled
         self._whole: re.Pattern[str] | None = None
 
     def starting(self, word: str) -> re.Pattern[str]:
         """The expression of the phrases whose first word is ``word`` (as ``_first_words`` keys it)."""
-        pattern = self._starting.get(word)
+        pattern = self.compiled.get(word)
         if pattern is None:
             if self._by_first is None:
                 self._by_first = {}
@@ -390,7 +396,7 @@ class _Tries:
                     first = _TOKEN.match(phrase.lower() if self._lower else phrase)
                     if first is not None:
                         self._by_first.setdefault(first.group(), []).append(phrase)
-            pattern = self._starting[word] = _trie_regex(self._by_first[word])  # type: ignore[assignment]
+            pattern = self.compiled[word] = _trie_regex(self._by_first[word])  # type: ignore[assignment]
         return pattern
 
     def whole(self) -> re.Pattern[str]:
