@@ -72,6 +72,33 @@ def test_ingest_reports_and_indexes_every_file(corpus, tmp_path):
         assert kb.search("spasticity").hits[0].passage.path == str((corpus / "baclofen.txt").resolve())
 
 
+def test_ingest_gives_back_the_cycle_collectors_settings(corpus, tmp_path, monkeypatch):
+    """An ingest freezes what is loaded and collects less often while it runs (kb.ingest._long_lived);
+    afterwards, and after a failed ingest, the process's collector is as it was."""
+    import gc
+
+    before = gc.get_threshold()
+    seen = []
+    real = ingest_mod._ingest_files
+
+    def spy(*args, **kwargs):
+        seen.append((gc.get_threshold()[0], gc.get_freeze_count() > 0))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ingest_mod, "_ingest_files", spy)
+    ingest([corpus], index=tmp_path / "index")
+    assert seen == [(ingest_mod.GC_YOUNGEST, True)]
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    monkeypatch.setattr(ingest_mod, "_ingest_files", broken)
+    with pytest.raises(RuntimeError):
+        ingest([corpus], index=tmp_path / "index2")
+    assert gc.get_threshold() == before and gc.get_freeze_count() == 0
+
+
 def test_second_ingest_skips_unchanged_files(corpus, tmp_path):
     ingest([corpus], index=tmp_path / "index")
     with KnowledgeBase.open(tmp_path / "index") as kb:

@@ -9,7 +9,7 @@ two thirds of the indexing time and most of a worker's CPU (docs/scaling.md).
 
 Here a segment's postings are gathered in memory by field and term, in document order as they
 arrive, so nothing needs sorting but each field's distinct terms. Each term's postings are written
-in one call, in the blocks of 128 postings Whoosh's codec writes (``whoosh_internals.write_term``),
+in one call, in the blocks of 128 postings Whoosh's codec writes (``whoosh_internals.write_terms``),
 and the per-document values (stored record, columns, field lengths) through the codec's per-document
 writer, as Whoosh's writer calls it. The files are byte for byte those Whoosh writes for the same
 records (tests/test_bulk.py compares them, and the search results on them).
@@ -20,6 +20,7 @@ over documents): their terms are worked out once per distinct value (``_Analyzed
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +28,10 @@ from whoosh import fields
 from whoosh.analysis import IDTokenizer
 from whoosh.fields import UnknownFieldError
 from whoosh.filedb.filestore import FileStorage
-from whoosh.formats import Existence
+from whoosh.formats import Existence, Positions
 
-from kb.index.whoosh_internals import KbCodec, posting_block_lengths, write_term
+from kb.index.schema import StemmedText, positions_value
+from kb.index.whoosh_internals import KbCodec, posting_block_lengths, write_hashes, write_terms
 
 #: Fields whose values repeat over records (a document's title over its passages, a section heading
 #: over documents): their terms are cached by value.
@@ -99,9 +101,13 @@ class BulkSegment:
         self._segment = self._codec.new_segment(self._storage, ix.indexname)
         self._perdoc = self._codec.per_document_writer(self._storage, self._segment)
         self._fieldwriter = self._codec.field_writer(self._storage, self._segment)
+        # the terms file's hash tables written as Whoosh writes them, with one write a bucket
+        self._fieldwriter._tindex._write_hashes = functools.partial(write_hashes, self._fieldwriter._tindex)
         # field -> term bytes -> [docnum, weight, encoded value, docnum, weight, ...]
         self._postings: dict[str, dict[bytes, list]] = {}
         self._analyzed = _Analyzed()
+        self._names: dict[tuple[str, ...], list[str]] = {}  # add_document's argument names -> fields to add
+        self._fields: dict[str, tuple] = {}  # name -> (field, how it is analysed, scorable, stored, column)
         self.docnum = 0
         self.postings = 0
         self.closed = False
@@ -109,13 +115,12 @@ class BulkSegment:
     def add_document(self, **fields: Any) -> None:
         if self.closed:
             raise ValueError("This segment is finished")
-        schema = self._schema
-        names = sorted(name for name in fields if not name.startswith("_"))
-        for name in names:
-            if name not in schema:
-                raise UnknownFieldError(f"No field named {name!r} in {schema}")
+        names = self._names.get(tuple(fields))
+        if names is None:
+            names = self._check_names(fields)
         docnum = self.docnum
         perdoc = self._perdoc
+        postings = self._postings
         perdoc.start_doc(docnum)
         try:
             added = 0
@@ -123,27 +128,41 @@ class BulkSegment:
                 value = fields[name]
                 if value is None:
                     continue
-                field = schema[name]
+                field, kind, scorable, stored, column = self._fields[name]
                 length = 0
-                if field.indexed:
-                    terms = self._postings.get(name)
+                if kind is not None:
+                    terms = postings.get(name)
                     if terms is None:
-                        terms = self._postings[name] = {}
-                    scorable = field.scorable
-                    for tbytes, freq, weight, vbytes in self._analyzed.terms(name, field, value):
-                        # Whoosh multiplies by the field's boost (1.0): an int weight becomes a float,
-                        # which the block headers record as such.
-                        weight = weight * 1.0
-                        entry = terms.get(tbytes)
-                        if entry is None:
-                            terms[tbytes] = [docnum, weight, vbytes]
-                        else:
-                            entry += (docnum, weight, vbytes)
-                        added += 1
-                        if scorable:
+                        terms = postings[name] = {}
+                    if kind == "stemmed" and isinstance(value, str):
+                        # StemmedText.index's postings without its tuples: a weight is the count of
+                        # positions times the boost (1.0), times the field's boost (1.0, see below)
+                        boost = field.format.field_boost
+                        for tbytes, poslist in field.stem_positions(value).items():
+                            freq = len(poslist)
+                            vbytes = positions_value(poslist)
+                            weight = freq * boost * 1.0
+                            entry = terms.get(tbytes)
+                            if entry is None:
+                                terms[tbytes] = [docnum, weight, vbytes]
+                            else:
+                                entry += (docnum, weight, vbytes)
                             length += freq
-                perdoc.add_field(name, field, value if field.stored else None, length)
-                column = field.column_type
+                            added += 1
+                    else:
+                        for tbytes, freq, weight, vbytes in self._analyzed.terms(name, field, value):
+                            # Whoosh multiplies by the field's boost (1.0): an int weight becomes a
+                            # float, which the block headers record as such.
+                            weight = weight * 1.0
+                            entry = terms.get(tbytes)
+                            if entry is None:
+                                terms[tbytes] = [docnum, weight, vbytes]
+                            else:
+                                entry += (docnum, weight, vbytes)
+                            added += 1
+                            if scorable:
+                                length += freq
+                perdoc.add_field(name, field, value if stored else None, length)
                 if column:
                     perdoc.add_column_value(name, column, field.to_column_value(value))
         except BaseException:
@@ -152,6 +171,26 @@ class BulkSegment:
         perdoc.finish_doc()
         self.postings += added
         self.docnum += 1
+
+    def _check_names(self, fields: dict[str, Any]) -> list[str]:
+        """The fields' names in the order Whoosh's writer adds them (sorted, none starting with
+        "_"), each checked against the schema; remembered by the arguments' names and order."""
+        schema = self._schema
+        names = sorted(name for name in fields if not name.startswith("_"))
+        for name in names:
+            if name not in schema:
+                raise UnknownFieldError(f"No field named {name!r} in {schema}")
+            if name not in self._fields:
+                field = schema[name]
+                kind = None
+                if field.indexed:
+                    # a stemmed text field that is not cached by value: its postings made in place
+                    kind = ("stemmed" if type(field) is StemmedText and name not in REPEATED_FIELDS
+                            and type(field.format) is Positions and field.format.field_boost == 1.0
+                            and field.scorable else "terms")
+                self._fields[name] = (field, kind, field.scorable, field.stored, field.column_type)
+        self._names[tuple(fields)] = names
+        return names
 
     def finish(self) -> Any:
         """Writes the postings, closes the files and returns the segment (None if it is empty)."""
@@ -169,8 +208,7 @@ class BulkSegment:
                 field = self._schema[fieldname]
                 writer.start_field(fieldname, field)
                 blocks = posting_block_lengths(lengths, fieldname, self.docnum)
-                for tbytes in sorted(terms):
-                    write_term(writer, tbytes, terms.pop(tbytes), blocks)
+                write_terms(writer, ((tbytes, terms.pop(tbytes)) for tbytes in sorted(terms)), blocks)
                 writer.finish_field()
         finally:
             lengths.close()

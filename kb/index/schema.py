@@ -78,6 +78,18 @@ class StemmedText(fields.TEXT):
         if not isinstance(value, str) or kwargs.get("mode", "index") != "index":
             yield from super().index(value, **kwargs)
             return
+        boost = self.format.field_boost
+        encode = self.format.encode
+        single = _ONE_POSITION
+        for stem, poslist in self.stem_positions(value).items():
+            if len(poslist) == 1 and poslist[0] < len(single):  # most words of a passage: encoded once
+                yield stem, 1, boost, _COUNT_ONE + single[poslist[0]]  # (a new object: see kb.index.bulk)
+            else:
+                yield stem, len(poslist), len(poslist) * boost, encode(poslist)
+
+    @staticmethod
+    def stem_positions(value: str) -> dict[bytes, list[int]]:
+        """Each stem of the text (as index bytes, in order of first use) with its token positions."""
         tokens = _TOKEN_RE.findall(value)
         stems = _token_stems(tokens)
         by_stem: dict[bytes, list[int]] = {}
@@ -89,19 +101,22 @@ class StemmedText(fields.TEXT):
                     by_stem[stem] = [pos]
                 else:
                     poslist.append(pos)
-        boost = self.format.field_boost
-        encode = self.format.encode
-        single = _ONE_POSITION
-        for stem, poslist in by_stem.items():
-            if len(poslist) == 1 and poslist[0] < len(single):  # most words of a passage: encoded once
-                yield stem, 1, boost, _COUNT_ONE + single[poslist[0]]  # (a new object: see kb.index.bulk)
-            else:
-                yield stem, len(poslist), len(poslist) * boost, encode(poslist)
+        return by_stem
+
+
+def positions_value(poslist: list[int]) -> bytes:
+    """``Positions().encode(poslist)``, what ``StemmedText.index`` gives a stem's positions: a
+    one-position list (most words of a passage) from a table, as a new object each time (see
+    kb.index.bulk)."""
+    if len(poslist) == 1 and poslist[0] < len(_ONE_POSITION):
+        return _COUNT_ONE + _ONE_POSITION[poslist[0]]
+    return _POSITIONS.encode(poslist)
 
 
 #: ``Positions.encode([p])`` is ``_COUNT_ONE + _ONE_POSITION[p]`` (a count, then the pickled list).
 _COUNT_ONE = pack_uint(1)
 _ONE_POSITION = [fields.TEXT().format.encode([p])[len(_COUNT_ONE):] for p in range(2048)]
+_POSITIONS = fields.TEXT().format
 #: Tokens as written -> their stem as index bytes, None for a stop word or a one-letter token.
 _TOKEN_STEMS: dict[str, bytes | None] = {}
 #: Tokens kept before the table starts again (a few tens of MB at most).

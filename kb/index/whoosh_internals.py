@@ -47,25 +47,29 @@ Assumptions, by number (the tests use the same numbers):
     1.0, one value when all equal, else all; values by the format's ``fixed_value_size``)
     compressed with zlib at ``_compression``; in the terms file (``_tindex``, keyed by the
     field's number ``_fieldid`` as 2 bytes and the term), ``W3TermInfo._struct`` and the extent;
-    never inlined (``_inlinelimit`` 1). kb.index.bulk writes a whole term in one call
-    (``write_term``); a test checks the bytes against Whoosh's writer's.
+    never inlined (``_inlinelimit`` 1). The terms file is an ``OrderedHashWriter`` (``dbfile``,
+    ``lastkey``, ``index`` a ``GrowableArray`` of entry positions, 256 ``buckets`` of (hash,
+    position), ``hashtype`` 0: MD5, ``directory``, and ``_write_hashes`` called by ``close``).
+    kb.index.bulk writes a field's terms in one call (``write_terms``) and the hash tables with
+    ``write_hashes``; a test checks the bytes against Whoosh's writer's.
 """
 
 from __future__ import annotations
 
 import bisect
+import hashlib
 import io
-import itertools
+import operator
 import os
 import pickle
 import zlib
 from array import array
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
 from whoosh.codec.whoosh3 import LENGTHS_COLUMN, WHOOSH3_HEADER_MAGIC, W3Codec, W3PerDocReader, W3TermInfo
-from whoosh.filedb import compound
+from whoosh.filedb import compound, filetables
 from whoosh.filedb.filestore import FileStorage
 from whoosh.filedb.structfile import BufferFile
 from whoosh.system import pack_int, pack_long, pack_ushort
@@ -266,69 +270,173 @@ def write_term(fieldwriter: Any, btext: bytes, flat: list, lengths: list[int] | 
     ``lengths`` is the field length of each document the writer would be given with each posting
     (``posting_block_lengths``), None when there are none.
     """
+    write_terms(fieldwriter, ((btext, flat),), lengths)
+
+
+#: Bytes of a field's postings gathered before they are written to the file.
+POSTINGS_BUFFER = 1 << 20
+
+
+def write_terms(fieldwriter: Any, terms: Iterable[tuple[bytes, list]], lengths: list[int] | None) -> None:
+    """Many terms of a field, in increasing order, each as ``write_term`` writes it, with the files
+    written in large pieces: the postings buffered (POSTINGS_BUFFER), the terms file's entries
+    added as ``OrderedHashWriter.add`` adds them (``_add_entries``), a field at a time.
+
+    Most terms have few postings (one block); their block is made with the least work that gives
+    Whoosh's bytes: weights all 1.0 (most postings) need no float conversion or comparison.
+    """
     pw = fieldwriter._postwriter
     limit = pw._blocklimit
     comp = pw._compression
     fixed = fieldwriter._format.fixed_value_size()
     postfile = fieldwriter._postfile
-    ids, weights, values = flat[0::3], flat[1::3], flat[2::3]
-    n = len(ids)
-    start_offset = postfile.tell()
-    out = [WHOOSH3_HEADER_MAGIC]
-    total_weight: Any = 0
-    min_length: Any = None
-    max_length: Any = 0
-    max_weight: Any = 0
-    for start in range(0, n, limit):
-        end = min(start + limit, n)
-        block_ids = ids[start:end]
-        block_weights = array("f", weights[start:end])
-        total_weight += sum(block_weights)
-        top = max(weights[start:end])
-        top = top if top > 0 else 0
-        if lengths is None:
-            low, high = None, 0
-        else:
-            present = [lengths[d] for d in block_ids if lengths[d]]
-            low, high = (min(present), max(present)) if present else (None, 0)
-        if min_length is None:
-            min_length = low
-        elif low is not None:
-            min_length = min(min_length, low)
-        max_length = max(max_length, high)
-        max_weight = max(max_weight, top)
-        # W3PostingsWriter._mini_ids, _mini_weights and _mini_values
-        deltas = [block_ids[0]]
-        deltas += [b - a for a, b in itertools.pairwise(block_ids)]
-        if all(w == 1.0 for w in block_weights):
-            mini_weights: Any = None
-        elif all(w == block_weights[0] for w in block_weights):
-            mini_weights = block_weights[0]
-        else:
-            mini_weights = tuple(block_weights)
-        block_values = [v for v in values[start:end] if v]
-        if fixed is None or fixed < 0:
-            mini_values: Any = tuple(block_values)
-        elif fixed == 0:
-            mini_values = None
-        else:
-            mini_values = b"".join(block_values)
-        data = pickle.dumps((tuple(deltas), mini_weights, mini_values), 2)
-        if comp:
-            data = zlib.compress(data, comp)
-        info = pickle.dumps((len(block_ids), block_ids[-1], top, comp, length_to_byte(low),
-                             length_to_byte(high)), 2)
-        size = len(info) + len(data)
-        out.append(pack_int(-size if end == n else size))
-        out.append(info)
-        out.append(data)
-    postfile.write(b"".join(out))
-    length = postfile.tell() - start_offset
-    # W3TermInfo.to_bytes of a term that is not inlined
-    terminfo = _TERMINFO.pack(0, total_weight, n, 0 if min_length is None else length_to_byte(min_length),
-                              length_to_byte(max_length), max_weight, ids[0], ids[-1])
-    fieldwriter._tindex.add(pack_ushort(fieldwriter._fieldid) + btext,
-                            terminfo + pack_long(start_offset) + pack_int(length))
+    prefix = pack_ushort(fieldwriter._fieldid)
+    position = postfile.tell()
+    pending: list[bytes] = []
+    pending_size = 0
+    entries: list[tuple[bytes, bytes]] = []
+    no_lengths = length_to_byte(None), length_to_byte(0)
+    dumps = pickle.dumps
+    for btext, flat in terms:
+        ids, weights, values = flat[0::3], flat[1::3], flat[2::3]
+        n = len(ids)
+        total_weight: Any = 0
+        min_length: Any = None
+        max_length: Any = 0
+        max_weight: Any = 0
+        size = len(WHOOSH3_HEADER_MAGIC)
+        pending.append(WHOOSH3_HEADER_MAGIC)
+        for start in range(0, n, limit):
+            end = min(start + limit, n)
+            if n <= limit:
+                block_ids, block_w, block_v = ids, weights, values
+            else:
+                block_ids, block_w, block_v = ids[start:end], weights[start:end], values[start:end]
+            count = end - start
+            if block_w.count(1.0) == count:  # every weight 1.0: in float32 too
+                total_weight += float(count)
+                top: Any = 1.0
+                mini_weights: Any = None
+            else:
+                block_weights = array("f", block_w)
+                total_weight += sum(block_weights)
+                top = max(block_w)
+                top = top if top > 0 else 0
+                if all(w == 1.0 for w in block_weights):
+                    mini_weights = None
+                elif all(w == block_weights[0] for w in block_weights):
+                    mini_weights = block_weights[0]
+                else:
+                    mini_weights = tuple(block_weights)
+            if lengths is None:
+                low_byte, high_byte = no_lengths
+            else:
+                present = [lengths[d] for d in block_ids if lengths[d]]
+                low, high = (min(present), max(present)) if present else (None, 0)
+                if min_length is None:
+                    min_length = low
+                elif low is not None:
+                    min_length = min(min_length, low)
+                max_length = max(max_length, high)
+                low_byte, high_byte = length_to_byte(low), length_to_byte(high)
+            max_weight = max(max_weight, top)
+            # W3PostingsWriter._mini_ids, _mini_weights and _mini_values
+            if count == 1:
+                deltas: tuple = (block_ids[0],)
+            else:
+                deltas = (block_ids[0], *map(operator.sub, block_ids[1:], block_ids[:-1]))
+            if fixed is None or fixed < 0:
+                mini_values: Any = tuple(filter(None, block_v))
+            elif fixed == 0:
+                mini_values = None
+            else:
+                mini_values = b"".join(block_v)
+            data = dumps((deltas, mini_weights, mini_values), 2)
+            if comp:
+                data = zlib.compress(data, comp)
+            info = dumps((count, block_ids[-1], top, comp, low_byte, high_byte), 2)
+            block_size = len(info) + len(data)
+            pending.append(pack_int(-block_size if end == n else block_size))
+            pending.append(info)
+            pending.append(data)
+            size += 4 + block_size
+        # W3TermInfo.to_bytes of a term that is not inlined
+        terminfo = _TERMINFO.pack(0, total_weight, n, 0 if min_length is None else length_to_byte(min_length),
+                                  length_to_byte(max_length), max_weight, ids[0], ids[-1])
+        entries.append((prefix + btext, terminfo + pack_long(position) + pack_int(size)))
+        position += size
+        pending_size += size
+        if pending_size >= POSTINGS_BUFFER:
+            postfile.write(b"".join(pending))
+            pending.clear()
+            pending_size = 0
+    if pending:
+        postfile.write(b"".join(pending))
+    _add_entries(fieldwriter._tindex, entries)
+
+
+def _add_entries(table: Any, entries: list[tuple[bytes, bytes]]) -> None:
+    """``OrderedHashWriter.add(key, value)`` for each entry, with one write to the file (assumption
+    11): the keys must increase; each entry is its lengths, key and value; the key's position goes
+    in the table's index and, with the key's hash (the low 32 bits of its MD5, hash type 0), in
+    one of its 256 buckets."""
+    if not entries:
+        return
+    if table.hashtype != 0:
+        for key, value in entries:
+            table.add(key, value)
+        return
+    dbfile = table.dbfile
+    position = dbfile.tell()
+    lastkey = table.lastkey
+    buckets = table.buckets
+    pack_lengths = _HASH_LENGTHS.pack
+    md5 = hashlib.md5
+    positions = []
+    out = []
+    for key, value in entries:
+        if key <= lastkey:
+            raise ValueError(f"Keys must increase: {lastkey!r}..{key!r}")
+        positions.append(position)
+        out.append(pack_lengths(len(key), len(value)))
+        out.append(key)
+        out.append(value)
+        h = int.from_bytes(md5(key, usedforsecurity=False).digest()[12:], "big")
+        buckets[h & 255].append((h, position))
+        position += 8 + len(key) + len(value)
+        lastkey = key
+    dbfile.write(b"".join(out))
+    table.lastkey = lastkey
+    # GrowableArray.append of each position: its array retyped for the largest (positions increase)
+    index = table.index
+    try:
+        more = array(index.array.typecode, positions)
+    except (OverflowError, AttributeError):  # past the array's type (or a list already): one by one
+        for p in positions:
+            index.append(p)
+    else:
+        index.array.extend(more)
+
+
+def write_hashes(table: Any) -> None:
+    """``HashWriter._write_hashes`` (called by its ``close``), with one write a bucket: each of the
+    256 buckets' entries placed in a table of twice as many slots by open addressing from
+    ``hash >> 8``, an empty slot written as (0, 0)."""
+    dbfile = table.dbfile
+    pack = _HASH_POINTER.pack
+    empty = pack(0, 0)
+    for entries in table.buckets:
+        position = dbfile.tell()
+        numslots = 2 * len(entries)
+        table.directory.append((position, numslots))
+        slots: list = [None] * numslots
+        for entry in entries:
+            slot = (entry[0] >> 8) % numslots
+            while slots[slot] is not None:
+                slot = (slot + 1) % numslots
+            slots[slot] = entry
+        if numslots:
+            dbfile.write(b"".join(empty if e is None else pack(*e) for e in slots))
 
 
 def segment_postings(
@@ -428,6 +536,10 @@ def deleted_docnums(reader: Any) -> np.ndarray:
 
 #: The fixed part of a term's entry in the terms file (``W3TermInfo``).
 _TERMINFO = W3TermInfo._struct
+#: The lengths of key and value before each entry of a terms file (``filetables._lengths``).
+_HASH_LENGTHS = filetables._lengths
+#: A slot of a terms file's hash table: the key's hash and its position (``filetables._pointer``).
+_HASH_POINTER = filetables._pointer
 
 #: Whoosh's quantised field length of each one-byte code (assumption 2).
 LENGTH_TABLE = np.array([byte_to_length(b) for b in range(256)], dtype=np.float64)
