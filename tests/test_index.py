@@ -32,7 +32,7 @@ def test_fast_stemmed_field_indexes_exactly_what_the_analyzer_would(text):
 def test_fast_words_field_indexes_exactly_what_the_analyzer_would(text):
     fast = WordsField(analyzer=exact_analyzer(), phrase=False)
     slow = fields.TEXT(analyzer=exact_analyzer(), phrase=False)
-    assert {w: (f, wt) for w, f, wt, _ in fast.index(text)} == {w: (f, wt) for w, f, wt, _ in slow.index(text)}
+    assert {w: (f, wt, v) for w, f, wt, v in fast.index(text)} == {w: (f, wt, v) for w, f, wt, v in slow.index(text)}
 
 
 @given(st.lists(st.text(alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\n"),

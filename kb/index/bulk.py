@@ -28,9 +28,10 @@ from whoosh import fields
 from whoosh.analysis import IDTokenizer
 from whoosh.fields import UnknownFieldError
 from whoosh.filedb.filestore import FileStorage
-from whoosh.formats import Existence, Positions
+from whoosh.formats import Existence, Frequency, Positions
+from whoosh.system import pack_uint
 
-from kb.index.schema import StemmedText, positions_value
+from kb.index.schema import COUNT_ONE, ONE_POSITION, POSITIONS, StemmedText, WordsField
 from kb.index.whoosh_internals import KbCodec, posting_block_lengths, write_hashes, write_terms
 
 #: Fields whose values repeat over records (a document's title over its passages, a section heading
@@ -41,6 +42,8 @@ CACHE_VALUES = 20_000
 #: Postings a segment holds in memory before it is finished and a new one begun (about 60 bytes a
 #: posting beside what the records share), so a worker's memory stays bounded however large a batch.
 MAX_POSTINGS = 4_000_000
+#: ``pack_uint(n)`` by n: a word's count as ``Frequency`` encodes it.
+_COUNT_VALUES: dict[int, bytes] = {}
 
 
 class _Analyzed:
@@ -121,6 +124,9 @@ class BulkSegment:
         docnum = self.docnum
         perdoc = self._perdoc
         postings = self._postings
+        counts = _COUNT_VALUES
+        one_limit = len(ONE_POSITION)
+        encode_positions = POSITIONS.encode
         perdoc.start_doc(docnum)
         try:
             added = 0
@@ -137,11 +143,28 @@ class BulkSegment:
                     if kind == "stemmed" and isinstance(value, str):
                         # StemmedText.index's postings without its tuples: a weight is the count of
                         # positions times the boost (1.0), times the field's boost (1.0, see below)
-                        boost = field.format.field_boost
                         for tbytes, poslist in field.stem_positions(value).items():
                             freq = len(poslist)
-                            vbytes = positions_value(poslist)
-                            weight = freq * boost * 1.0
+                            if freq == 1 and poslist[0] < one_limit:  # a new object each time (see _Analyzed)
+                                vbytes = COUNT_ONE + ONE_POSITION[poslist[0]]
+                            else:
+                                vbytes = encode_positions(poslist)
+                            weight = freq * 1.0
+                            entry = terms.get(tbytes)
+                            if entry is None:
+                                terms[tbytes] = [docnum, weight, vbytes]
+                            else:
+                                entry += (docnum, weight, vbytes)
+                            length += freq
+                            added += 1
+                    elif kind == "words" and isinstance(value, str):
+                        # WordsField.index's postings without its tuples; a count's encoding may be
+                        # shared: a fixed-size value is joined into its block, never pickled
+                        for tbytes, freq in field.word_counts(value).items():
+                            vbytes = counts.get(freq)
+                            if vbytes is None:
+                                vbytes = counts[freq] = pack_uint(freq)
+                            weight = freq * 1.0
                             entry = terms.get(tbytes)
                             if entry is None:
                                 terms[tbytes] = [docnum, weight, vbytes]
@@ -185,9 +208,13 @@ class BulkSegment:
                 kind = None
                 if field.indexed:
                     # a stemmed text field that is not cached by value: its postings made in place
-                    kind = ("stemmed" if type(field) is StemmedText and name not in REPEATED_FIELDS
-                            and type(field.format) is Positions and field.format.field_boost == 1.0
-                            and field.scorable else "terms")
+                    kind = "terms"
+                    plain = field.format.field_boost == 1.0 and field.scorable
+                    if (plain and type(field) is StemmedText and name not in REPEATED_FIELDS
+                            and type(field.format) is Positions):
+                        kind = "stemmed"
+                    elif plain and type(field) is WordsField and type(field.format) is Frequency:
+                        kind = "words"
                 self._fields[name] = (field, kind, field.scorable, field.stored, field.column_type)
         self._names[tuple(fields)] = names
         return names

@@ -10,6 +10,7 @@ because queries still go through the analyzers.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from typing import Any
 
 from whoosh import columns, fields
@@ -47,6 +48,7 @@ class _SnowballStem:
 
 
 _TOKEN_RE = re.compile(r"\w+(?:\.?\w+)*")
+_TOKEN_BYTES_RE = re.compile(rb"\w+(?:\.?\w+)*")  # on ASCII text, what _TOKEN_RE finds
 _STEMMER: Any = None
 
 
@@ -80,10 +82,10 @@ class StemmedText(fields.TEXT):
             return
         boost = self.format.field_boost
         encode = self.format.encode
-        single = _ONE_POSITION
+        single = ONE_POSITION
         for stem, poslist in self.stem_positions(value).items():
             if len(poslist) == 1 and poslist[0] < len(single):  # most words of a passage: encoded once
-                yield stem, 1, boost, _COUNT_ONE + single[poslist[0]]  # (a new object: see kb.index.bulk)
+                yield stem, 1, boost, COUNT_ONE + single[poslist[0]]  # (a new object: see kb.index.bulk)
             else:
                 yield stem, len(poslist), len(poslist) * boost, encode(poslist)
 
@@ -104,19 +106,11 @@ class StemmedText(fields.TEXT):
         return by_stem
 
 
-def positions_value(poslist: list[int]) -> bytes:
-    """``Positions().encode(poslist)``, what ``StemmedText.index`` gives a stem's positions: a
-    one-position list (most words of a passage) from a table, as a new object each time (see
-    kb.index.bulk)."""
-    if len(poslist) == 1 and poslist[0] < len(_ONE_POSITION):
-        return _COUNT_ONE + _ONE_POSITION[poslist[0]]
-    return _POSITIONS.encode(poslist)
-
-
-#: ``Positions.encode([p])`` is ``_COUNT_ONE + _ONE_POSITION[p]`` (a count, then the pickled list).
-_COUNT_ONE = pack_uint(1)
-_ONE_POSITION = [fields.TEXT().format.encode([p])[len(_COUNT_ONE):] for p in range(2048)]
-_POSITIONS = fields.TEXT().format
+#: ``Positions.encode([p])`` is ``COUNT_ONE + ONE_POSITION[p]`` (a count, then the pickled list).
+COUNT_ONE = pack_uint(1)
+ONE_POSITION = [fields.TEXT().format.encode([p])[len(COUNT_ONE):] for p in range(2048)]
+#: What ``Positions.encode`` makes of any other list of positions.
+POSITIONS = fields.TEXT().format
 #: Tokens as written -> their stem as index bytes, None for a stop word or a one-letter token.
 _TOKEN_STEMS: dict[str, bytes | None] = {}
 #: Tokens kept before the table starts again (a few tens of MB at most).
@@ -152,13 +146,18 @@ class WordsField(fields.TEXT):
         if not isinstance(value, str) or kwargs.get("mode", "index") != "index":
             yield from super().index(value, **kwargs)
             return
-        counts: dict[str, int] = {}
-        for token in _TOKEN_RE.findall(value):
-            word = token.lower()
-            counts[word] = counts.get(word, 0) + 1
         boost = self.format.field_boost
-        for word, freq in counts.items():
-            yield word.encode("utf-8"), freq, freq * boost, pack_uint(freq)
+        for word, freq in self.word_counts(value).items():
+            yield word, freq, freq * boost, pack_uint(freq)
+
+    @staticmethod
+    def word_counts(value: str) -> dict[bytes, int]:
+        """Each lowercase word of the text (as index bytes) with its count. ASCII text (most text)
+        is lowercased and split as bytes at once: its tokens are the same either way."""
+        if value.isascii():
+            return Counter(_TOKEN_BYTES_RE.findall(value.encode("ascii").lower()))
+        counts = Counter(map(str.lower, _TOKEN_RE.findall(value)))
+        return {word.encode("utf-8"): freq for word, freq in counts.items()}
 
 
 class ValuesField(fields.TEXT):
