@@ -185,7 +185,8 @@ class BulkSegment:
                             added += 1
                             if scorable:
                                 length += freq
-                perdoc.add_field(name, field, value if stored else None, length)
+                if stored or length:  # else Whoosh's add_field does nothing
+                    perdoc.add_field(name, field, value if stored else None, length)
                 if column:
                     perdoc.add_column_value(name, column, field.to_column_value(value))
         except BaseException:
