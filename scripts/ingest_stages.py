@@ -24,6 +24,10 @@ column, which holds the settings fingerprint of the passage code, is reported ap
 
     python scripts/ingest_stages.py /tmp/synthetic-8000.jsonl --dump before.json
     python scripts/ingest_stages.py --compare before.json after.json
+
+``--searches INDEX --dump FILE`` writes instead what 200 of the bench's queries (and their filtered
+variants) find in an existing index: totals, top 20 ids, scores and highlights, every facet's
+counts; ``--compare`` tells whether two such dumps are identical.
 """
 
 from __future__ import annotations
@@ -183,9 +187,52 @@ def run(paths: list[Path], *, dump_path: Path | None, cprofile: int,
     return {"passages": report.passages, "cpu_s": cpu, "stages": stages}
 
 
+def searches(index: Path, n: int, seed: int) -> dict[str, Any]:
+    """What ``n`` of the bench's queries find in an index (drawn from its passages as
+    scripts/time_search.py draws them, each also with the bench's facet filters): every query's
+    total, top 20 (passage id, score, highlight) and every facet's counts. Two indexes of the same
+    passages written differently (e.g. their posting blocks compressed otherwise) must give equal
+    dumps (``--compare``) when their records are numbered alike (``--procs 1``: ties in score are
+    broken by record number)."""
+    import random
+
+    import numpy as np
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from bench import add_filters
+    from benchlib.queries import make_queries, synthetic_questions
+
+    from kb.model import FACETS
+    from kb.search import KnowledgeBase
+
+    kb = KnowledgeBase.open(index)
+    snap = kb.snapshot()
+    # drawn by passage id, not record number: a parallel ingest numbers records in the order its
+    # workers happened to finish
+    every = sorted(snap.passages(np.flatnonzero(snap.live & ~snap.boilerplate).tolist()),
+                   key=lambda p: p.passage_id)
+    texts = [p.text for p in random.Random(f"sample-{seed}").sample(every, min(len(every), max(2000, n * 4)))]
+    base = make_queries(texts, synthetic_questions(n, seed), n, seed)
+    out = []
+    for q in [*base, *add_filters(kb, base, FACETS, seed)]:
+        res = kb.search(q.text, q.filters, limit=20, facet_size=None)
+        out.append({"query": q.text, "filters": q.filters, "total": res.total,
+                    "hits": [[h.passage.passage_id, h.score, h.highlight] for h in res.hits],
+                    "facets": {name: facet.counts() for name, facet in res.facets.items()}})
+    return {"searches": out}
+
+
 def compare(a: Path, b: Path) -> int:
     """Exit status 0 when the two dumps are equal; otherwise the first differences."""
     left, right = json.loads(a.read_text(encoding="utf-8")), json.loads(b.read_text(encoding="utf-8"))
+    if "searches" in left:
+        differ = [x["query"] for x, y in zip(left["searches"], right["searches"], strict=False) if x != y]
+        if len(left["searches"]) != len(right["searches"]):
+            differ.append(f"{len(left['searches'])} vs {len(right['searches'])} searches")
+        for line in differ[:10]:
+            print(f"differs: {line}")
+        print(f"{a} vs {b}: {len(left['searches'])} searches: " + ("IDENTICAL" if not differ else "DIFFERENT"))
+        return 1 if differ else 0
     problems = []
     if len(left["passages"]) != len(right["passages"]):
         problems.append(f"passages: {len(left['passages'])} vs {len(right['passages'])}")
@@ -222,9 +269,16 @@ def main() -> int:
     ap.add_argument("--cprofile", type=int, default=0, metavar="N", help="print the top N functions by own time")
     ap.add_argument("--save-profile", type=Path, help="with --cprofile: save the pstats file here")
     ap.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"), help="compare two dumps")
+    ap.add_argument("--searches", type=Path, metavar="INDEX",
+                    help="with --dump: write what the bench's queries find in INDEX (200, seed 1)")
     args = ap.parse_args()
     if args.compare:
         return compare(*args.compare)
+    if args.searches:
+        if not args.dump:
+            ap.error("--searches needs --dump FILE")
+        args.dump.write_text(json.dumps(searches(args.searches, 200, 1), ensure_ascii=False), encoding="utf-8")
+        return 0
     if not args.paths:
         ap.error("give files or folders to ingest, or --compare A B")
     run(args.paths, dump_path=args.dump, cprofile=args.cprofile, save_profile=args.save_profile)

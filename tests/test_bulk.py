@@ -3,12 +3,14 @@
 The same documents, read, chunked and tagged as an ingest does it, are written once through
 Whoosh's ``SegmentWriter`` (``WhooshSegmentBuilder``) and once in bulk (``SegmentBuilder``), each
 into an index of its own with the same segment id: every file of the two segments must be the same
-bytes, and so must what a reader sees (stored records, terms, postings with positions, field
+bytes (with every posting block compressed, as Whoosh does: kb leaves small ones uncompressed), and so
+must what a reader sees (stored records, terms, postings with positions, field
 lengths) and what searches return (hits, scores, facet counts), through kb and through Whoosh.
 """
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import pytest
@@ -18,7 +20,7 @@ from whoosh.fields import UnknownFieldError
 from whoosh.filedb.filestore import FileStorage
 
 from kb import readers
-from kb.index import open_writer
+from kb.index import bulk, open_writer
 from kb.index.bulk import BulkSegment
 from kb.index.store import open_store
 from kb.index.writer import SegmentBuilder, WhooshSegmentBuilder
@@ -75,7 +77,10 @@ def built(tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         # the same segment id in both indexes, so that even the file names agree
         mp.setattr(codec_base.Segment, "_random_id", classmethod(lambda cls, size=16: "bulktestsegment0"))
-        for name, make in (("whoosh", WhooshSegmentBuilder), ("bulk", SegmentBuilder)):
+        for name, make, compress_from in (("whoosh", WhooshSegmentBuilder, None), ("bulk", SegmentBuilder, None),
+                                          ("bulk-every-block-compressed", SegmentBuilder, 0)):
+            if compress_from is not None:  # as Whoosh's writer: every posting block compressed
+                mp.setattr(bulk, "COMPRESS_FROM", compress_from)
             root = tmp_path_factory.mktemp(name) / "index"
             roots[name] = (root, _build(root, make, docs, extra))
     return roots
@@ -96,17 +101,44 @@ def _store(root: Path) -> str:
 
 
 def test_every_file_of_the_segment_is_the_same_bytes(built):
-    (wroot, [wseg]), (broot, [bseg]) = built["whoosh"], built["bulk"]
-    assert wseg.doc_count_all() == bseg.doc_count_all() > 300
-    assert wseg._fieldlengths == bseg._fieldlengths
-    wfiles, bfiles = _files(wroot, wseg), _files(broot, bseg)
-    assert sorted(wfiles) == sorted(bfiles) and any(n.endswith(".pst") for n in wfiles)
+    """With every posting block compressed, as Whoosh's writer does, every file is Whoosh's bytes;
+    kb's bulk writer leaves small blocks uncompressed (bulk.COMPRESS_FROM), so its postings file and
+    the term infos that point into it differ, and nothing else."""
+    (wroot, [wseg]), (croot, [cseg]), (broot, [bseg]) = (
+        built["whoosh"], built["bulk-every-block-compressed"], built["bulk"])
+    assert wseg.doc_count_all() == cseg.doc_count_all() == bseg.doc_count_all() > 300
+    assert wseg._fieldlengths == cseg._fieldlengths == bseg._fieldlengths
+    wfiles, cfiles, bfiles = _files(wroot, wseg), _files(croot, cseg), _files(broot, bseg)
+    assert sorted(wfiles) == sorted(cfiles) == sorted(bfiles) and any(n.endswith(".pst") for n in wfiles)
     for name in wfiles:
-        assert wfiles[name] == bfiles[name], name
+        assert wfiles[name] == cfiles[name], name
+        if name.endswith((".pst", ".trm")):
+            assert wfiles[name] != bfiles[name], name
+        else:
+            assert wfiles[name] == bfiles[name], name
 
 
-def test_readers_see_the_same_records_terms_postings_and_lengths(built):
-    (wroot, _), (broot, _) = built["whoosh"], built["bulk"]
+def test_small_posting_blocks_are_left_uncompressed_and_read_back_the_same(built):
+    broot, _ = built["bulk"]
+    bix, _ = open_store(broot / _store(broot))
+    kinds = {}
+    with bix.reader() as br:
+        for fieldname, token in br.all_terms():
+            m = br._terms.matcher(fieldname, token, bix.schema[fieldname].format)
+            while True:
+                m._read_data()
+                raw = len(pickle.dumps(m._data, 2))
+                assert (m._compression == 0) == (raw < bulk.COMPRESS_FROM), (fieldname, token)
+                kinds[m._compression] = kinds.get(m._compression, 0) + 1
+                if m._lastblock:
+                    break
+                m._next_block()
+    assert kinds.get(0, 0) > 100 and kinds.get(3, 0) > 100, kinds
+
+
+@pytest.mark.parametrize("name", ["bulk", "bulk-every-block-compressed"])
+def test_readers_see_the_same_records_terms_postings_and_lengths(built, name):
+    (wroot, _), (broot, _) = built["whoosh"], built[name]
     wix, _ = open_store(wroot / _store(wroot))
     bix, _ = open_store(broot / _store(broot))
     with wix.reader() as wr, bix.reader() as br:
@@ -138,8 +170,9 @@ def _postings(m):
         m.next()
 
 
-def test_searches_return_the_same_hits_scores_and_facets(built):
-    (wroot, _), (broot, _) = built["whoosh"], built["bulk"]
+@pytest.mark.parametrize("name", ["bulk", "bulk-every-block-compressed"])
+def test_searches_return_the_same_hits_scores_and_facets(built, name):
+    (wroot, _), (broot, _) = built["whoosh"], built[name]
     with KnowledgeBase.open(wroot) as wkb, KnowledgeBase.open(broot) as bkb:
         for query in QUERIES:
             for filters in FILTERS:

@@ -277,10 +277,15 @@ def write_term(fieldwriter: Any, btext: bytes, flat: list, lengths: list[int] | 
 POSTINGS_BUFFER = 1 << 20
 
 
-def write_terms(fieldwriter: Any, terms: Iterable[tuple[bytes, list]], lengths: list[int] | None) -> None:
+def write_terms(fieldwriter: Any, terms: Iterable[tuple[bytes, list]], lengths: list[int] | None, *,
+                compress_from: int = 0) -> None:
     """Many terms of a field, in increasing order, each as ``write_term`` writes it, with the files
     written in large pieces: the postings buffered (POSTINGS_BUFFER), the terms file's entries
     added as ``OrderedHashWriter.add`` adds them (``_add_entries``), a field at a time.
+
+    ``compress_from``: a block whose pickled data is shorter is written uncompressed, its header
+    saying so (compression 0), which Whoosh's reader honours block by block; 0 compresses every
+    block, as Whoosh's writer does.
 
     Most terms have few postings (one block); their block is made with the least work that gives
     Whoosh's bytes: weights all 1.0 (most postings) need no float conversion or comparison.
@@ -352,9 +357,10 @@ def write_terms(fieldwriter: Any, terms: Iterable[tuple[bytes, list]], lengths: 
             else:
                 mini_values = b"".join(block_v)
             data = dumps((deltas, mini_weights, mini_values), 2)
-            if comp:
-                data = zlib.compress(data, comp)
-            info = dumps((count, block_ids[-1], top, comp, low_byte, high_byte), 2)
+            block_comp = comp if len(data) >= compress_from else 0
+            if block_comp:
+                data = zlib.compress(data, block_comp)
+            info = dumps((count, block_ids[-1], top, block_comp, low_byte, high_byte), 2)
             block_size = len(info) + len(data)
             pending.append(pack_int(-block_size if end == n else block_size))
             pending.append(info)
