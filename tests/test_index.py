@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import zipfile
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -159,12 +161,18 @@ def test_an_ingest_saves_the_generations_arrays_and_a_new_process_loads_them(tmp
     assert len(_cache_files(root)) == 1, "the older generation's file is removed"
 
 
-@pytest.mark.parametrize("damage", [b"", b"not a zip file", None])
+@pytest.mark.parametrize("damage", [b"", b"not a zip file", None, "a flipped byte"])
 def test_a_damaged_or_stale_cache_file_is_rebuilt(tmp_path, damage):
     _, root = _ingested(tmp_path, a=DOSAGE)
     (path,) = _cache_files(root)
     if damage is None:  # another index's arrays: a different number of records
         np.savez(path, _size=np.array([12345]), doc_order=np.arange(3))
+    elif damage == "a flipped byte":  # inside an array: the arrays are mapped, and each member's CRC checked
+        data = bytearray(path.read_bytes())
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo("doc_order.npy")
+        data[info.header_offset + 30 + len(info.filename) + info.file_size // 2] ^= 0x01
+        path.write_bytes(bytes(data))
     else:
         path.write_bytes(damage)
     with KnowledgeBase.open(root) as kb:

@@ -73,6 +73,7 @@ def test_a_file_holds_what_whooshs_blocks_hold(index):
                 field = schema[fieldname]
                 positional = field.format.supports("positions")
                 for token, info in reader.iter_field(fieldname):
+                    assert kept.has(postfile.term_hash(postfile.term_key(fieldname, token)))  # every term's hash
                     row = kept.find(fieldname.encode() + b"\x00" + token)
                     assert (row is not None) == (info.doc_frequency() >= postfile.MIN_POSTINGS), (fieldname, token)
                     if row is None:
@@ -89,6 +90,7 @@ def test_a_file_holds_what_whooshs_blocks_hold(index):
                     else:
                         assert counts is None and positions is None
             assert rows == len(kept.keys) > 20
+            assert not kept.has(postfile.term_hash(postfile.term_key("text", b"absentword")))
 
 
 def test_search_reads_the_same_with_and_without_the_files(index):

@@ -13,8 +13,12 @@ does. An incremental ingest builds only its new segments' files.
 
 A term is in a segment's file when it has at least ``MIN_POSTINGS`` postings there; rarer ones are
 decoded from Whoosh's blocks as before (at most ``MIN_POSTINGS - 1`` postings a segment, a few
-milliseconds a word over a hundred segments). An index without the files (an older kb, or one whose
-build was interrupted) is searched exactly as before; ``build_missing`` (called by
+milliseconds a word over a hundred segments). The file also lists a 64-bit hash of every term the
+segment has (``term_hash``), so a word a segment lacks (a rare word is absent from most segments) is
+passed over without a lookup in Whoosh's term table, which costs tens of microseconds a segment.
+
+An index without the files (an older kb, or one whose build was interrupted) is searched exactly
+as before; ``build_missing`` (called by
 ``Snapshot.warm``, under the index lock at the end of an ingest) writes what is missing.
 
 Nothing in a file is trusted unchecked: the header names its format, its segment and the segment's
@@ -24,14 +28,16 @@ segment's postings are decoded from Whoosh) and is rebuilt by the next ``build_m
 written to a temporary name and renamed into place, so a reader never sees half of one.
 
 Layout (little-endian): ``MAGIC``; an 8-byte header length and the header (JSON: version, segment,
-records, terms, key width, offsets, size, CRC of keys and table); the keys, ``field NUL term`` as a
-sorted fixed-width byte array; the table (``int64``, ``TABLE_COLUMNS`` a term); the terms' blocks,
-each 8-byte aligned: ids, frequencies, then (positional fields) counts and positions.
+records, terms, key width, hashes, offsets, size, CRC of keys, table and hashes); the keys,
+``field NUL term`` as a sorted fixed-width byte array; the table (``int64``, ``TABLE_COLUMNS`` a
+term); the sorted hashes of every term of the segment (``uint64``); the terms' blocks, each 8-byte
+aligned: ids, frequencies, then (positional fields) counts and positions.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import mmap
 import os
@@ -46,7 +52,7 @@ from kb.index.schema import EXACT_FIELD
 from kb.index.whoosh_internals import decode_positions, segment_postings
 
 MAGIC = b"KBPOST01"
-VERSION = 1
+VERSION = 2
 PREFIX = "kb-postings-"
 SUFFIX = ".bin"
 #: A term is kept in a segment's file when it has at least this many postings in the segment.
@@ -62,6 +68,16 @@ FLOAT_WEIGHTS, WIDE_COUNTS, WIDE_POSITIONS = 1, 2, 4
 
 class PostingsFileError(Exception):
     """A postings file that is damaged, stale or of another format: it is not used."""
+
+
+def term_key(fieldname: str, token: bytes) -> bytes:
+    """A term as a file keys it."""
+    return fieldname.encode("utf-8") + b"\x00" + bytes(token)
+
+
+def term_hash(key: bytes) -> int:
+    """A term key's 64-bit hash (BLAKE2b), as the file lists every term of its segment."""
+    return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little")
 
 
 def file_name(segment_id: str) -> str:
@@ -105,8 +121,9 @@ class SegmentFile:
         length = int.from_bytes(data[8:16], "little")
         try:
             meta = json.loads(bytes(data[16:16 + length]).decode("utf-8"))
-            width, terms = int(meta["width"]), int(meta["terms"])
+            width, terms, hashes = int(meta["width"]), int(meta["terms"]), int(meta["hashes"])
             keys_at, table_at, self._data_at = int(meta["keys_at"]), int(meta["table_at"]), int(meta["data_at"])
+            hashes_at = int(meta["hashes_at"])
             wanted = (int(meta["version"]), str(meta["segment"]), int(meta["records"]), int(meta["size"]))
             head_crc = int(meta["head_crc"])
         except (ValueError, KeyError, TypeError) as exc:
@@ -114,11 +131,13 @@ class SegmentFile:
         if wanted != (VERSION, segment, records, len(data)):
             raise PostingsFileError(f"{path.name} is stale or truncated: {wanted} is not "
                                     f"{(VERSION, segment, records, len(data))}")
-        if not (16 + length <= keys_at <= table_at <= self._data_at <= len(data)) or \
-                table_at - keys_at != width * terms or self._data_at - table_at < terms * TABLE_COLUMNS * 8:
+        if not (16 + length <= keys_at <= table_at <= hashes_at <= self._data_at <= len(data)) or \
+                table_at - keys_at != width * terms or hashes_at - table_at != terms * TABLE_COLUMNS * 8 or \
+                self._data_at - hashes_at < hashes * 8:
             raise PostingsFileError(f"{path.name}: damaged header (offsets)")
-        if zlib.crc32(memoryview(data)[keys_at:table_at + terms * TABLE_COLUMNS * 8]) != head_crc:
+        if zlib.crc32(memoryview(data)[keys_at:hashes_at + hashes * 8]) != head_crc:
             raise PostingsFileError(f"{path.name}: damaged term table (CRC)")
+        self.hashes = np.frombuffer(data, dtype="<u8", count=hashes, offset=hashes_at)
         self.width = width
         self.keys = np.frombuffer(data, dtype=f"S{max(width, 1)}", count=terms, offset=keys_at) if width else \
             np.zeros(0, dtype="S1")
@@ -129,6 +148,12 @@ class SegmentFile:
     def close(self) -> None:
         with contextlib.suppress(BufferError):  # arrays still viewing the map keep it open
             self._map.close()
+
+    def has(self, hashed: int) -> bool:
+        """Whether the segment may have the term of hash ``hashed`` (``term_hash``): False means it
+        has not; True, that it has, or (one chance in billions) another term's hash is the same."""
+        at = int(np.searchsorted(self.hashes, hashed))
+        return at < len(self.hashes) and int(self.hashes[at]) == hashed
 
     def find(self, key: bytes) -> int | None:
         """The row of ``key`` (``field NUL term``), or None when the file does not keep it."""
@@ -219,12 +244,17 @@ def write_file(reader: Any, schema: Any, path: Path) -> None:
     assert segment is not None, "a segment reader"
     keys: list[bytes] = []
     blocks: list[tuple[bytes, int, int, int]] = []  # block, postings, positions, flags
+    every: list[int] = []  # the hash of every term
     for fieldname in sorted(reader.indexed_field_names()):
         if fieldname in SKIP_FIELDS or fieldname not in schema:
             continue
         field = schema[fieldname]
         positional = field.format.supports("positions")
-        common = [token for token, info in reader.iter_field(fieldname) if info.doc_frequency() >= MIN_POSTINGS]
+        common = []
+        for token, info in reader.iter_field(fieldname):
+            every.append(term_hash(term_key(fieldname, token)))
+            if info.doc_frequency() >= MIN_POSTINGS:
+                common.append(token)
         for token in common:
             got = segment_postings(reader, field, fieldname, token, values=positional)
             if got is None:
@@ -232,7 +262,7 @@ def write_file(reader: Any, schema: Any, path: Path) -> None:
             ids, weights, encoded = got
             positions, counts = decode_positions(encoded) if positional else (None, None)
             block, m, flags = _block(ids, weights, counts, positions)
-            keys.append(fieldname.encode("utf-8") + b"\x00" + bytes(token))
+            keys.append(term_key(fieldname, token))
             blocks.append((block, len(ids), m, flags))
     order = sorted(range(len(keys)), key=keys.__getitem__)
     width = max((len(k) for k in keys), default=0)
@@ -247,16 +277,18 @@ def write_file(reader: Any, schema: Any, path: Path) -> None:
         data.append(block + b"\x00" * pad)
         at += len(block) + pad
     table_bytes = table.tobytes()
+    hash_bytes = np.unique(np.array(every, dtype="<u8")).astype("<u8").tobytes()
     meta = {"version": VERSION, "segment": segment, "records": reader.doc_count_all(), "terms": len(keys),
-            "width": width if keys else 0, "min_postings": MIN_POSTINGS,
-            "head_crc": zlib.crc32(key_bytes + table_bytes)}
+            "width": width if keys else 0, "hashes": len(hash_bytes) // 8, "min_postings": MIN_POSTINGS,
+            "head_crc": zlib.crc32(key_bytes + table_bytes + hash_bytes)}
     # offsets depend on the header's length, which depends on the offsets: fix them with room to spare
-    head = 16 + len(json.dumps({**meta, "keys_at": 0, "table_at": 0, "data_at": 0, "size": 0})) + 80
+    head = 16 + len(json.dumps({**meta, "keys_at": 0, "table_at": 0, "hashes_at": 0, "data_at": 0, "size": 0})) + 100
     keys_at = head + (-head % 8)
     table_at = keys_at + len(key_bytes)
-    data_at = table_at + len(table_bytes)
+    hashes_at = table_at + len(table_bytes)
+    data_at = hashes_at + len(hash_bytes)
     data_at += -data_at % 8
-    meta.update(keys_at=keys_at, table_at=table_at, data_at=data_at, size=data_at + at)
+    meta.update(keys_at=keys_at, table_at=table_at, hashes_at=hashes_at, data_at=data_at, size=data_at + at)
     header = json.dumps(meta).encode("utf-8")
     header = MAGIC + len(header).to_bytes(8, "little") + header
     assert len(header) <= keys_at
@@ -266,7 +298,8 @@ def write_file(reader: Any, schema: Any, path: Path) -> None:
             fh.write(header + b"\x00" * (keys_at - len(header)))
             fh.write(key_bytes)
             fh.write(table_bytes)
-            fh.write(b"\x00" * (data_at - table_at - len(table_bytes)))
+            fh.write(hash_bytes)
+            fh.write(b"\x00" * (data_at - hashes_at - len(hash_bytes)))
             for chunk in data:
                 fh.write(chunk)
         os.replace(tmp, path)
