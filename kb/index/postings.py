@@ -36,7 +36,7 @@ from kb.index.whoosh_internals import (
 POSTINGS_CACHE_BYTES = 256 * 1024 * 1024
 #: The same when every segment has its postings file: a term dropped from the cache is sliced from
 #: the mapped files again in milliseconds, not decoded, so the process keeps less of its own.
-FILE_BACKED_CACHE_BYTES = 96 * 1024 * 1024
+FILE_BACKED_CACHE_BYTES = 256 * 1024 * 1024
 #: Phrases whose matches are kept between searches.
 PHRASE_CACHE_SIZE = 256
 
@@ -221,8 +221,6 @@ class Postings:
         for leaf in self.segments():
             reader, offset, kept = leaf
             if kept is not None:
-                if not kept.has(hashed):
-                    continue  # the segment lacks the term: no lookup in Whoosh's term table
                 row = kept.find(key)
                 if row is not None:
                     try:
@@ -232,6 +230,8 @@ class Postings:
                     else:
                         parts.append((offset, ids, weights, counts, found))
                         continue
+                elif not kept.has(hashed):
+                    continue  # the segment lacks the term: no lookup in Whoosh's term table
             got = segment_postings(reader, field, fieldname, token, values=positional)
             if got is None:
                 continue
