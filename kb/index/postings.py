@@ -217,10 +217,11 @@ class Postings:
         key = postfile.term_key(fieldname, token)
         hashed = postfile.term_hash(key)
         positional = positions and field.format.supports("positions")
+        filed = fieldname not in postfile.SKIP_FIELDS  # the files keep (and list) this field's terms
         parts = []
         for leaf in self.segments():
             reader, offset, kept = leaf
-            if kept is not None:
+            if kept is not None and filed:
                 row = kept.find(key)
                 if row is not None:
                     try:
