@@ -263,6 +263,7 @@ WORDS = ["zelmorex", "dose", "overdose", "drowsy", "alcohol", "respiratory", "de
 
 @given(parts=st.lists(st.one_of(st.sampled_from(SYNTAX), st.sampled_from(WORDS)), min_size=1, max_size=12))
 @example(parts=['"', '"', '"', "(", "topic:", "nosuch:", "~", "[", " AND "])  # its note once ran to 401 characters
+@example(parts=["(", "overdose", '"', '"', '"', '"', ")", "~"])  # its note once named a synonym group's placeholder
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 def test_property_malformed_queries_never_fail_and_never_find_less_than_their_words(label_kb, parts):
     query = " ".join(parts) if len(parts) % 2 else "".join(parts)

@@ -73,9 +73,8 @@ class QueryReader:
         notes: list[str] = []
         if problems:
             words = tuple(words_of(text))
-            notes.append(
-                f"Your query has {' and '.join(problems)}, so it was searched as plain words: {' '.join(words)}."
-            )
+            shown = typed_text(" ".join(words), groups)  # the words typed, never a synonym group's placeholder
+            notes.append(f"Your query has {' and '.join(problems)}, so it was searched as plain words: {shown}.")
             if not words:
                 return ParsedQuery(query=wq.NullQuery, browse=False, words=(), notes=tuple(notes))
             text = " ".join(words)
