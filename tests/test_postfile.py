@@ -41,6 +41,8 @@ def index(tmp_path, monkeypatch):
     for d in range(0, 40, 5):
         writer.delete_document(f"doc{d}")
     writer.commit(merge=False)
+    for f in _store(root).glob(f"{postfile.PREFIX}*"):  # the segment builder wrote them: an index without
+        f.unlink()
     return root
 
 
@@ -127,6 +129,36 @@ def test_an_ingest_builds_the_files_and_one_with_nothing_new_builds_missing_ones
     assert not report.added and not report.updated
     assert sorted(_store(root).glob(f"{postfile.PREFIX}*")) == files
 
+
+
+def test_the_segment_builder_writes_each_segments_file_beside_it(tmp_path, monkeypatch):
+    """A parallel ingest's workers write their segments' files, so the end of the ingest only checks
+    them: the same bytes as a file built from the committed index."""
+    from kb.index.writer import SegmentBuilder
+
+    monkeypatch.setattr(postfile, "MIN_POSTINGS", 3)
+    root = tmp_path / "index"
+    writer, meta, _ = open_writer(root, rebuild=True, settings={})
+    builder = SegmentBuilder(writer.store_dir)
+    for n, d in enumerate(_docs(random.Random(9), 0, 30)):
+        build_into(builder, d, n)
+    segments = builder.finish()
+    files = {s.segment_id(): writer.store_dir / postfile.file_name(s.segment_id()) for s in segments}
+    assert segments and all(f.exists() for f in files.values())
+    written = {name: f.read_bytes() for name, f in files.items()}
+    for segment in segments:
+        writer.add_segment(segment)
+    writer.commit(merge=False)
+    meta.write(root)
+    with KnowledgeBase.open(root) as kb:
+        snap = kb.snapshot()
+        assert snap.build_postings_files() == []  # nothing missing, nothing rebuilt
+        assert snap.postings_files_complete
+    for f in files.values():
+        f.unlink()
+    with KnowledgeBase.open(root) as kb:
+        assert sorted(kb.snapshot().build_postings_files()) == sorted(files)
+    assert {name: f.read_bytes() for name, f in files.items()} == written
 
 def _segment_file(root):
     with KnowledgeBase.open(root) as kb:

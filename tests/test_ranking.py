@@ -44,6 +44,8 @@ def segmented(tmp_path_factory, request):
         for d in range(start - 30, start, 4):
             writer.delete_document(f"doc{d}")
         writer.commit(merge=False)
+    for f in root.glob(f"store-*/{postfile.PREFIX}*"):  # written beside each segment as it was built
+        f.unlink()
     with KnowledgeBase.open(root) as kb:
         snap = kb.snapshot()
         assert len(snap._searcher.leaf_searchers()) == 3
