@@ -104,8 +104,7 @@ def read(query: str, fields: Iterable[str] = (), hidden: Iterable[str] = ()) -> 
             wrong.append(f"more than {MAX_QUERY_CHARS:,} characters")
         if wrong:
             words = words_of(re.sub(r"[~^][\d.]*", " ", text))  # a fuzzy distance or weight is not a word
-            notes.append(f"Your query has {_and(wrong)}, so it was searched as plain words"
-                         + (f": {shorten(' '.join(words))}." if words else ", and it has none."))
+            notes.append(as_words_note(wrong, words))
             known = list(fields)
             if _field_mentions(text, known, hidden)[0]:  # the names to use instead, in a note of its own
                 notes.append(f"The fields a query can name: {', '.join(known)}.")
@@ -248,6 +247,13 @@ def _field_mentions(text: str, known: list[str], hidden: Iterable[str]) -> tuple
         elif not value.strip('"'):
             empty.append(f"'{shorten(name, 30)}:'")
     return list(dict.fromkeys(unknown)), list(dict.fromkeys(empty))
+
+
+def as_words_note(wrong: list[str], words: list[str]) -> str:
+    """The note saying a query was malformed (``wrong``: what ``problems`` found) and so searched as
+    the plain ``words`` shown (the words as typed)."""
+    return (f"Your query has {_and(wrong)}, so it was searched as plain words"
+            + (f": {shorten(' '.join(words))}." if words else ", and it has none."))
 
 
 def shorten(text: str, limit: int = NOTE_CHARS) -> str:

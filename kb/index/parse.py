@@ -24,9 +24,9 @@ from kb.index.schema import EXACT_FIELD, STOP_WORDS, TEXT_FIELDS, stem_words, st
 from kb.index.walk import is_term
 from kb.index.whoosh_internals import expansion_words
 from kb.model import FACETS
+from kb.query import as_words_note, words_of
 from kb.query import plain_words as _plain_words
 from kb.query import problems as query_problems
-from kb.query import words_of
 from kb.synonyms import PLACEHOLDER, SYNONYM_WEIGHT, SynonymGroup, typed_text
 
 #: How many vocabulary words one wildcard or fuzzy term may expand to.
@@ -73,8 +73,8 @@ class QueryReader:
         notes: list[str] = []
         if problems:
             words = tuple(words_of(text))
-            shown = typed_text(" ".join(words), groups)  # the words typed, never a synonym group's placeholder
-            notes.append(f"Your query has {' and '.join(problems)}, so it was searched as plain words: {shown}.")
+            # the words typed, never a synonym group's placeholder
+            notes.append(as_words_note(problems, typed_text(" ".join(words), groups).split()))
             if not words:
                 return ParsedQuery(query=wq.NullQuery, browse=False, words=(), notes=tuple(notes))
             text = " ".join(words)
